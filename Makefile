@@ -1,0 +1,62 @@
+# Thin wrapper over CMake/CTest for the human commands. See README.md.
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+BUILD_CLANG ?= build-clang
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+CTEST_ARGS ?=
+SETUP_STAMP := $(BUILD)/.setup-done
+
+.PHONY: all setup build test test-long test-asan check-clang demo bench bench-anchors fuzz install clean format
+
+all: build
+
+setup:
+	./scripts/setup.sh
+	@mkdir -p $(BUILD) && touch $(SETUP_STAMP)
+
+$(SETUP_STAMP):
+	./scripts/setup.sh
+	@mkdir -p $(BUILD) && touch $(SETUP_STAMP)
+
+$(BUILD)/build.ninja: $(SETUP_STAMP)
+	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_ARGS)
+
+build: $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+test-long: build
+	cd $(BUILD) && TMKMS_TEST_LONG=1 ctest --output-on-failure -j $(JOBS) --timeout 7200 $(CTEST_ARGS)
+
+# The suite again, built with AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: $(SETUP_STAMP)
+	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTMKMS_SANITIZE=address,undefined -DTMKMS_WERROR=ON $(CMAKE_ARGS)
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS) -LE nosan $(CTEST_ARGS)
+
+# Warning-free under clang too (gcc is the default compiler).
+check-clang: $(SETUP_STAMP)
+	CC=clang cmake -S . -B $(BUILD_CLANG) -G Ninja -DTMKMS_WERROR=ON $(CMAKE_ARGS)
+	cmake --build $(BUILD_CLANG) -j $(JOBS)
+
+demo: build
+	./scripts/demo.sh $(BUILD)
+
+bench: build
+	./bench/run.sh $(BUILD)
+
+bench-anchors: build
+	./bench/anchors.sh $(BUILD)
+
+install: build
+	cmake --install $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_CLANG)

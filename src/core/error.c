@@ -1,0 +1,61 @@
+#include "tmkms/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local char tm_err_buf[512];
+
+tm_status tm_err_set(tm_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tm_err_buf, sizeof(tm_err_buf), fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+tm_status tm_err_prefix(tm_status status, const char *fmt, ...)
+{
+    char prefix[256];
+    char old[sizeof(tm_err_buf)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    memcpy(old, tm_err_buf, sizeof(old));
+    snprintf(tm_err_buf, sizeof(tm_err_buf), "%s%s", prefix, old);
+    return status;
+}
+
+const char *tm_err_msg(void)
+{
+    return tm_err_buf[0] ? tm_err_buf : "no error message recorded";
+}
+
+void tm_err_clear(void)
+{
+    tm_err_buf[0] = '\0';
+}
+
+const char *tm_status_name(tm_status status)
+{
+    switch (status) {
+    case TM_OK: return "ok";
+    case TM_ERR_INVALID: return "invalid input";
+    case TM_ERR_IO: return "i/o error";
+    case TM_ERR_EOF: return "end of stream";
+    case TM_ERR_NOMEM: return "out of memory";
+    case TM_ERR_TOO_LARGE: return "too large";
+    case TM_ERR_CRYPTO: return "cryptographic failure";
+    case TM_ERR_CORRUPT: return "corrupt data";
+    case TM_ERR_NOT_FOUND: return "not found";
+    case TM_ERR_EXISTS: return "already exists";
+    case TM_ERR_PERMISSION: return "unsafe permissions";
+    case TM_ERR_DOUBLE_SIGN: return "double sign refused";
+    case TM_ERR_REFUSED: return "refused";
+    case TM_ERR_TIMEOUT: return "timed out";
+    case TM_ERR_CONFIG: return "configuration error";
+    }
+    return "unknown status";
+}

@@ -1,0 +1,56 @@
+/* Signers: something that holds a consensus key and signs bytes with it. The softsign
+ * signer keeps the key in locked memory (sodium_malloc) and wipes it on destroy. */
+#ifndef TMKMS_SIGNER_H
+#define TMKMS_SIGNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tmkms/error.h"
+#include "tmkms/types.h"
+
+typedef struct tm_signer tm_signer;
+
+struct tm_signer_ops {
+    tm_status (*sign)(tm_signer *signer, const uint8_t *msg, size_t len, uint8_t sig[TM_ED25519_SIG_LEN]);
+    void (*destroy)(tm_signer *signer);
+};
+
+struct tm_signer {
+    const struct tm_signer_ops *ops;
+    uint8_t pubkey[TM_ED25519_PUBKEY_LEN];
+};
+
+static inline tm_status tm_signer_sign(tm_signer *s, const uint8_t *msg, size_t len, uint8_t sig[TM_ED25519_SIG_LEN])
+{
+    return s->ops->sign(s, msg, len, sig);
+}
+
+/* An ed25519 signer from a 32-byte seed; the seed is copied into locked memory. */
+tm_status tm_softsign_from_seed(const uint8_t seed[TM_ED25519_SEED_LEN], tm_signer **out);
+/* Load a softsign key file (base64 of the 32-byte seed, as tmkms writes it). Refuses
+ * files readable by group or others (TM_ERR_PERMISSION). */
+tm_status tm_softsign_load(const char *path, tm_signer **out);
+void tm_signer_destroy(tm_signer *signer);
+
+/* Key files. The seed buffers are the caller's and should be locked memory. */
+tm_status tm_keyfile_read_seed(const char *path, uint8_t seed[TM_ED25519_SEED_LEN]);
+/* Create with O_EXCL, mode 0600, fsync; never overwrites (TM_ERR_EXISTS). */
+tm_status tm_keyfile_write_seed(const char *path, const uint8_t seed[TM_ED25519_SEED_LEN]);
+/* CometBFT's priv_validator_key.json (priv_key.value = base64 of seed||pubkey). */
+tm_status tm_keyfile_import_cometbft(const char *json_path, uint8_t seed[TM_ED25519_SEED_LEN]);
+
+/* Public key renderings. */
+typedef enum { TM_KEYFMT_BECH32, TM_KEYFMT_BASE64, TM_KEYFMT_COSMOS_JSON, TM_KEYFMT_HEX } tm_key_format;
+/* bech32 of amino prefix 1624DE6420 || key with human-readable part `hrp`. */
+tm_status tm_pubkey_bech32(const uint8_t pk[TM_ED25519_PUBKEY_LEN], const char *hrp, char *out, size_t cap);
+tm_status tm_pubkey_base64(const uint8_t pk[TM_ED25519_PUBKEY_LEN], char *out, size_t cap);
+/* {"type":"tendermint/PubKeyEd25519","value":"<b64>"} */
+tm_status tm_pubkey_cometbft_json(const uint8_t pk[TM_ED25519_PUBKEY_LEN], char *out, size_t cap);
+/* CometBFT validator address: first 20 bytes of SHA-256(pubkey), upper-case hex. */
+tm_status tm_pubkey_address_hex(const uint8_t pk[TM_ED25519_PUBKEY_LEN], char *out, size_t cap);
+
+/* bech32 (BIP-173) encoding of arbitrary data. */
+tm_status tm_bech32_encode(const char *hrp, const uint8_t *data, size_t len, char *out, size_t cap);
+
+#endif

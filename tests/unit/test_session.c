@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "tmkms/buf.h"
 #include "tmkms/chain.h"
 #include "tmkms/session.h"
 

@@ -27,7 +27,8 @@ static inline tm_status tm_signer_sign(tm_signer *s, const uint8_t *msg, size_t 
 }
 
 /* Initialise libsodium once per process (thread-safe, idempotent) and make jansson wipe
- * the memory it frees. Every function below calls it; call it yourself before using
+ * the memory it frees (globally, for the whole process). The key and key-file functions
+ * below call it; call it yourself before using
  * libsodium directly. */
 tm_status tm_crypto_init(void);
 
@@ -72,7 +73,8 @@ tm_status tm_pubkey_node_id(const uint8_t pk[TM_ED25519_PUBKEY_LEN], char *out, 
 
 /* bech32 (BIP-173) encoding of arbitrary data (8-bit bytes, regrouped into 5-bit words).
  * The human-readable part is written in lower case. No 90-character limit on encoding:
- * long chain prefixes exceed it, and Cosmos tools encode them anyway. */
+ * long chain prefixes exceed it, and Cosmos tools encode them anyway. Takes at most 160
+ * bytes of data (keys and addresses are far smaller). */
 tm_status tm_bech32_encode(const char *hrp, const uint8_t *data, size_t len, char *out, size_t cap);
 /* The same from 5-bit words (each < 32). */
 tm_status tm_bech32_encode_words(const char *hrp, const uint8_t *words, size_t n, char *out, size_t cap);

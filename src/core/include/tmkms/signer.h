@@ -28,8 +28,7 @@ static inline tm_status tm_signer_sign(tm_signer *s, const uint8_t *msg, size_t 
 
 /* Initialise libsodium once per process (thread-safe, idempotent) and make jansson wipe
  * the memory it frees (globally, for the whole process). The key and key-file functions
- * below call it; call it yourself before using
- * libsodium directly. */
+ * below call it; call it yourself before using libsodium directly. */
 tm_status tm_crypto_init(void);
 
 /* An ed25519 signer from a 32-byte seed; the seed is copied into locked memory. */

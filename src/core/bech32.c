@@ -35,9 +35,11 @@ static char to_lower_ascii(char c)
 static uint32_t polymod_hrp(const char *hrp, size_t hrp_len)
 {
     uint32_t chk = 1;
-    for (size_t i = 0; i < hrp_len; i++) chk = polymod_step(chk, (uint8_t)to_lower_ascii(hrp[i]) >> 5);
+    for (size_t i = 0; i < hrp_len; i++)
+        chk = polymod_step(chk, (uint8_t)to_lower_ascii(hrp[i]) >> 5);
     chk = polymod_step(chk, 0);
-    for (size_t i = 0; i < hrp_len; i++) chk = polymod_step(chk, (uint8_t)to_lower_ascii(hrp[i]) & 31);
+    for (size_t i = 0; i < hrp_len; i++)
+        chk = polymod_step(chk, (uint8_t)to_lower_ascii(hrp[i]) & 31);
     return chk;
 }
 
@@ -62,14 +64,16 @@ tm_status tm_bech32_encode_words(const char *hrp, const uint8_t *words, size_t n
               TM_ERR_TOO_LARGE, "bech32: output buffer of %zu bytes is too small", cap);
     uint32_t chk = polymod_hrp(hrp, hrp_len);
     size_t pos = 0;
-    for (size_t i = 0; i < hrp_len; i++) out[pos++] = to_lower_ascii(hrp[i]);
+    for (size_t i = 0; i < hrp_len; i++)
+        out[pos++] = to_lower_ascii(hrp[i]);
     out[pos++] = '1';
     for (size_t i = 0; i < n; i++) {
         TM_ENSURE(words[i] < 32, TM_ERR_INVALID, "bech32: word %zu is %u, not a 5-bit value", i, words[i]);
         chk = polymod_step(chk, words[i]);
         out[pos++] = bech32_charset[words[i]];
     }
-    for (int i = 0; i < BECH32_CHECKSUM_LEN; i++) chk = polymod_step(chk, 0);
+    for (int i = 0; i < BECH32_CHECKSUM_LEN; i++)
+        chk = polymod_step(chk, 0);
     chk ^= 1;
     for (int i = 0; i < BECH32_CHECKSUM_LEN; i++)
         out[pos++] = bech32_charset[(chk >> (5 * (BECH32_CHECKSUM_LEN - 1 - i))) & 31];
@@ -112,8 +116,8 @@ tm_status tm_bech32_encode(const char *hrp, const uint8_t *data, size_t len, cha
      * output buffer, so a small stack buffer suffices for every key rendering. */
     uint8_t words[256];
     size_t n = 0;
-    TM_ENSURE(len <= sizeof(words) * 5 / 8, TM_ERR_TOO_LARGE, "bech32: %zu bytes is more than this encoder takes",
-              len);
+    TM_ENSURE(len <= sizeof(words) * 5 / 8, TM_ERR_TOO_LARGE,
+              "bech32: %zu bytes is more than this encoder takes", len);
     TM_TRY(convert_bits(data, len, 8, 5, true, words, sizeof(words), &n));
     return tm_bech32_encode_words(hrp, words, n, out, cap);
 }
@@ -150,7 +154,8 @@ tm_status tm_bech32_decode_words(const char *str, size_t max_len, char *hrp, siz
     size_t data_len = len - hrp_len - 1;
     TM_ENSURE(hrp_len > 0, TM_ERR_INVALID, "bech32: empty human-readable part");
     TM_ENSURE(data_len >= BECH32_CHECKSUM_LEN, TM_ERR_INVALID, "bech32: checksum too short");
-    TM_ENSURE(hrp_len < hrp_cap, TM_ERR_TOO_LARGE, "bech32: human-readable part longer than %zu", hrp_cap - 1);
+    TM_ENSURE(hrp_len < hrp_cap, TM_ERR_TOO_LARGE, "bech32: human-readable part longer than %zu",
+              hrp_cap - 1);
     size_t n = data_len - BECH32_CHECKSUM_LEN;
     TM_ENSURE(n <= words_cap, TM_ERR_TOO_LARGE, "bech32: more than %zu data words", words_cap);
     uint32_t chk = polymod_hrp(str, hrp_len);
@@ -161,7 +166,8 @@ tm_status tm_bech32_decode_words(const char *str, size_t max_len, char *hrp, siz
         if (i < n) words[i] = (uint8_t)v;
     }
     TM_ENSURE(chk == 1, TM_ERR_INVALID, "bech32: checksum mismatch");
-    for (size_t i = 0; i < hrp_len; i++) hrp[i] = to_lower_ascii(str[i]);
+    for (size_t i = 0; i < hrp_len; i++)
+        hrp[i] = to_lower_ascii(str[i]);
     hrp[hrp_len] = '\0';
     *n_words = n;
     return TM_OK;
@@ -192,8 +198,9 @@ tm_status tm_pubkey_from_bech32(const char *str, char *hrp, size_t hrp_cap, uint
     size_t len = 0;
     /* No 90-character limit: long chain prefixes exceed it (see tm_bech32_encode). */
     TM_TRY(tm_bech32_decode(str, 1024, hrp, hrp_cap, amino, sizeof(amino), &len));
-    TM_ENSURE(len == AMINO_PUBKEY_LEN && memcmp(amino, amino_ed25519_prefix, sizeof(amino_ed25519_prefix)) == 0,
-              TM_ERR_INVALID, "bech32 key: not an amino-encoded ed25519 public key (prefix 1624DE6420 + 32 bytes)");
+    TM_ENSURE(
+        len == AMINO_PUBKEY_LEN && memcmp(amino, amino_ed25519_prefix, sizeof(amino_ed25519_prefix)) == 0,
+        TM_ERR_INVALID, "bech32 key: not an amino-encoded ed25519 public key (prefix 1624DE6420 + 32 bytes)");
     memcpy(pk, amino + sizeof(amino_ed25519_prefix), TM_ED25519_PUBKEY_LEN);
     return TM_OK;
 }

@@ -55,14 +55,15 @@ static tm_status check_secret_file_stat(const struct stat *st, const char *path,
     TM_ENSURE((mode & (S_IRGRP | S_IROTH)) == 0, TM_ERR_PERMISSION,
               "%s %s is readable by group/others (mode %04o); run chmod 600 %s", what, path, mode, path);
     TM_ENSURE((mode & (S_IRWXG | S_IRWXO)) == 0, TM_ERR_PERMISSION,
-              "%s %s is writable or executable by group/others (mode %04o); run chmod 600 %s", what, path, mode,
-              path);
+              "%s %s is writable or executable by group/others (mode %04o); run chmod 600 %s", what, path,
+              mode, path);
     return TM_OK;
 }
 
 /* Read all of `fd` into a fresh locked buffer of expected_len + 1 bytes; one byte more
  * than fstat announced means the file is changing under us. */
-static tm_status read_fd_locked(int fd, size_t expected_len, const char *path, const char *what, secret_buf *out)
+static tm_status read_fd_locked(int fd, size_t expected_len, const char *path, const char *what,
+                                secret_buf *out)
 {
     size_t cap = expected_len + 1;
     out->data = sodium_malloc(cap);
@@ -98,7 +99,8 @@ static tm_status read_secret_file(const char *path, const char *what, size_t max
     TM_ENSURE_GOTO(fstat(fd, &st) == 0, TM_ERR_IO, "cannot stat %s %s: %s", what, path, strerror(errno));
     TM_TRY_GOTO(check_secret_file_stat(&st, path, what));
     TM_ENSURE_GOTO(st.st_size >= 0 && (size_t)st.st_size <= max_len, TM_ERR_TOO_LARGE,
-                   "%s %s is %lld bytes; a key file is at most %zu", what, path, (long long)st.st_size, max_len);
+                   "%s %s is %lld bytes; a key file is at most %zu", what, path, (long long)st.st_size,
+                   max_len);
     TM_TRY_GOTO(read_fd_locked(fd, (size_t)st.st_size, path, what, out));
 out:
     close(fd);
@@ -120,8 +122,8 @@ static tm_status base64_decode_locked(const char *b64, size_t b64_len, secret_bu
     out->len = 0;
     out->data = sodium_malloc(cap);
     TM_ENSURE(out->data != NULL, TM_ERR_NOMEM, "cannot allocate locked memory");
-    if (sodium_base642bin(out->data, cap, b64, b64_len, NULL, &out->len, NULL, sodium_base64_VARIANT_ORIGINAL) !=
-        0) {
+    if (sodium_base642bin(out->data, cap, b64, b64_len, NULL, &out->len, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0) {
         secret_buf_free(out);
         return tm_err_set(TM_ERR_INVALID, "not valid base64");
     }
@@ -131,13 +133,14 @@ static tm_status base64_decode_locked(const char *b64, size_t b64_len, secret_bu
 static tm_status seed_length_error(const char *path, size_t len)
 {
     if (len == 64 || len == 96)
-        return tm_err_set(TM_ERR_INVALID,
-                          "key file %s holds %zu bytes: tmkms reads that as an expanded ed25519 secret key "
-                          "(YubiHSM export form), which is not supported here; a softsign key file holds base64 "
-                          "of the 32-byte seed (for a CometBFT priv_validator_key.json use 'tmkms softsign import')",
-                          path, len);
-    return tm_err_set(TM_ERR_INVALID, "key file %s holds %zu bytes; expected base64 of a 32-byte ed25519 seed", path,
-                      len);
+        return tm_err_set(
+            TM_ERR_INVALID,
+            "key file %s holds %zu bytes: tmkms reads that as an expanded ed25519 secret key "
+            "(YubiHSM export form), which is not supported here; a softsign key file holds base64 "
+            "of the 32-byte seed (for a CometBFT priv_validator_key.json use 'tmkms softsign import')",
+            path, len);
+    return tm_err_set(TM_ERR_INVALID,
+                      "key file %s holds %zu bytes; expected base64 of a 32-byte ed25519 seed", path, len);
 }
 
 tm_status tm_keyfile_read_seed(const char *path, uint8_t seed[TM_ED25519_SEED_LEN])
@@ -151,8 +154,8 @@ tm_status tm_keyfile_read_seed(const char *path, uint8_t seed[TM_ED25519_SEED_LE
     TM_ENSURE_GOTO(b64_len > 0, TM_ERR_INVALID, "key file %s is empty", path);
     status = base64_decode_locked((const char *)text.data, b64_len, &raw);
     if (status != TM_OK) {
-        status = tm_err_set(status, "key file %s is not valid base64 (expected base64 of a 32-byte ed25519 seed)",
-                            path);
+        status = tm_err_set(
+            status, "key file %s is not valid base64 (expected base64 of a 32-byte ed25519 seed)", path);
         goto out;
     }
     if (raw.len != TM_ED25519_SEED_LEN) {
@@ -227,22 +230,24 @@ tm_status tm_keyfile_write_seed(const char *path, const uint8_t seed[TM_ED25519_
 
 /* ---- CometBFT priv_validator_key.json ---- */
 
-static tm_status json_typed_value(const json_t *root, const char *field, const char *want_type, const char *path,
-                                  const char **value)
+static tm_status json_typed_value(const json_t *root, const char *field, const char *want_type,
+                                  const char *path, const char **value)
 {
     const json_t *obj = json_object_get(root, field);
     TM_ENSURE(json_is_object(obj), TM_ERR_INVALID, "%s: %s is missing or not an object", path, field);
     const char *type = json_string_value(json_object_get(obj, "type"));
     TM_ENSURE(type != NULL, TM_ERR_INVALID, "%s: %s.type is missing or not a string", path, field);
     TM_ENSURE(strcmp(type, want_type) == 0, TM_ERR_INVALID,
-              "%s: %s.type is \"%.64s\"; only ed25519 keys (\"%s\") are supported", path, field, type, want_type);
+              "%s: %s.type is \"%.64s\"; only ed25519 keys (\"%s\") are supported", path, field, type,
+              want_type);
     *value = json_string_value(json_object_get(obj, "value"));
     TM_ENSURE(*value != NULL, TM_ERR_INVALID, "%s: %s.value is missing or not a string", path, field);
     return TM_OK;
 }
 
 /* Decode `b64` into a locked buffer that must hold exactly `want` bytes. */
-static tm_status decode_exact(const char *b64, size_t want, const char *path, const char *field, secret_buf *out)
+static tm_status decode_exact(const char *b64, size_t want, const char *path, const char *field,
+                              secret_buf *out)
 {
     tm_status status = base64_decode_locked(b64, strlen(b64), out);
     if (status != TM_OK) return tm_err_set(status, "%s: %s is not valid base64", path, field);
@@ -273,8 +278,8 @@ static tm_status check_consistency(const json_t *root, const uint8_t *privkey, c
     secret_buf pub = {0};
     tm_status status = TM_OK;
     TM_TRY(derive_public_key(privkey, derived));
-    TM_ENSURE(sodium_memcmp(derived, privkey + TM_ED25519_SEED_LEN, TM_ED25519_PUBKEY_LEN) == 0, TM_ERR_CRYPTO,
-              "%s: priv_key.value's public half does not match its seed (corrupt key)", path);
+    TM_ENSURE(sodium_memcmp(derived, privkey + TM_ED25519_SEED_LEN, TM_ED25519_PUBKEY_LEN) == 0,
+              TM_ERR_CRYPTO, "%s: priv_key.value's public half does not match its seed (corrupt key)", path);
     const char *pub_b64 = NULL;
     TM_TRY(json_typed_value(root, "pub_key", PUBKEY_TYPE, path, &pub_b64));
     TM_TRY(decode_exact(pub_b64, TM_ED25519_PUBKEY_LEN, path, "pub_key.value", &pub));
@@ -284,14 +289,16 @@ static tm_status check_consistency(const json_t *root, const uint8_t *privkey, c
     TM_ENSURE_GOTO(address != NULL, TM_ERR_INVALID, "%s: address is missing or not a string", path);
     char expected[TM_ADDRESS_HEX_SIZE];
     TM_TRY_GOTO(tm_pubkey_address_hex(derived, expected, sizeof(expected)));
-    TM_ENSURE_GOTO(strlen(address) == TM_ADDRESS_HEX_SIZE - 1 && strcasecmp(address, expected) == 0, TM_ERR_CRYPTO,
-                   "%s: address \"%.64s\" does not match the public key (expected %s)", path, address, expected);
+    TM_ENSURE_GOTO(strlen(address) == TM_ADDRESS_HEX_SIZE - 1 && strcasecmp(address, expected) == 0,
+                   TM_ERR_CRYPTO, "%s: address \"%.64s\" does not match the public key (expected %s)", path,
+                   address, expected);
 out:
     secret_buf_free(&pub);
     return status;
 }
 
-tm_status tm_keyfile_parse_cometbft(const char *text, size_t len, const char *path, uint8_t seed[TM_ED25519_SEED_LEN])
+tm_status tm_keyfile_parse_cometbft(const char *text, size_t len, const char *path,
+                                    uint8_t seed[TM_ED25519_SEED_LEN])
 {
     tm_status status = TM_OK;
     secret_buf priv = {0};
@@ -301,7 +308,8 @@ tm_status tm_keyfile_parse_cometbft(const char *text, size_t len, const char *pa
     /* jansson's message quotes the text near the error, which may be key material: report
      * the position only, and wipe the error record. */
     if (root == NULL) {
-        status = tm_err_set(TM_ERR_INVALID, "%s: not valid JSON (line %d, column %d)", path, jerr.line, jerr.column);
+        status = tm_err_set(TM_ERR_INVALID, "%s: not valid JSON (line %d, column %d)", path, jerr.line,
+                            jerr.column);
         goto out;
     }
     TM_ENSURE_GOTO(json_is_object(root), TM_ERR_INVALID, "%s: expected a JSON object", path);

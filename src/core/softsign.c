@@ -12,11 +12,12 @@
 #include "tmkms/signer.h"
 
 typedef struct {
-    tm_signer base; /* first: a tm_signer * is a softsign * */
+    tm_signer base;            /* first: a tm_signer * is a softsign * */
     unsigned char *secret_key; /* crypto_sign_SECRETKEYBYTES, sodium_malloc */
 } softsign;
 
-static tm_status softsign_sign(tm_signer *signer, const uint8_t *msg, size_t len, uint8_t sig[TM_ED25519_SIG_LEN])
+static tm_status softsign_sign(tm_signer *signer, const uint8_t *msg, size_t len,
+                               uint8_t sig[TM_ED25519_SIG_LEN])
 {
     softsign *s = (softsign *)signer;
     TM_ENSURE(msg != NULL || len == 0, TM_ERR_INVALID, "sign: no message");

@@ -24,7 +24,8 @@ static void pubkey_usage(FILE *out)
 
 static void print_hex(const uint8_t *data, size_t len)
 {
-    for (size_t i = 0; i < len; i++) printf("%02X", data[i]);
+    for (size_t i = 0; i < len; i++)
+        printf("%02X", data[i]);
 }
 
 static int print_renderings(const tm_chain_config *chain, const tm_softsign_config *key, const uint8_t *pk)
@@ -32,7 +33,8 @@ static int print_renderings(const tm_chain_config *chain, const tm_softsign_conf
     char bech32[256], b64[TM_PUBKEY_BASE64_SIZE], json[TM_PUBKEY_JSON_SIZE], addr[TM_ADDRESS_HEX_SIZE];
     bool has_prefix = chain->key_format == TM_KEYFMT_BECH32 && chain->consensus_key_prefix != NULL;
     if ((has_prefix && tm_pubkey_bech32(pk, chain->consensus_key_prefix, bech32, sizeof(bech32)) != TM_OK) ||
-        tm_pubkey_base64(pk, b64, sizeof(b64)) != TM_OK || tm_pubkey_cometbft_json(pk, json, sizeof(json)) != TM_OK ||
+        tm_pubkey_base64(pk, b64, sizeof(b64)) != TM_OK ||
+        tm_pubkey_cometbft_json(pk, json, sizeof(json)) != TM_OK ||
         tm_pubkey_address_hex(pk, addr, sizeof(addr)) != TM_OK) {
         fprintf(stderr, "tmkms pubkey: chain '%s': %s\n", chain->id, tm_err_msg());
         return TM_EXIT_FAIL;

@@ -10,20 +10,19 @@
 
 static void softsign_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: tmkms softsign keygen [-t consensus|identity] PATH\n"
-            "       tmkms softsign import [-f json] priv_validator_key.json PATH\n"
-            "\n"
-            "keygen   generate a fresh ed25519 key and write base64 of its 32-byte seed to PATH\n"
-            "         (mode 0600; an existing file is never overwritten). Prints the public key,\n"
-            "         or for an identity (Secret Connection) key the node ID.\n"
-            "import   convert CometBFT's priv_validator_key.json into a key file at PATH after\n"
-            "         checking that its public key and address match the private key.\n"
-            "\n"
-            "Options:\n"
-            "  -t, --type TYPE    keygen: 'consensus' (default) or 'identity'\n"
-            "  -f, --format FMT   import: input format; only 'json' (default)\n"
-            "  -h, --help         show this help\n");
+    fprintf(out, "Usage: tmkms softsign keygen [-t consensus|identity] PATH\n"
+                 "       tmkms softsign import [-f json] priv_validator_key.json PATH\n"
+                 "\n"
+                 "keygen   generate a fresh ed25519 key and write base64 of its 32-byte seed to PATH\n"
+                 "         (mode 0600; an existing file is never overwritten). Prints the public key,\n"
+                 "         or for an identity (Secret Connection) key the node ID.\n"
+                 "import   convert CometBFT's priv_validator_key.json into a key file at PATH after\n"
+                 "         checking that its public key and address match the private key.\n"
+                 "\n"
+                 "Options:\n"
+                 "  -t, --type TYPE    keygen: 'consensus' (default) or 'identity'\n"
+                 "  -f, --format FMT   import: input format; only 'json' (default)\n"
+                 "  -h, --help         show this help\n");
 }
 
 /* Print what an operator needs to register or pin the key. */
@@ -96,8 +95,9 @@ static int softsign_keygen(int argc, char **argv)
     int rc = parse_options(argc, argv, "keygen", &key_type, &first);
     if (rc != TM_EXIT_OK) return rc < 0 ? TM_EXIT_OK : rc;
     if (strcmp(key_type, "consensus") != 0 && strcmp(key_type, "identity") != 0) {
-        fprintf(stderr, "tmkms softsign keygen: unknown key type '%s' (must be 'consensus' or 'identity'%s)\n",
-                key_type, strcmp(key_type, "account") == 0 ? "; secp256k1 account keys are not supported" : "");
+        fprintf(
+            stderr, "tmkms softsign keygen: unknown key type '%s' (must be 'consensus' or 'identity'%s)\n",
+            key_type, strcmp(key_type, "account") == 0 ? "; secp256k1 account keys are not supported" : "");
         return TM_EXIT_USAGE;
     }
     if (argc - first != 1) {

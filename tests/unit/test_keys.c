@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <errno.h>
@@ -57,7 +58,8 @@ static size_t read_file(const char *path, char *buf, size_t cap)
 
 static void assert_msg_contains(const char *needle)
 {
-    if (strstr(tm_err_msg(), needle) == NULL) fail_msg("error message \"%s\" lacks \"%s\"", tm_err_msg(), needle);
+    if (strstr(tm_err_msg(), needle) == NULL)
+        fail_msg("error message \"%s\" lacks \"%s\"", tm_err_msg(), needle);
 }
 
 static int setup_dir(void **state)
@@ -82,7 +84,8 @@ static int teardown_dir(void **state)
 
 static const char rfc_seed_hex[] = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 static const char rfc_pub_hex[] = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-static const char rfc_sig_hex[] = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
+static const char rfc_sig_hex[] = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590"
+                                  "a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
 
 static void test_rfc8032_vector1(void **state)
 {
@@ -162,8 +165,8 @@ static void test_keyfile_permissions(void **state)
     }
     write_file(path, "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=", 0644);
     assert_int_equal(tm_keyfile_read_seed(path, seed), TM_ERR_PERMISSION);
-    snprintf(expect, sizeof(expect), "key file %s is readable by group/others (mode 0644); run chmod 600 %s", path,
-             path);
+    snprintf(expect, sizeof(expect), "key file %s is readable by group/others (mode 0644); run chmod 600 %s",
+             path, path);
     assert_string_equal(tm_err_msg(), expect);
     tm_signer *signer = NULL;
     assert_int_equal(tm_softsign_load(path, &signer), TM_ERR_PERMISSION);
@@ -233,9 +236,11 @@ static void test_keyfile_bad_contents(void **state)
         {"", TM_ERR_INVALID, "is empty"},
         {"\n\n", TM_ERR_INVALID, "is empty"},
         {"not base64 at all!", TM_ERR_INVALID, "not valid base64"},
-        {"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A", TM_ERR_INVALID, "not valid base64"},   /* unpadded */
-        {" nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=", TM_ERR_INVALID, "not valid base64"}, /* leading space */
-        {"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2B=", TM_ERR_INVALID, "not valid base64"},  /* non-zero pad bits */
+        {"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A", TM_ERR_INVALID, "not valid base64"}, /* unpadded */
+        {" nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=", TM_ERR_INVALID,
+         "not valid base64"}, /* leading space */
+        {"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2B=", TM_ERR_INVALID,
+         "not valid base64"}, /* non-zero pad bits */
         {"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyufw==", TM_ERR_INVALID, "holds 31 bytes"},
         {"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2AA", TM_ERR_INVALID, "holds 33 bytes"},
         {"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2DXWpgBgrEKt9VL/tPJZAc6DuFy89qmIyWvAhpo9wdRGg==",
@@ -273,18 +278,19 @@ static void test_keyfile_not_regular(void **state)
 /* ---- CometBFT priv_validator_key.json ---- */
 
 /* Written by CometBFT v0.38's privval.FilePV.Save for the seed a0 a1 ... bf. */
-static const char cometbft_key_json[] = "{\n"
-                                        "  \"address\": \"A18112B0B7B4225FF30527E0F7CF7A1E3742F632\",\n"
-                                        "  \"pub_key\": {\n"
-                                        "    \"type\": \"tendermint/PubKeyEd25519\",\n"
-                                        "    \"value\": \"T9CZzNR9eJPf6ewkQU7LDZtUICMqrTDZHEZb4zy+ZcQ=\"\n"
-                                        "  },\n"
-                                        "  \"priv_key\": {\n"
-                                        "    \"type\": \"tendermint/PrivKeyEd25519\",\n"
-                                        "    \"value\": "
-                                        "\"oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr9P0JnM1H14k9/p7CRBTssNm1QgIyqtMNkcRlvjPL5lxA==\"\n"
-                                        "  }\n"
-                                        "}";
+static const char cometbft_key_json[] =
+    "{\n"
+    "  \"address\": \"A18112B0B7B4225FF30527E0F7CF7A1E3742F632\",\n"
+    "  \"pub_key\": {\n"
+    "    \"type\": \"tendermint/PubKeyEd25519\",\n"
+    "    \"value\": \"T9CZzNR9eJPf6ewkQU7LDZtUICMqrTDZHEZb4zy+ZcQ=\"\n"
+    "  },\n"
+    "  \"priv_key\": {\n"
+    "    \"type\": \"tendermint/PrivKeyEd25519\",\n"
+    "    \"value\": "
+    "\"oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr9P0JnM1H14k9/p7CRBTssNm1QgIyqtMNkcRlvjPL5lxA==\"\n"
+    "  }\n"
+    "}";
 
 /* cometbft_key_json with the first occurrence of `from` replaced by `to`. */
 static void write_variant(const char *path, const char *from, const char *to, mode_t mode)
@@ -303,7 +309,8 @@ static void test_import_cometbft(void **state)
     (void)state;
     char path[512], b64[TM_PUBKEY_BASE64_SIZE], addr[TM_ADDRESS_HEX_SIZE];
     uint8_t seed[32], want[32];
-    for (int i = 0; i < 32; i++) want[i] = (uint8_t)(0xA0 + i);
+    for (int i = 0; i < 32; i++)
+        want[i] = (uint8_t)(0xA0 + i);
     path_in_tmp(path, sizeof(path), "priv_validator_key.json");
     write_file(path, cometbft_key_json, 0600);
     assert_int_equal(tm_keyfile_import_cometbft(path, seed), TM_OK);
@@ -317,7 +324,8 @@ static void test_import_cometbft(void **state)
     tm_signer_destroy(signer);
 
     /* A lower-case address is the same address. */
-    write_variant(path, "A18112B0B7B4225FF30527E0F7CF7A1E3742F632", "a18112b0b7b4225ff30527e0f7cf7a1e3742f632", 0600);
+    write_variant(path, "A18112B0B7B4225FF30527E0F7CF7A1E3742F632",
+                  "a18112b0b7b4225ff30527e0f7cf7a1e3742f632", 0600);
     assert_int_equal(tm_keyfile_import_cometbft(path, seed), TM_OK);
 
     write_file(path, cometbft_key_json, 0644);
@@ -338,18 +346,20 @@ static void test_import_cometbft_refusals(void **state)
         /* pub_key of the RFC 8032 key: valid, but not this seed's */
         {"T9CZzNR9eJPf6ewkQU7LDZtUICMqrTDZHEZb4zy+ZcQ=", "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
          TM_ERR_CRYPTO, "pub_key does not match priv_key"},
-        {"A18112B0B7B4225FF30527E0F7CF7A1E3742F632", "A18112B0B7B4225FF30527E0F7CF7A1E3742F633", TM_ERR_CRYPTO,
-         "does not match the public key (expected A18112B0B7B4225FF30527E0F7CF7A1E3742F632)"},
+        {"A18112B0B7B4225FF30527E0F7CF7A1E3742F632", "A18112B0B7B4225FF30527E0F7CF7A1E3742F633",
+         TM_ERR_CRYPTO, "does not match the public key (expected A18112B0B7B4225FF30527E0F7CF7A1E3742F632)"},
         {"A18112B0B7B4225FF30527E0F7CF7A1E3742F632", "A18112B0", TM_ERR_CRYPTO, "address"},
         /* the public half of priv_key altered */
         {"PL5lxA==", "PL5lxQ==", TM_ERR_CRYPTO, "public half does not match its seed"},
         {"tendermint/PrivKeyEd25519", "tendermint/PrivKeySecp256k1", TM_ERR_INVALID, "only ed25519 keys"},
         {"tendermint/PubKeyEd25519", "tendermint/PubKeySecp256k1", TM_ERR_INVALID, "pub_key.type"},
         {"oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr9P0JnM1H14k9/p7CRBTssNm1QgIyqtMNkcRlvjPL5lxA==",
-         "oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8=", TM_ERR_INVALID, "priv_key.value holds 32 bytes; expected 64"},
+         "oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8=", TM_ERR_INVALID,
+         "priv_key.value holds 32 bytes; expected 64"},
         {"oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr9P0JnM1H14k9/p7CRBTssNm1QgIyqtMNkcRlvjPL5lxA==", "%%%%",
          TM_ERR_INVALID, "priv_key.value is not valid base64"},
-        {"\"address\": \"A18112B0B7B4225FF30527E0F7CF7A1E3742F632\",", "", TM_ERR_INVALID, "address is missing"},
+        {"\"address\": \"A18112B0B7B4225FF30527E0F7CF7A1E3742F632\",", "", TM_ERR_INVALID,
+         "address is missing"},
         {"\"type\": \"tendermint/PubKeyEd25519\",", "", TM_ERR_INVALID, "pub_key.type is missing"},
         {"\"priv_key\"", "\"private_key\"", TM_ERR_INVALID, "priv_key is missing"},
         {"\"address\"", "\"pub_key\"", TM_ERR_INVALID, "not valid JSON"}, /* duplicate key */
@@ -360,8 +370,8 @@ static void test_import_cometbft_refusals(void **state)
         tm_err_clear();
         tm_status got = tm_keyfile_import_cometbft(path, seed);
         if (got != cases[i].status)
-            fail_msg("case %zu: status %s, want %s (%s)", i, tm_status_name(got), tm_status_name(cases[i].status),
-                     tm_err_msg());
+            fail_msg("case %zu: status %s, want %s (%s)", i, tm_status_name(got),
+                     tm_status_name(cases[i].status), tm_err_msg());
         assert_msg_contains(cases[i].msg);
     }
 }
@@ -373,8 +383,9 @@ static void test_import_error_does_not_leak_key(void **state)
     char path[512];
     uint8_t seed[32];
     path_in_tmp(path, sizeof(path), "leak.json");
-    write_variant(path, "oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr9P0JnM1H14k9/p7CRBTssNm1QgIyqtMNkcRlvjPL5lxA==\"",
-                  "oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr9P0JnM1H14k9/p7CRBTssNm1QgIyqtMNkcRlvjPL5lxA==\n", 0600);
+    write_variant(
+        path, "oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr9P0JnM1H14k9/p7CRBTssNm1QgIyqtMNkcRlvjPL5lxA==\"",
+        "oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr9P0JnM1H14k9/p7CRBTssNm1QgIyqtMNkcRlvjPL5lxA==\n", 0600);
     assert_int_equal(tm_keyfile_import_cometbft(path, seed), TM_ERR_INVALID);
     assert_msg_contains("not valid JSON (line");
     assert_null(strstr(tm_err_msg(), "oKGio6"));
@@ -403,13 +414,15 @@ static void test_bech32_valid_vectors(void **state)
         assert_int_equal(tm_bech32_encode_words(hrp, words, n, again, sizeof(again)), TM_OK);
         size_t len = strlen(valid[i]);
         for (size_t j = 0; j <= len; j++)
-            lower[j] = (char)((valid[i][j] >= 'A' && valid[i][j] <= 'Z') ? valid[i][j] - 'A' + 'a' : valid[i][j]);
+            lower[j] =
+                (char)((valid[i][j] >= 'A' && valid[i][j] <= 'Z') ? valid[i][j] - 'A' + 'a' : valid[i][j]);
         assert_string_equal(again, lower);
         /* Flipping one data character breaks the checksum. */
         char broken[120];
         memcpy(broken, lower, len + 1);
         broken[len - 1] = broken[len - 1] == 'q' ? 'p' : 'q';
-        assert_int_not_equal(tm_bech32_decode_words(broken, 90, hrp, sizeof(hrp), words, sizeof(words), &n), TM_OK);
+        assert_int_not_equal(tm_bech32_decode_words(broken, 90, hrp, sizeof(hrp), words, sizeof(words), &n),
+                             TM_OK);
     }
 }
 
@@ -417,19 +430,24 @@ static void test_bech32_invalid_vectors(void **state)
 {
     (void)state;
     static const char *invalid[] = {
-        "\x20" "1nwldj5",   /* HRP character out of range */
-        "\x7f" "1axkwrx",   /* HRP character out of range */
-        "\x80" "1eym55h",   /* HRP character out of range */
-        "an84characterslonghumanreadablepartthatcontainsthenumber1andtheexcludedcharactersbio1569pvx", /* too long */
-        "pzry9x0s0muk",     /* no separator */
-        "1pzry9x0s0muk",    /* empty HRP */
-        "x1b4n0q5v",        /* invalid data character */
-        "li1dgmt3",         /* too short checksum */
-        "de1lg7wt\xff",     /* invalid character in checksum */
-        "A1G7SGD8",         /* checksum calculated with upper-case HRP */
-        "10a06t8",          /* empty HRP */
-        "1qzzfhee",         /* empty HRP */
-        "a12UEL5L",         /* mixed case */
+        "\x20"
+        "1nwldj5", /* HRP character out of range */
+        "\x7f"
+        "1axkwrx", /* HRP character out of range */
+        "\x80"
+        "1eym55h", /* HRP character out of range */
+        "an84characterslonghumanreadablepartthatcontainsthenumber1andtheexcludedcharactersbio1569pvx", /* too
+                                                                                                          long
+                                                                                                        */
+        "pzry9x0s0muk",  /* no separator */
+        "1pzry9x0s0muk", /* empty HRP */
+        "x1b4n0q5v",     /* invalid data character */
+        "li1dgmt3",      /* too short checksum */
+        "de1lg7wt\xff",  /* invalid character in checksum */
+        "A1G7SGD8",      /* checksum calculated with upper-case HRP */
+        "10a06t8",       /* empty HRP */
+        "1qzzfhee",      /* empty HRP */
+        "a12UEL5L",      /* mixed case */
     };
     for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
         char hrp[100];
@@ -447,8 +465,8 @@ static void test_bech32_segwit_vector(void **state)
     char hrp[16], out[100];
     uint8_t words[64], program[40], want[20];
     size_t n = 0, len = 0;
-    assert_int_equal(tm_bech32_decode_words("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", 90, hrp, sizeof(hrp), words,
-                                            sizeof(words), &n),
+    assert_int_equal(tm_bech32_decode_words("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", 90, hrp,
+                                            sizeof(hrp), words, sizeof(words), &n),
                      TM_OK);
     assert_string_equal(hrp, "bc");
     assert_int_equal(words[0], 0);
@@ -475,15 +493,17 @@ static void test_pubkey_amino_bech32(void **state)
     char out[128], hrp[64];
     hex_to_bin("4a25c6640a1f72b9c975338294ef51b6d1c33158bb6ecba69fbc3fb5a33c9dce", pk, sizeof(pk));
     assert_int_equal(tm_pubkey_bech32(pk, "cosmosvalconspub", out, sizeof(out)), TM_OK);
-    assert_string_equal(out, "cosmosvalconspub1zcjduepqfgjuveq2raetnjt4xwpffm63kmguxv2chdhvhf5lhslmtgeunh8qmf7exk");
+    assert_string_equal(
+        out, "cosmosvalconspub1zcjduepqfgjuveq2raetnjt4xwpffm63kmguxv2chdhvhf5lhslmtgeunh8qmf7exk");
     assert_int_equal(tm_pubkey_from_bech32(out, hrp, sizeof(hrp), back), TM_OK);
     assert_string_equal(hrp, "cosmosvalconspub");
     assert_memory_equal(back, pk, 32);
     /* Same key, another chain's prefix: only the hrp and checksum change. */
     assert_int_equal(tm_pubkey_bech32(pk, "crocnclconspub", out, sizeof(out)), TM_OK);
-    assert_int_equal(strncmp(out, "crocnclconspub1zcjduepqfgjuveq2raetnjt4xwpffm63kmguxv2chdhvhf5lhslmtgeunh8q",
-                             strlen("crocnclconspub1zcjduepqfgjuveq2raetnjt4xwpffm63kmguxv2chdhvhf5lhslmtgeunh8q")),
-                     0);
+    assert_int_equal(
+        strncmp(out, "crocnclconspub1zcjduepqfgjuveq2raetnjt4xwpffm63kmguxv2chdhvhf5lhslmtgeunh8q",
+                strlen("crocnclconspub1zcjduepqfgjuveq2raetnjt4xwpffm63kmguxv2chdhvhf5lhslmtgeunh8q")),
+        0);
     assert_int_equal(tm_pubkey_from_bech32(out, hrp, sizeof(hrp), back), TM_OK);
     assert_memory_equal(back, pk, 32);
     assert_int_equal(tm_pubkey_bech32(pk, "", out, sizeof(out)), TM_ERR_INVALID);
@@ -502,7 +522,9 @@ static void test_pubkey_renderings(void **state)
     assert_string_equal(out, "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
     assert_int_equal(tm_pubkey_base64(pk, out, TM_PUBKEY_BASE64_SIZE - 1), TM_ERR_TOO_LARGE);
     assert_int_equal(tm_pubkey_cometbft_json(pk, out, sizeof(out)), TM_OK);
-    assert_string_equal(out, "{\"type\":\"tendermint/PubKeyEd25519\",\"value\":\"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"}");
+    assert_string_equal(
+        out,
+        "{\"type\":\"tendermint/PubKeyEd25519\",\"value\":\"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"}");
     assert_int_equal(tm_pubkey_cometbft_json(pk, out, 40), TM_ERR_TOO_LARGE);
     /* tendermint-rs public_key.rs: EXAMPLE_SECRET_CONN_KEY's ID. */
     hex_to_bin("f7feb0b5ba0760b2c58893e329475d1ea81781dd636e37144b6d599ad38aa825", pk, sizeof(pk));

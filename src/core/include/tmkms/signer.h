@@ -21,7 +21,8 @@ struct tm_signer {
     uint8_t pubkey[TM_ED25519_PUBKEY_LEN];
 };
 
-static inline tm_status tm_signer_sign(tm_signer *s, const uint8_t *msg, size_t len, uint8_t sig[TM_ED25519_SIG_LEN])
+static inline tm_status tm_signer_sign(tm_signer *s, const uint8_t *msg, size_t len,
+                                       uint8_t sig[TM_ED25519_SIG_LEN])
 {
     return s->ops->sign(s, msg, len, sig);
 }
@@ -52,7 +53,8 @@ tm_status tm_keyfile_write_seed(const char *path, const uint8_t seed[TM_ED25519_
 tm_status tm_keyfile_import_cometbft(const char *json_path, uint8_t seed[TM_ED25519_SEED_LEN]);
 /* The parser behind it, on text already in memory (which should be locked memory);
  * `path` only names the source in error messages. */
-tm_status tm_keyfile_parse_cometbft(const char *text, size_t len, const char *path, uint8_t seed[TM_ED25519_SEED_LEN]);
+tm_status tm_keyfile_parse_cometbft(const char *text, size_t len, const char *path,
+                                    uint8_t seed[TM_ED25519_SEED_LEN]);
 
 /* Public key renderings. */
 typedef enum { TM_KEYFMT_BECH32, TM_KEYFMT_BASE64, TM_KEYFMT_COSMOS_JSON, TM_KEYFMT_HEX } tm_key_format;
@@ -85,6 +87,7 @@ tm_status tm_bech32_decode_words(const char *str, size_t max_len, char *hrp, siz
 tm_status tm_bech32_decode(const char *str, size_t max_len, char *hrp, size_t hrp_cap, uint8_t *data,
                            size_t data_cap, size_t *data_len);
 /* The inverse of tm_pubkey_bech32: checks the amino prefix 1624DE6420 and length. */
-tm_status tm_pubkey_from_bech32(const char *str, char *hrp, size_t hrp_cap, uint8_t pk[TM_ED25519_PUBKEY_LEN]);
+tm_status tm_pubkey_from_bech32(const char *str, char *hrp, size_t hrp_cap,
+                                uint8_t pk[TM_ED25519_PUBKEY_LEN]);
 
 #endif

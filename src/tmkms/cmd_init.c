@@ -165,7 +165,7 @@ int cmd_init(int argc, char **argv)
     const char *target = optind < argc ? argv[optind] : ".";
     if (make_dir(target, 0755) != 0) return TM_EXIT_FAIL;
     char *dir = realpath(target, NULL);
-    if (!dir || sodium_init() < 0) {
+    if (!dir || tm_crypto_init() != TM_OK) {
         free(dir);
         return TM_EXIT_FAIL;
     }

@@ -52,7 +52,7 @@ int cmd_start(int argc, char **argv)
         fprintf(stderr, "tmkms start: unexpected argument '%s'\n", argv[optind]);
         return TM_EXIT_USAGE;
     }
-    if (sodium_init() < 0) {
+    if (tm_crypto_init() != TM_OK) {
         fprintf(stderr, "tmkms start: libsodium failed to initialise\n");
         return TM_EXIT_FAIL;
     }

@@ -240,6 +240,8 @@ void vreq_free(sim_vreq *q)
 {
     free(q->ext);
     q->ext = NULL;
+    q->v.extension.data = NULL;
+    q->v.extension.len = 0;
 }
 
 void preq_init(sim *s, sim_preq *q, int64_t h, int32_t r, int32_t pol_round, const sim_block *b, bool with_ts)

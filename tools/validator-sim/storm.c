@@ -95,10 +95,10 @@ static void make_natural(sim *s, storm_state *st, storm_req *q)
     }
 }
 
-/* A request that plays with the last released signature. */
-static storm_kind make_mischief(sim *s, storm_state *st, storm_req *q)
+/* A request of kind k that plays with the last released signature; returns the kind
+ * actually made (K_IDENTICAL when there is nothing below to regress to). */
+static storm_kind make_mischief_kind(sim *s, storm_state *st, storm_req *q, storm_kind k)
 {
-    storm_kind k = (storm_kind)(K_IDENTICAL + sim_rand_below(s, 4));
     req_copy(q, &st->last_ok);
     if (k == K_TIMESTAMP) {
         if (q->is_proposal) {
@@ -139,6 +139,11 @@ static storm_kind make_mischief(sim *s, storm_state *st, storm_req *q)
         vreq_init(s, &q->v, type, h, r, NULL, true);
     }
     return k;
+}
+
+static storm_kind make_mischief(sim *s, storm_state *st, storm_req *q)
+{
+    return make_mischief_kind(s, st, q, (storm_kind)(K_IDENTICAL + sim_rand_below(s, 4)));
 }
 
 /* What tmkms must answer, given what it released and what may have been lost. */
@@ -221,6 +226,21 @@ static bool recover(sim *s, storm_state *st, const storm_opts *o)
             break;
         }
         s->n_closed_expected++;
+    }
+    /* The state must have survived: a conflict at the last released step is refused and
+     * a timestamp-only repeat gets the earlier signature back. */
+    for (int probe = 0; probe < 2 && st->have_last_ok; probe++) {
+        storm_req q;
+        memset(&q, 0, sizeof(q));
+        storm_kind k = make_mischief_kind(s, st, &q, probe == 0 ? K_CONFLICT : K_TIMESTAMP);
+        sim_outcome out = send_req(s, st, &q, k);
+        vreq_free(&q.v);
+        if (out == OUT_CLOSED) {
+            return recover(s, st, o);
+        }
+        if (out == OUT_STOPPED) {
+            return false;
+        }
     }
     if (st->have_lost && sim_rand_below(s, 2) == 0) {
         st->have_lost = false;

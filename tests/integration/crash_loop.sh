@@ -45,6 +45,7 @@ wait_progress() {
 
 early=0
 kills=0
+last_state_h=0
 for ((i = 1; i <= restarts; i++)); do
   before=$(records)
   h_bg "$work/tmkms.$i.log" "$bin/tmkms" start -c "$work/tmkms.toml"
@@ -67,6 +68,17 @@ for ((i = 1; i <= restarts; i++)); do
   kill -KILL "$tmkms_pid" 2>/dev/null && kills=$((kills + 1))
   wait "$tmkms_pid" 2>/dev/null
   h_forget "$tmkms_pid"
+  # The state on disk never goes back, and covers every signature released so far.
+  state_h=$(h_state_height "$work")
+  signed_h=$(awk '$1 == "sig" && $2 > m { m = $2 } END { print m + 0 }' "$work/record" 2>/dev/null)
+  if [[ -z $state_h ]]; then
+    bad "restart $i: tmkms state show printed no height"
+  elif ((state_h < last_state_h)); then
+    bad "restart $i: the state went back from height $last_state_h to $state_h"
+  elif ((state_h < ${signed_h:-0})); then
+    bad "restart $i: state height $state_h is below the signed height $signed_h"
+  fi
+  last_state_h=${state_h:-0}
   ((failed)) && break
 done
 
@@ -75,7 +87,7 @@ before=$(records)
 h_bg "$work/tmkms.final.log" "$bin/tmkms" start -c "$work/tmkms.toml"
 tmkms_pid=$h_last_pid
 wait_progress "$before" 20 || bad "after the last restart tmkms signed nothing"
-kill -TERM "$sim_pid"
+kill -TERM "$sim_pid" 2>/dev/null
 wait "$sim_pid"
 sim_rc=$?
 h_forget "$sim_pid"

@@ -185,11 +185,9 @@ static int run_scenarios(sim *s, const options *o)
     snprintf(list, sizeof(list), "%s", names);
     printf("validator-sim: listening on %s for chain %s (seed %" PRIu64 ")\n", o->socket, s->chain_id, o->seed);
     fflush(stdout);
-    if (!sim_accept(s)) {
-        return 1;
-    }
     char *save = NULL;
-    for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+    bool connected = sim_accept(s);
+    for (char *name = strtok_r(list, ",", &save); connected && name; name = strtok_r(NULL, ",", &save)) {
         if (!run_one(s, name, o) || wire_stop_requested) {
             if (!wire_stop_requested && s->n_fail == 0) {
                 sim_fail(s, "scenario %s could not finish", name);

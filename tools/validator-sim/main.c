@@ -87,19 +87,42 @@ static int parse_int(const char *s, int *out)
 
 static int parse_args(int argc, char **argv, options *o)
 {
-    enum { O_SCEN = 256, O_CHAIN, O_START, O_BASIC, O_HEIGHTS, O_SECS, O_CRASH, O_MAXH, O_PK, O_REC,
-           O_SEED, O_TMO, O_ATMO, O_SELF, O_CHECK };
-    static const struct option longopts[] = {
-        {"socket", required_argument, NULL, 's'},     {"scenario", required_argument, NULL, O_SCEN},
-        {"chain-id", required_argument, NULL, O_CHAIN}, {"start-height", required_argument, NULL, O_START},
-        {"basic-heights", required_argument, NULL, O_BASIC}, {"heights", required_argument, NULL, O_HEIGHTS},
-        {"seconds", required_argument, NULL, O_SECS}, {"crashes", no_argument, NULL, O_CRASH},
-        {"max-height", required_argument, NULL, O_MAXH}, {"expect-pubkey", required_argument, NULL, O_PK},
-        {"record", required_argument, NULL, O_REC},   {"seed", required_argument, NULL, O_SEED},
-        {"timeout", required_argument, NULL, O_TMO},  {"accept-timeout", required_argument, NULL, O_ATMO},
-        {"self-test", no_argument, NULL, O_SELF},     {"check-record", no_argument, NULL, O_CHECK},
-        {"verbose", no_argument, NULL, 'v'},          {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    enum {
+        O_SCEN = 256,
+        O_CHAIN,
+        O_START,
+        O_BASIC,
+        O_HEIGHTS,
+        O_SECS,
+        O_CRASH,
+        O_MAXH,
+        O_PK,
+        O_REC,
+        O_SEED,
+        O_TMO,
+        O_ATMO,
+        O_SELF,
+        O_CHECK
+    };
+    static const struct option longopts[] = {{"socket", required_argument, NULL, 's'},
+                                             {"scenario", required_argument, NULL, O_SCEN},
+                                             {"chain-id", required_argument, NULL, O_CHAIN},
+                                             {"start-height", required_argument, NULL, O_START},
+                                             {"basic-heights", required_argument, NULL, O_BASIC},
+                                             {"heights", required_argument, NULL, O_HEIGHTS},
+                                             {"seconds", required_argument, NULL, O_SECS},
+                                             {"crashes", no_argument, NULL, O_CRASH},
+                                             {"max-height", required_argument, NULL, O_MAXH},
+                                             {"expect-pubkey", required_argument, NULL, O_PK},
+                                             {"record", required_argument, NULL, O_REC},
+                                             {"seed", required_argument, NULL, O_SEED},
+                                             {"timeout", required_argument, NULL, O_TMO},
+                                             {"accept-timeout", required_argument, NULL, O_ATMO},
+                                             {"self-test", no_argument, NULL, O_SELF},
+                                             {"check-record", no_argument, NULL, O_CHECK},
+                                             {"verbose", no_argument, NULL, 'v'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     int c, bad = 0;
     int64_t seed = 0;
     while ((c = getopt_long(argc, argv, "s:vh", longopts, NULL)) != -1) {
@@ -115,7 +138,10 @@ static int parse_args(int argc, char **argv, options *o)
         case O_MAXH: bad |= parse_int64(optarg, &o->max_height); break;
         case O_PK: o->expect_pk = optarg; break;
         case O_REC: o->record = optarg; break;
-        case O_SEED: bad |= parse_int64(optarg, &seed); o->seed = (uint64_t)seed; break;
+        case O_SEED:
+            bad |= parse_int64(optarg, &seed);
+            o->seed = (uint64_t)seed;
+            break;
         case O_TMO: bad |= parse_int(optarg, &o->timeout_ms); break;
         case O_ATMO: bad |= parse_int(optarg, &o->accept_timeout_ms); break;
         case O_SELF: o->mode = 1; break;
@@ -152,8 +178,8 @@ static int decode_key(const char *text, uint8_t out[SIM_PK_LEN])
             return 0;
         }
     }
-    if (sodium_base642bin(out, SIM_PK_LEN, text, strlen(text), NULL, &len, NULL, sodium_base64_VARIANT_ORIGINAL) ==
-            0 &&
+    if (sodium_base642bin(out, SIM_PK_LEN, text, strlen(text), NULL, &len, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) == 0 &&
         len == SIM_PK_LEN) {
         return 0;
     }
@@ -183,7 +209,8 @@ static int run_scenarios(sim *s, const options *o)
     char list[256];
     const char *names = strcmp(o->scenarios, "all") == 0 ? "basic,guard,storm,oversize" : o->scenarios;
     snprintf(list, sizeof(list), "%s", names);
-    printf("validator-sim: listening on %s for chain %s (seed %" PRIu64 ")\n", o->socket, s->chain_id, o->seed);
+    printf("validator-sim: listening on %s for chain %s (seed %" PRIu64 ")\n", o->socket, s->chain_id,
+           o->seed);
     fflush(stdout);
     char *save = NULL;
     bool connected = sim_accept(s);
@@ -241,8 +268,9 @@ static int check_records(char **files, int n)
     if (rc < 0) {
         return 2;
     }
-    printf("check-record: %lu signatures, %lu distinct height/round/type, %lu double signs, %lu bad records\n",
-           rep.records, rep.keys, rep.conflicts, rep.bad);
+    printf(
+        "check-record: %lu signatures, %lu distinct height/round/type, %lu double signs, %lu bad records\n",
+        rep.records, rep.keys, rep.conflicts, rep.bad);
     printf("max_signed_height %" PRId64 "\n", rep.max_height);
     printf("result: %s\n", rc ? "FAIL" : "PASS");
     return rc ? 1 : 0;

@@ -60,8 +60,8 @@ static int parse_sig(char *rest, const uint8_t *pk, bool have_pk, rec *r)
     }
     uint8_t sb[REC_MAX_SB], sig[64];
     size_t sb_len, sig_len;
-    if (hex_field(sbhex, sb, sizeof(sb), &sb_len) != 0 || hex_field(sighex, sig, sizeof(sig), &sig_len) != 0 ||
-        sig_len != sizeof(sig)) {
+    if (hex_field(sbhex, sb, sizeof(sb), &sb_len) != 0 ||
+        hex_field(sighex, sig, sizeof(sig), &sig_len) != 0 || sig_len != sizeof(sig)) {
         return -1;
     }
     if (have_pk && crypto_sign_verify_detached(sig, sb, sb_len, pk) != 0) {
@@ -156,7 +156,8 @@ int record_check(const char *const *files, int nfiles, bool quiet, record_report
             if (!conflict && memcmp(l.v[i].sb_hash, l.v[j].sb_hash, 32) != 0) {
                 conflict = true;
                 if (!quiet) {
-                    printf("DOUBLE SIGN: h=%" PRId64 " r=%d type=%d: different sign bytes signed at %s and %s\n",
+                    printf("DOUBLE SIGN: h=%" PRId64
+                           " r=%d type=%d: different sign bytes signed at %s and %s\n",
                            l.v[i].h, l.v[i].r, l.v[i].type, l.v[i].where, l.v[j].where);
                 }
             }

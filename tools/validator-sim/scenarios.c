@@ -20,8 +20,8 @@ static bool alive(sim *s, sim_outcome out)
     return false;
 }
 
-static bool vote(sim *s, const char *label, const sim_vreq *q, sim_expect exp, sim_reason why, const sim_sig *prev,
-                 sim_sig *out)
+static bool vote(sim *s, const char *label, const sim_vreq *q, sim_expect exp, sim_reason why,
+                 const sim_sig *prev, sim_sig *out)
 {
     return alive(s, sim_vote(s, label, q, NULL, exp, why, prev, out));
 }
@@ -57,7 +57,8 @@ static bool framing_checks(sim *s)
         Tendermint__Privval__Message *resp;
         wire_status st = wire_recv(&s->w, &resp);
         if (st != WS_OK || resp->sum_case != TENDERMINT__PRIVVAL__MESSAGE__SUM_PING_RESPONSE) {
-            sim_fail(s, "coalesced pings: answer %d: %s", i + 1, st == WS_OK ? "not a PingResponse" : wire_status_name(st));
+            sim_fail(s, "coalesced pings: answer %d: %s", i + 1,
+                     st == WS_OK ? "not a PingResponse" : wire_status_name(st));
             if (st == WS_OK) {
                 tendermint__privval__message__free_unpacked(resp, NULL);
             }
@@ -69,7 +70,8 @@ static bool framing_checks(sim *s)
     s->split_chunk = 1;
     sim_outcome out = sim_ping(s);
     s->split_chunk = 0;
-    sim_say(s, "  %-44s -> %s", "a ping written one byte at a time", out == OUT_SIGNED ? "PingResponse" : "no answer");
+    sim_say(s, "  %-44s -> %s", "a ping written one byte at a time",
+            out == OUT_SIGNED ? "PingResponse" : "no answer");
     return alive(s, out);
 }
 
@@ -249,7 +251,8 @@ static bool guard_wrong_chain(sim *s, int64_t h, const sim_block *a)
     vreq_init(s, &v, TYPE_PREVOTE, h, 0, a, true);
     ok = ok && alive(s, sim_vote(s, "prevote for chain \"other-chain\"", &v, "other-chain", EXP_REFUSE,
                                  R_WRONG_CHAIN, NULL, NULL));
-    ok = ok && alive(s, sim_vote(s, "prevote with an empty chain id", &v, "", EXP_REFUSE, R_WRONG_CHAIN, NULL, NULL));
+    ok = ok && alive(s, sim_vote(s, "prevote with an empty chain id", &v, "", EXP_REFUSE, R_WRONG_CHAIN, NULL,
+                                 NULL));
     ok = ok && vote(s, "the same prevote for our chain", &v, EXP_SIGN, 0, NULL, NULL);
     return ok;
 }

@@ -12,9 +12,9 @@ bool scenario_guard(sim *s);
 bool scenario_oversize(sim *s);
 
 typedef struct {
-    int heights;          /* stop after this many heights (0: no bound) */
-    int seconds;          /* stop after this long (0: no bound) */
-    bool crashes;         /* tmkms is being killed: lost connections are expected */
+    int heights;  /* stop after this many heights (0: no bound) */
+    int seconds;  /* stop after this long (0: no bound) */
+    bool crashes; /* tmkms is being killed: lost connections are expected */
 } storm_opts;
 bool scenario_storm(sim *s, const storm_opts *o);
 

@@ -94,7 +94,8 @@ static int check_vector(json_t *vec, size_t idx, const char *file)
     }
     pb_out_free(&out);
     if (rc != 0 || strcmp(got, want) != 0) {
-        printf("FAIL: %s vector %zu (%s, chain \"%s\"):\n  want %s\n  got  %s\n", file, idx, kind, chain, want, got);
+        printf("FAIL: %s vector %zu (%s, chain \"%s\"):\n  want %s\n  got  %s\n", file, idx, kind, chain,
+               want, got);
         return 1;
     }
     return 0;
@@ -195,7 +196,8 @@ int selftest_run(const char *const *files, int nfiles)
     }
     int record_failures = check_record_checker();
     failures += record_failures;
-    printf("self-test: %zu sign-bytes vectors, record checker %s\n", checked, record_failures ? "FAIL" : "ok");
+    printf("self-test: %zu sign-bytes vectors, record checker %s\n", checked,
+           record_failures ? "FAIL" : "ok");
     printf("result: %s\n", failures ? "FAIL" : "PASS");
     return failures ? 1 : 0;
 }

@@ -54,8 +54,8 @@ const char *type_name(int32_t type)
 const char *reason_name(sim_reason r)
 {
     static const char *const names[R_COUNT] = {
-        "double-sign conflict", "height/round/step regression", "wrong chain id",
-        "above max_height",     "malformed request",            "after a crash (either answer valid)",
+        "double-sign conflict", "height/round/step regression",        "wrong chain id", "above max_height",
+        "malformed request",    "after a crash (either answer valid)",
     };
     return r < R_COUNT ? names[r] : "?";
 }
@@ -129,7 +129,8 @@ bool sim_accept(sim *s)
     wire_status st = wire_accept(&s->w, s->accept_timeout_ms);
     if (st != WS_OK) {
         if (st != WS_STOPPED) {
-            sim_fail(s, "tmkms did not connect within %d ms (%s)", s->accept_timeout_ms, wire_status_name(st));
+            sim_fail(s, "tmkms did not connect within %d ms (%s)", s->accept_timeout_ms,
+                     wire_status_name(st));
         }
         return false;
     }
@@ -282,7 +283,8 @@ static sim_outcome outcome_of(wire_status st)
 
 /* Sends msg and reads the answer; a broken connection is reported, not failed: the
  * scenario knows whether it was expected. */
-static sim_outcome exchange(sim *s, const Tendermint__Privval__Message *msg, Tendermint__Privval__Message **resp)
+static sim_outcome exchange(sim *s, const Tendermint__Privval__Message *msg,
+                            Tendermint__Privval__Message **resp)
 {
     *resp = NULL;
     if (s->w.fd < 0) {
@@ -412,7 +414,8 @@ sim_outcome sim_pubkey(sim *s, const char *chain_id)
 
 static size_t seen_slot(const sim *s, int64_t h, int32_t r, int32_t type)
 {
-    uint64_t k = (uint64_t)h * 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uint32_t)r * 0xC2B2AE3D27D4EB4FULL ^ (uint64_t)type;
+    uint64_t k =
+        (uint64_t)h * 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uint32_t)r * 0xC2B2AE3D27D4EB4FULL ^ (uint64_t)type;
     size_t i = (size_t)(k % s->seen_cap);
     while (s->seen[i].used && !(s->seen[i].h == h && s->seen[i].r == r && s->seen[i].type == type)) {
         i = (i + 1) % s->seen_cap;
@@ -456,8 +459,8 @@ static void check_double_sign(sim *s, const sim_sig *g)
         s->seen_len++;
     } else if (memcmp(e->sb_hash, hash, sizeof(hash)) != 0) {
         s->n_double_sign++;
-        sim_fail(s, "DOUBLE SIGN: two different %s sign bytes signed at h=%" PRId64 " r=%d", type_name(g->type),
-                 g->at.h, g->at.r);
+        sim_fail(s, "DOUBLE SIGN: two different %s sign bytes signed at h=%" PRId64 " r=%d",
+                 type_name(g->type), g->at.h, g->at.r);
     }
 }
 
@@ -466,8 +469,9 @@ static void after_signed(sim *s, const sim_sig *g, const sim_sig *prev)
     check_double_sign(s, g);
     int c = s->last.valid ? hrs_cmp(g->at, s->last.at) : 1;
     if (c < 0) {
-        sim_fail(s, "signed %s h=%" PRId64 " r=%d below the last released signature (h=%" PRId64 " r=%d step %d)",
-                 type_name(g->type), g->at.h, g->at.r, s->last.at.h, s->last.at.r, s->last.at.step);
+        sim_fail(
+            s, "signed %s h=%" PRId64 " r=%d below the last released signature (h=%" PRId64 " r=%d step %d)",
+            type_name(g->type), g->at.h, g->at.r, s->last.at.h, s->last.at.r, s->last.at.step);
     } else if (c > 0) {
         s->last = *g;
     }
@@ -523,7 +527,8 @@ static bool ts_acceptable(const Google__Protobuf__Timestamp *req, const Google__
     int64_t s;
     int32_t n;
     canon_timestamp(got, &s, &n);
-    return prev && prev->valid && memcmp(prev->sig, sig, SIM_SIG_LEN) == 0 && prev->ts_s == s && prev->ts_n == n;
+    return prev && prev->valid && memcmp(prev->sig, sig, SIM_SIG_LEN) == 0 && prev->ts_s == s &&
+           prev->ts_n == n;
 }
 
 static bool verify(const sim *s, const uint8_t *sig, const pb_out *msg)
@@ -531,8 +536,8 @@ static bool verify(const sim *s, const uint8_t *sig, const pb_out *msg)
     return crypto_sign_verify_detached(sig, msg->data, msg->len, s->pubkey) == 0;
 }
 
-static bool fill_sig(sim *s, const char *label, sim_sig *g, int32_t type, int64_t h, int32_t r, const pb_out *sb,
-                     const uint8_t *sig, const Google__Protobuf__Timestamp *ts)
+static bool fill_sig(sim *s, const char *label, sim_sig *g, int32_t type, int64_t h, int32_t r,
+                     const pb_out *sb, const uint8_t *sig, const Google__Protobuf__Timestamp *ts)
 {
     memset(g, 0, sizeof(*g));
     if (sb->len > SIM_MAX_SB) {
@@ -593,8 +598,10 @@ static bool check_signed_vote(sim *s, const char *label, const sim_vreq *q, cons
         return false;
     }
     if (!ts_acceptable(v->timestamp, rv->timestamp, rv->signature.data, prev)) {
-        sim_fail(s, "%s: the returned vote's timestamp differs from the request without being the "
-                    "earlier signature's", label);
+        sim_fail(s,
+                 "%s: the returned vote's timestamp differs from the request without being the "
+                 "earlier signature's",
+                 label);
         return false;
     }
     pb_out sb = {0};
@@ -617,14 +624,16 @@ static bool check_signed_proposal(sim *s, const char *label, const sim_preq *q, 
         return false;
     }
     const Tendermint__Types__Proposal *p = &q->p;
-    if (rp->type != p->type || rp->height != p->height || rp->round != p->round || rp->pol_round != p->pol_round ||
-        !block_eq(rp->block_id, p->block_id)) {
+    if (rp->type != p->type || rp->height != p->height || rp->round != p->round ||
+        rp->pol_round != p->pol_round || !block_eq(rp->block_id, p->block_id)) {
         sim_fail(s, "%s: the returned proposal is not the request echoed back", label);
         return false;
     }
     if (!ts_acceptable(p->timestamp, rp->timestamp, rp->signature.data, prev)) {
-        sim_fail(s, "%s: the returned proposal's timestamp differs from the request without being the "
-                    "earlier signature's", label);
+        sim_fail(s,
+                 "%s: the returned proposal's timestamp differs from the request without being the "
+                 "earlier signature's",
+                 label);
         return false;
     }
     pb_out sb = {0};
@@ -633,7 +642,8 @@ static bool check_signed_proposal(sim *s, const char *label, const sim_preq *q, 
         sim_fail(s, "%s: the proposal signature does not verify over the canonical sign bytes", label);
         ok = false;
     }
-    ok = ok && fill_sig(s, label, g, TYPE_PROPOSAL, rp->height, rp->round, &sb, rp->signature.data, rp->timestamp);
+    ok = ok &&
+         fill_sig(s, label, g, TYPE_PROPOSAL, rp->height, rp->round, &sb, rp->signature.data, rp->timestamp);
     pb_out_free(&sb);
     return ok;
 }
@@ -653,7 +663,9 @@ static void describe(sim *s, const char *label, sim_outcome out, const sim_sig *
         sim_say(s, "  %-44s -> refused: \"%s\"", label, err ? err : "");
     } else {
         sim_say(s, "  %-44s -> %s", label,
-                out == OUT_CLOSED ? "connection closed" : out == OUT_TIMEOUT ? "timeout" : "no valid answer");
+                out == OUT_CLOSED    ? "connection closed"
+                : out == OUT_TIMEOUT ? "timeout"
+                                     : "no valid answer");
     }
 }
 
@@ -768,7 +780,8 @@ sim_outcome sim_proposal(sim *s, const char *label, const sim_preq *q, const cha
     }
     const char *err = NULL;
     if (resp->sum_case != TENDERMINT__PRIVVAL__MESSAGE__SUM_SIGNED_PROPOSAL_RESPONSE) {
-        sim_fail(s, "%s: answered with message case %d, want SignedProposalResponse", label, (int)resp->sum_case);
+        sim_fail(s, "%s: answered with message case %d, want SignedProposalResponse", label,
+                 (int)resp->sum_case);
         out = OUT_BAD;
     } else if (resp->signed_proposal_response->error) {
         const Tendermint__Types__Proposal *rp = resp->signed_proposal_response->proposal;
@@ -777,7 +790,8 @@ sim_outcome sim_proposal(sim *s, const char *label, const sim_preq *q, const cha
         if (rp && rp->signature.len) {
             sim_fail(s, "%s: a refusal that still carries a signature", label);
         }
-    } else if (check_signed_proposal(s, label, q, chain, resp->signed_proposal_response->proposal, prev, &g)) {
+    } else if (check_signed_proposal(s, label, q, chain, resp->signed_proposal_response->proposal, prev,
+                                     &g)) {
         after_signed(s, &g, prev);
     } else {
         out = OUT_BAD;
@@ -812,13 +826,15 @@ void sim_print_summary(sim *s, const char *title)
     printf("  refusals              %lu as expected, %lu unexpected\n", refused, s->n_refused_unexpected);
     for (int r = 0; r < R_COUNT; r++) {
         if (s->n_refused[r]) {
-            printf("    %-36s %5lu  e.g. \"%s\"\n", reason_name((sim_reason)r), s->n_refused[r], s->refuse_example[r]);
+            printf("    %-36s %5lu  e.g. \"%s\"\n", reason_name((sim_reason)r), s->n_refused[r],
+                   s->refuse_example[r]);
         }
     }
     printf("  connections           %lu (closed by tmkms: %lu expected, %lu unexpected)\n", s->n_conn,
            s->n_closed_expected, s->n_closed_unexpected);
     if (s->last.valid) {
-        printf("  highest signed        h=%" PRId64 " r=%d %s\n", s->last.at.h, s->last.at.r, type_name(s->last.type));
+        printf("  highest signed        h=%" PRId64 " r=%d %s\n", s->last.at.h, s->last.at.r,
+               type_name(s->last.type));
     }
     printf("  double signs          %lu\n", s->n_double_sign);
     printf("  check failures        %lu\n", s->n_fail);

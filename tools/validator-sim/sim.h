@@ -137,7 +137,8 @@ void vreq_init(sim *s, sim_vreq *q, int32_t type, int64_t h, int32_t r, const si
 void vreq_set_ext(sim_vreq *q, const uint8_t *ext, size_t n);
 void vreq_copy(sim_vreq *dst, const sim_vreq *src);
 void vreq_free(sim_vreq *q);
-void preq_init(sim *s, sim_preq *q, int64_t h, int32_t r, int32_t pol_round, const sim_block *b, bool with_ts);
+void preq_init(sim *s, sim_preq *q, int64_t h, int32_t r, int32_t pol_round, const sim_block *b,
+               bool with_ts);
 void preq_copy(sim_preq *dst, const sim_preq *src);
 
 sim_outcome sim_ping(sim *s);

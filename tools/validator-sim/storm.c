@@ -180,8 +180,8 @@ static sim_outcome send_req(sim *s, storm_state *st, storm_req *q, storm_kind k)
     sim_expect exp = expect_for(s, k, at, &why);
     const sim_sig *prev = (k == K_NEW || k == K_BELOW) ? NULL : &s->last;
     char label[96];
-    snprintf(label, sizeof(label), "%-9s h=%" PRId64 " r=%d%s", q->is_proposal ? "proposal" : type_name(q->v.v.type),
-             at.h, at.r, kind_name(k));
+    snprintf(label, sizeof(label), "%-9s h=%" PRId64 " r=%d%s",
+             q->is_proposal ? "proposal" : type_name(q->v.v.type), at.h, at.r, kind_name(k));
     sim_sig got;
     sim_outcome out = q->is_proposal ? sim_proposal(s, label, &q->p, NULL, exp, why, prev, &got)
                                      : sim_vote(s, label, &q->v, NULL, exp, why, prev, &got);
@@ -272,7 +272,8 @@ bool scenario_storm(sim *s, const storm_opts *o)
     storm_req q;
     memset(&q, 0, sizeof(q));
     while (ok && !wire_stop_requested) {
-        if ((o->heights > 0 && st.h - first_h >= o->heights) || (o->seconds > 0 && now_s() - start >= o->seconds)) {
+        if ((o->heights > 0 && st.h - first_h >= o->heights) ||
+            (o->seconds > 0 && now_s() - start >= o->seconds)) {
             break;
         }
         storm_kind k = K_NEW;

@@ -69,7 +69,7 @@ static void scratch_reset(tm_session_scratch *s)
 
 /* Put back what the response borrowed from the request, so freeing the request frees
  * only its own allocations. */
-static void scratch_restore(tm_session_scratch *s)
+void tm_session_done(tm_session_scratch *s)
 {
     if (s->restore_sig) *s->restore_sig = s->saved_sig;
     if (s->restore_ext_sig) *s->restore_ext_sig = s->saved_ext_sig;
@@ -255,7 +255,7 @@ static void answer_pubkey(const tm_session *session, Tendermint__Privval__PubKey
 tm_status tm_session_handle(const tm_session *session, tm_pv_msg *req, tm_pv_msg *resp, tm_session_scratch *s)
 {
     static const tm_pv_msg init = TENDERMINT__PRIVVAL__MESSAGE__INIT;
-    scratch_restore(s);
+    tm_session_done(s);
     scratch_reset(s);
     *resp = init;
     switch (req->sum_case) {
@@ -272,7 +272,7 @@ tm_status tm_session_handle(const tm_session *session, tm_pv_msg *req, tm_pv_msg
         if (sign_vote(session, req->sign_vote_request, s) == TM_OK) {
             s->vote_resp.vote = req->sign_vote_request->vote;
         } else {
-            scratch_restore(s);
+            tm_session_done(s);
             refuse(session, "vote", s);
             s->vote_resp.vote = &s->empty_vote; /* non-nullable in Go: always encoded */
             s->vote_resp.error = &s->error;
@@ -284,7 +284,7 @@ tm_status tm_session_handle(const tm_session *session, tm_pv_msg *req, tm_pv_msg
         if (sign_proposal(session, req->sign_proposal_request, s) == TM_OK) {
             s->proposal_resp.proposal = req->sign_proposal_request->proposal;
         } else {
-            scratch_restore(s);
+            tm_session_done(s);
             refuse(session, "proposal", s);
             s->proposal_resp.proposal = &s->empty_proposal;
             s->proposal_resp.error = &s->error;
@@ -309,7 +309,7 @@ tm_status tm_session_serve(const tm_session *session, tm_conn *conn)
         if (status != TM_OK) break;
         status = tm_session_handle(session, req, &resp, s);
         if (status == TM_OK) status = tm_privval_write(conn, &resp);
-        scratch_restore(s);
+        tm_session_done(s);
         tm_pv_msg_free(req);
         if (status != TM_OK) break;
     }

@@ -145,6 +145,7 @@ static tm_pv_msg *handle(fixture *f, const tm_pv_msg *request)
     tm_pv_msg resp;
     assert_int_equal(tm_session_handle(&f->session, req, &resp, f->scratch), TM_OK);
     tm_pv_msg *out = wire(&resp);
+    tm_session_done(f->scratch);
     tm_pv_msg_free(req);
     return out;
 }

@@ -21,12 +21,15 @@ typedef struct {
 tm_status tm_session_serve(const tm_session *session, tm_conn *conn);
 
 /* Answer one request. *resp is filled with pointers into `req` and into `scratch`; it is
- * valid until `req` is freed or handle is called again with the same scratch. Returns
+ * valid until tm_session_done(scratch), which must be called before `req` is freed (the
+ * response borrows fields of the request). Returns
  * TM_ERR_INVALID only for a message that is not a request (the caller closes the
  * connection); refusals are responses with their error set, and TM_OK. */
 typedef struct tm_session_scratch tm_session_scratch;
 tm_status tm_session_handle(const tm_session *session, tm_pv_msg *req, tm_pv_msg *resp, tm_session_scratch *scratch);
 
+/* Give back what the last response borrowed from its request. */
+void tm_session_done(tm_session_scratch *scratch);
 tm_session_scratch *tm_session_scratch_new(void);
 void tm_session_scratch_free(tm_session_scratch *scratch);
 

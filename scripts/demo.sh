@@ -26,7 +26,7 @@ section "Setting up a tmkms home in a temporary directory"
 h_home "$work" "$chain" "max_height = \"$max_height\"" || exit 1
 echo "key:    secrets/chain-consensus.key (mode $(stat -c %a "$work/secrets/chain-consensus.key"))"
 echo "config: tmkms.toml (chain $chain, node at unix://.../node.sock, max_height $max_height)"
-echo "state:  $(cat "$work/state-init.log" | head -n 1)"
+echo "state:  $(head -n 1 "$work/state-init.log")"
 "$bin/tmkms" pubkey -c "$work/tmkms.toml" | sed 's/^/        /'
 pk=$(h_pubkey_b64 "$work")
 
@@ -58,7 +58,7 @@ run_sim "$work/sim2.log" --scenario storm --heights "$storm_heights" --start-hei
 sed -n '/^validator-sim summary/,$p' "$work/sim2.log"
 
 section "tmkms's side: one log line per signature, with the time it took"
-grep -E '\[sign\]' "$work/tmkms.log" | head -n 6 | cut -c 29-
+grep -E '\[sign\] \[[^]]*\] (signed|re-sent)' "$work/tmkms.log" | head -n 6 | cut -c 29-
 echo "..."
 grep -E '\[sign\] .*refused' "$work/tmkms.log" | head -n 4 | cut -c 29-
 echo "..."

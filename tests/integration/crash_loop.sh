@@ -6,7 +6,7 @@
 # height/round/type across all runs, the simulator saw no failed check (nothing signed
 # below a released signature, identical repeats answered with the same signature), and the
 # state file is at or above the highest signed height.
-# labels: crash
+# labels: crash;long
 # timeout: 1800
 set -u
 bin="$TMKMS_BUILD_DIR/bin"

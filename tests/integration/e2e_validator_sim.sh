@@ -4,7 +4,7 @@
 # tmkms, every signature recorded; the record has no double sign, the state file is at or
 # above the highest signed height, tmkms exits cleanly on SIGTERM; and the simulator's
 # checks can fail (a wrong expected key is caught).
-# labels: e2e
+# labels: e2e;long
 # timeout: 600
 set -u
 bin="$TMKMS_BUILD_DIR/bin"

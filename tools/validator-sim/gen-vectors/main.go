@@ -1,5 +1,7 @@
 // Regenerates ../vectors-cometbft.json from CometBFT itself:
-//   cd tools/validator-sim/gen-vectors && go mod tidy && go run . > ../vectors-cometbft.json
+//
+//	cd tools/validator-sim/gen-vectors && go mod tidy && go run . > ../vectors-cometbft.json
+//
 // (needs github.com/cometbft/cometbft v0.38.26 from the Go module proxy or cache).
 package main
 

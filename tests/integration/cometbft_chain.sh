@@ -61,6 +61,9 @@ PY
 
 node_pid=
 start_node() {
+  # CometBFT does not remove a stale socket of a previous run (operators do it in their
+  # unit files); without this the restarted node cannot listen.
+  rm -f "$work/kms/node.sock"
   "$cometbft" start --home "$node_home" >>"$work/node.log" 2>&1 &
   node_pid=$!
   kms_pids+=("$node_pid")

@@ -6,8 +6,17 @@ peers=${TMKMS_PEERS_DIR:-${TMKMS_SOURCE_DIR:-.}/.peers}
 kms_pids=()
 
 kms_cleanup() {
-  local pid
+  local pid tries=50
   for pid in "${kms_pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  # A CometBFT node whose signer is gone keeps retrying its listener for minutes before it
+  # exits: give everything 5 s, then SIGKILL what is left.
+  while ((tries-- > 0)); do
+    local alive=0
+    for pid in "${kms_pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
+  done
+  for pid in "${kms_pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
   for pid in "${kms_pids[@]}"; do wait "$pid" 2>/dev/null; done
   [[ -n ${work:-} && -d $work ]] && rm -rf "$work"
 }

@@ -9,22 +9,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/tmkms-bench.XXXXXX")
 kms=
 cleanup() { [[ -n $kms ]] && kill "$kms" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-mkdir -p "$work/secrets" "$work/state"
-chmod 700 "$work/secrets"
-cat >"$work/tmkms.toml" <<TOML
-[[chain]]
-id = "bench-chain"
-state_file = "state/bench-chain-consensus.state"
-[[validator]]
-chain_id = "bench-chain"
-addr = "unix://$work/node.sock"
-[[providers.softsign]]
-chain_ids = ["bench-chain"]
-key_type = "consensus"
-path = "secrets/k.key"
-TOML
-"$tmkms" softsign keygen "$work/secrets/k.key" >/dev/null
-"$tmkms" state init -c "$work/tmkms.toml" >/dev/null
+TMKMS_BUILD_DIR=$build source "$(dirname "$0")/../tests/lib/kms.sh"
+kms_setup "$work" bench-chain
 echo "state directory: $work/state ($(stat -f -c %T "$work/state") filesystem)"
 "$build/bin/bench_sign" --socket "$work/node.sock" --state-dir "$work/state" --n "$n" --kms-pid-file "$work/kms.pid" \
   2>&1 &

@@ -1,0 +1,465 @@
+// privval-harness plays the validator node against a remote signer (tmkms) using
+// CometBFT's own privval package: it listens on a Unix socket with
+// privval.SignerListenerEndpoint, waits for the signer to dial in, and runs a scripted
+// session through privval.SignerClient. Every signature is checked with CometBFT's own
+// verification code (types.Vote.Verify, VerifyVoteAndExtension, PubKey.VerifySignature
+// over types.VoteSignBytes / types.ProposalSignBytes).
+//
+// The same source is built against several CometBFT releases: see v038/ and v040/,
+// each a module pinning one version (main.go there is a symlink to this file).
+//
+// Output: one line per check ("ok   name" / "FAIL name: why"), then "N passed, M failed".
+// Exit status: 0 when every check passed, 1 when one failed, 2 on a setup error.
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cometbft/cometbft/crypto"
+	"github.com/cometbft/cometbft/libs/log"
+	"github.com/cometbft/cometbft/privval"
+	privvalproto "github.com/cometbft/cometbft/proto/tendermint/privval"
+	cmtproto "github.com/cometbft/cometbft/proto/tendermint/types"
+	"github.com/cometbft/cometbft/types"
+)
+
+var (
+	passed, failed int
+	chainID        string
+	pubKey         crypto.PubKey
+	client         *privval.SignerClient
+	endpoint       *privval.SignerListenerEndpoint
+	verbose        bool
+)
+
+func check(name string, err error) bool {
+	if err != nil {
+		failed++
+		fmt.Printf("FAIL %s: %v\n", name, err)
+		return false
+	}
+	passed++
+	fmt.Printf("ok   %s\n", name)
+	return true
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+func hash(label string) []byte {
+	h := sha256.Sum256([]byte(label))
+	return h[:]
+}
+
+func blockID(label string) cmtproto.BlockID {
+	return cmtproto.BlockID{
+		Hash:          hash("block " + label),
+		PartSetHeader: cmtproto.PartSetHeader{Total: 1, Hash: hash("parts " + label)},
+	}
+}
+
+var nilBlock = cmtproto.BlockID{}
+
+// Timestamps: whole milliseconds, as CometBFT's node produces (Canonical time).
+var baseTime = time.Now().UTC().Truncate(time.Millisecond)
+
+func ts(offset int) time.Time { return baseTime.Add(time.Duration(offset) * time.Second) }
+
+func newVote(t cmtproto.SignedMsgType, h int64, r int32, bid cmtproto.BlockID, ext []byte, at time.Time) *cmtproto.Vote {
+	return &cmtproto.Vote{
+		Type:             t,
+		Height:           h,
+		Round:            r,
+		BlockID:          bid,
+		Timestamp:        at,
+		ValidatorAddress: pubKey.Address(),
+		ValidatorIndex:   0,
+		Extension:        ext,
+	}
+}
+
+func cloneVote(v *cmtproto.Vote) *cmtproto.Vote {
+	c := *v
+	c.Signature = nil
+	c.ExtensionSignature = nil
+	return &c
+}
+
+func isNilBlock(b cmtproto.BlockID) bool {
+	return len(b.Hash) == 0 && b.PartSetHeader.Total == 0 && len(b.PartSetHeader.Hash) == 0
+}
+
+// sameVote: the signer must echo the request; only the signatures (and, for a
+// timestamp-only repeat, the timestamp) may change.
+func echoed(req, got *cmtproto.Vote, allowTimestamp bool) error {
+	switch {
+	case got.Type != req.Type:
+		return errorf("type %v, sent %v", got.Type, req.Type)
+	case got.Height != req.Height || got.Round != req.Round:
+		return errorf("h/r %d/%d, sent %d/%d", got.Height, got.Round, req.Height, req.Round)
+	case !bytes.Equal(got.BlockID.Hash, req.BlockID.Hash) ||
+		got.BlockID.PartSetHeader.Total != req.BlockID.PartSetHeader.Total ||
+		!bytes.Equal(got.BlockID.PartSetHeader.Hash, req.BlockID.PartSetHeader.Hash):
+		return errorf("block id changed")
+	case !allowTimestamp && !got.Timestamp.Equal(req.Timestamp):
+		return errorf("timestamp %v, sent %v", got.Timestamp, req.Timestamp)
+	case !bytes.Equal(got.ValidatorAddress, req.ValidatorAddress) || got.ValidatorIndex != req.ValidatorIndex:
+		return errorf("validator address/index changed")
+	case !bytes.Equal(got.Extension, req.Extension):
+		return errorf("extension changed (%d bytes, sent %d)", len(got.Extension), len(req.Extension))
+	}
+	return nil
+}
+
+// verifyVote checks a signed vote with CometBFT's own code: the vote signature over
+// VoteSignBytes, and the extension signature exactly where CometBFT wants one.
+func verifyVote(v *cmtproto.Vote) error {
+	vote, err := types.VoteFromProto(v)
+	if err != nil {
+		return errorf("VoteFromProto: %w", err)
+	}
+	if err := vote.ValidateBasic(); err != nil {
+		return errorf("ValidateBasic: %w", err)
+	}
+	if err := vote.Verify(chainID, pubKey); err != nil {
+		return errorf("Verify: %w", err)
+	}
+	if !pubKey.VerifySignature(types.VoteSignBytes(chainID, v), v.Signature) {
+		return errorf("signature does not verify over VoteSignBytes")
+	}
+	wantExt := v.Type == cmtproto.PrecommitType && !isNilBlock(v.BlockID)
+	if wantExt {
+		if len(v.ExtensionSignature) == 0 {
+			return errorf("non-nil precommit without extension signature")
+		}
+		if err := vote.VerifyVoteAndExtension(chainID, pubKey); err != nil {
+			return errorf("VerifyVoteAndExtension: %w", err)
+		}
+		if err := vote.EnsureExtension(); err != nil {
+			return errorf("EnsureExtension: %w", err)
+		}
+	} else if len(v.ExtensionSignature) != 0 {
+		return errorf("unexpected extension signature on a %v (nil block: %v)", v.Type, isNilBlock(v.BlockID))
+	}
+	return nil
+}
+
+// signVote sends the request and checks the answer: a verified signature echoed on an
+// unchanged vote. Returns the signed vote (nil on failure).
+func signVote(name string, req *cmtproto.Vote) *cmtproto.Vote {
+	v := cloneVote(req)
+	if err := client.SignVote(chainID, v); err != nil {
+		check(name, errorf("SignVote: %w", err))
+		return nil
+	}
+	if err := echoed(req, v, false); err != nil {
+		check(name, err)
+		return nil
+	}
+	if !check(name, verifyVote(v)) {
+		return nil
+	}
+	return v
+}
+
+func isRemoteSignerError(err error) bool {
+	var rse *privval.RemoteSignerError
+	return errors.As(err, &rse)
+}
+
+// refuseVote: the signer must answer with a RemoteSignerError and no signature.
+func refuseVote(name, chain string, req *cmtproto.Vote) {
+	v := cloneVote(req)
+	err := client.SignVote(chain, v)
+	switch {
+	case err == nil:
+		check(name, errorf("signed (sig %x...), expected a refusal", prefix(v.Signature)))
+	case !isRemoteSignerError(err):
+		check(name, errorf("expected a RemoteSignerError, got %v", err))
+	case len(v.Signature) != 0:
+		check(name, errorf("refusal carried a signature"))
+	default:
+		if verbose {
+			fmt.Printf("     (refused: %v)\n", err)
+		}
+		check(name, nil)
+	}
+}
+
+func prefix(b []byte) []byte {
+	if len(b) > 6 {
+		return b[:6]
+	}
+	return b
+}
+
+func newProposal(h int64, r, polRound int32, bid cmtproto.BlockID, at time.Time) *cmtproto.Proposal {
+	return &cmtproto.Proposal{
+		Type:      cmtproto.ProposalType,
+		Height:    h,
+		Round:     r,
+		PolRound:  polRound,
+		BlockID:   bid,
+		Timestamp: at,
+	}
+}
+
+func verifyProposal(p *cmtproto.Proposal) error {
+	prop, err := types.ProposalFromProto(p)
+	if err != nil {
+		return errorf("ProposalFromProto: %w", err)
+	}
+	if err := prop.ValidateBasic(); err != nil {
+		return errorf("ValidateBasic: %w", err)
+	}
+	if !pubKey.VerifySignature(types.ProposalSignBytes(chainID, p), p.Signature) {
+		return errorf("signature does not verify over ProposalSignBytes")
+	}
+	return nil
+}
+
+func signProposal(name string, req *cmtproto.Proposal) *cmtproto.Proposal {
+	p := *req
+	p.Signature = nil
+	if err := client.SignProposal(chainID, &p); err != nil {
+		check(name, errorf("SignProposal: %w", err))
+		return nil
+	}
+	if p.Height != req.Height || p.Round != req.Round || p.PolRound != req.PolRound ||
+		!bytes.Equal(p.BlockID.Hash, req.BlockID.Hash) || !p.Timestamp.Equal(req.Timestamp) {
+		check(name, errorf("proposal not echoed unchanged"))
+		return nil
+	}
+	if !check(name, verifyProposal(&p)) {
+		return nil
+	}
+	return &p
+}
+
+func refuseProposal(name, chain string, req *cmtproto.Proposal) {
+	p := *req
+	p.Signature = nil
+	err := client.SignProposal(chain, &p)
+	switch {
+	case err == nil:
+		check(name, errorf("signed, expected a refusal"))
+	case !isRemoteSignerError(err):
+		check(name, errorf("expected a RemoteSignerError, got %v", err))
+	case len(p.Signature) != 0:
+		check(name, errorf("refusal carried a signature"))
+	default:
+		check(name, nil)
+	}
+}
+
+func ping() error {
+	msg := privvalproto.Message{Sum: &privvalproto.Message_PingRequest{PingRequest: &privvalproto.PingRequest{}}}
+	resp, err := endpoint.SendRequest(msg)
+	if err != nil {
+		return err
+	}
+	if resp.GetPingResponse() == nil {
+		return errorf("answer is not a PingResponse: %T", resp.Sum)
+	}
+	return nil
+}
+
+func session(expectPub []byte, height int64) {
+	P, C := cmtproto.PrevoteType, cmtproto.PrecommitType
+	H := height
+
+	check("ping", ping())
+
+	pk, err := client.GetPubKey()
+	if err == nil && !bytes.Equal(pk.Bytes(), expectPub) {
+		err = errorf("pubkey %s, expected %s",
+			base64.StdEncoding.EncodeToString(pk.Bytes()), base64.StdEncoding.EncodeToString(expectPub))
+	}
+	if err == nil && pk.Type() != "ed25519" {
+		err = errorf("key type %q", pk.Type())
+	}
+	if !check("pubkey matches the expected ed25519 key", err) {
+		fmt.Println("cannot verify signatures without the key: stopping")
+		return
+	}
+	pubKey = pk
+
+	// A normal height: proposal, prevote, precommit with an extension.
+	signProposal("proposal h=H r=0", newProposal(H, 0, -1, blockID("A"), ts(0)))
+	signVote("prevote h=H r=0 block", newVote(P, H, 0, blockID("A"), nil, ts(1)))
+	signVote("precommit h=H r=0 block + extension", newVote(C, H, 0, blockID("A"), []byte("extension one"), ts(2)))
+
+	// Nil votes, then a round with a proposal carrying a POL round and an empty extension.
+	signVote("prevote h=H+1 r=0 nil", newVote(P, H+1, 0, nilBlock, nil, ts(3)))
+	signVote("precommit h=H+1 r=0 nil (no extension signature)", newVote(C, H+1, 0, nilBlock, nil, ts(4)))
+	signProposal("proposal h=H+1 r=1 pol=0", newProposal(H+1, 1, 0, blockID("B"), ts(5)))
+	signVote("prevote h=H+1 r=1 block", newVote(P, H+1, 1, blockID("B"), nil, ts(6)))
+	signVote("precommit h=H+1 r=1 block, empty extension (still signed)", newVote(C, H+1, 1, blockID("B"), nil, ts(7)))
+
+	// A large extension (frames longer than one read).
+	big := bytes.Repeat([]byte("0123456789abcdef"), 16*1024) // 256 KiB
+	signVote("prevote h=H+2 r=0 block", newVote(P, H+2, 0, blockID("C"), nil, ts(8)))
+	signVote("precommit h=H+2 r=0 block, 256 KiB extension", newVote(C, H+2, 0, blockID("C"), big, ts(9)))
+
+	// Double-sign protection at h=H+3.
+	h3 := H + 3
+	first := signVote("prevote h=H+3 r=0 block A", newVote(P, h3, 0, blockID("A3"), nil, ts(10)))
+	refuseVote("conflicting prevote (block B) at the same h/r/s is refused", chainID, newVote(P, h3, 0, blockID("B3"), nil, ts(10)))
+	refuseVote("conflicting prevote (nil) at the same h/r/s is refused", chainID, newVote(P, h3, 0, nilBlock, nil, ts(10)))
+	if first != nil {
+		req := newVote(P, h3, 0, blockID("A3"), nil, ts(10))
+		v := cloneVote(req)
+		err := client.SignVote(chainID, v)
+		if err == nil && !bytes.Equal(v.Signature, first.Signature) {
+			err = errorf("a different signature for identical sign bytes")
+		}
+		if err == nil {
+			err = verifyVote(v)
+		}
+		check("identical repeat gets the same signature", err)
+
+		req = newVote(P, h3, 0, blockID("A3"), nil, ts(70))
+		v = cloneVote(req)
+		err = client.SignVote(chainID, v)
+		if err == nil && !bytes.Equal(v.Signature, first.Signature) {
+			err = errorf("timestamp-only change got a new signature")
+		}
+		if err == nil && !v.Timestamp.Equal(first.Timestamp) {
+			err = errorf("timestamp %v returned, expected the earlier %v", v.Timestamp, first.Timestamp)
+		}
+		if err == nil {
+			err = verifyVote(v)
+		}
+		check("timestamp-only change gets the earlier signature and timestamp", err)
+	}
+
+	pc := signVote("precommit h=H+3 r=0 block A + extension", newVote(C, h3, 0, blockID("A3"), []byte("ext-a"), ts(11)))
+	if pc != nil {
+		// Same precommit, another extension: the vote signature is the earlier one and
+		// the extension signature is freshly made over the new extension.
+		req := newVote(C, h3, 0, blockID("A3"), []byte("ext-b, made again"), ts(11))
+		v := cloneVote(req)
+		err := client.SignVote(chainID, v)
+		if err == nil {
+			err = echoed(req, v, false)
+		}
+		if err == nil && !bytes.Equal(v.Signature, pc.Signature) {
+			err = errorf("repeated precommit got a different vote signature")
+		}
+		if err == nil {
+			err = verifyVote(v)
+		}
+		if err == nil && bytes.Equal(v.ExtensionSignature, pc.ExtensionSignature) {
+			err = errorf("extension signature not remade for the new extension")
+		}
+		check("repeated non-nil precommit gets a fresh, valid extension signature", err)
+	}
+	refuseVote("conflicting precommit (nil) at the same h/r/s is refused", chainID, newVote(C, h3, 0, nilBlock, nil, ts(11)))
+	refuseVote("step regression (prevote after precommit) is refused", chainID, newVote(P, h3, 0, blockID("B3"), nil, ts(12)))
+	refuseProposal("step regression (proposal after precommit) is refused", chainID, newProposal(h3, 0, -1, blockID("B3"), ts(12)))
+	refuseVote("height regression (h=H+2) is refused", chainID, newVote(C, H+2, 1, blockID("X"), nil, ts(12)))
+	refuseVote("height regression (h=H) is refused", chainID, newVote(P, H, 5, blockID("X"), nil, ts(12)))
+
+	// Round regression.
+	signVote("prevote h=H+3 r=2 block", newVote(P, h3, 2, blockID("R2"), nil, ts(13)))
+	refuseVote("round regression (r=1 after r=2) is refused", chainID, newVote(C, h3, 1, blockID("R2"), nil, ts(14)))
+
+	// Proposals: conflict and identical repeat.
+	h4 := H + 4
+	prop := signProposal("proposal h=H+4 r=0", newProposal(h4, 0, -1, blockID("P4"), ts(20)))
+	refuseProposal("conflicting proposal at the same h/r is refused", chainID, newProposal(h4, 0, -1, blockID("Q4"), ts(20)))
+	if prop != nil {
+		p := *newProposal(h4, 0, -1, blockID("P4"), ts(20))
+		err := client.SignProposal(chainID, &p)
+		if err == nil && !bytes.Equal(p.Signature, prop.Signature) {
+			err = errorf("identical proposal got another signature")
+		}
+		check("identical proposal repeat gets the same signature", err)
+
+		p = *newProposal(h4, 0, -1, blockID("P4"), ts(90))
+		err = client.SignProposal(chainID, &p)
+		if err == nil && (!bytes.Equal(p.Signature, prop.Signature) || !p.Timestamp.Equal(prop.Timestamp)) {
+			err = errorf("timestamp-only proposal change: want the earlier signature and timestamp")
+		}
+		if err == nil {
+			err = verifyProposal(&p)
+		}
+		check("timestamp-only proposal change gets the earlier signature and timestamp", err)
+	}
+
+	// Wrong chain id: refused, and the state of our chain is untouched.
+	refuseVote("vote for another chain id is refused", chainID+"-other", newVote(P, H+10, 0, blockID("W"), nil, ts(30)))
+	refuseProposal("proposal for another chain id is refused", chainID+"-other", newProposal(H+10, 0, -1, blockID("W"), ts(30)))
+
+	// The connection survived all refusals.
+	check("ping after refusals", ping())
+	signVote("prevote h=H+5 r=0 block after refusals", newVote(P, H+5, 0, blockID("F"), nil, ts(40)))
+	signVote("precommit h=H+5 r=0 block after refusals", newVote(C, H+5, 0, blockID("F"), []byte("final"), ts(41)))
+}
+
+func main() {
+	addr := flag.String("addr", "", "listen address, unix:///path/to/socket")
+	flag.StringVar(&chainID, "chain-id", "", "chain id")
+	pub := flag.String("pubkey", "", "expected ed25519 public key, base64")
+	height := flag.Int64("height", 100, "first height of the session (the signer's state must be below it)")
+	wait := flag.Duration("wait", 30*time.Second, "how long to wait for the signer to connect")
+	rw := flag.Duration("timeout", 5*time.Second, "read/write timeout per request")
+	flag.BoolVar(&verbose, "v", false, "log the privval endpoint and refusal messages")
+	flag.Parse()
+
+	if !strings.HasPrefix(*addr, "unix://") || chainID == "" || *pub == "" {
+		fmt.Fprintln(os.Stderr, "usage: privval-harness -addr unix:///path -chain-id ID -pubkey BASE64 [-height N]")
+		os.Exit(2)
+	}
+	expectPub, err := base64.StdEncoding.DecodeString(*pub)
+	if err != nil || len(expectPub) != 32 {
+		fmt.Fprintln(os.Stderr, "-pubkey: expected 32 bytes in base64")
+		os.Exit(2)
+	}
+
+	path := strings.TrimPrefix(*addr, "unix://")
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "listen:", err)
+		os.Exit(2)
+	}
+	defer os.Remove(path)
+	ul := privval.NewUnixListener(ln)
+	privval.UnixListenerTimeoutAccept(*wait)(ul)
+	privval.UnixListenerTimeoutReadWrite(*rw)(ul)
+
+	logger := log.NewNopLogger()
+	if verbose {
+		logger = log.NewTMLogger(log.NewSyncWriter(os.Stderr))
+	}
+	endpoint = privval.NewSignerListenerEndpoint(logger, ul, privval.SignerListenerEndpointTimeoutReadWrite(*rw))
+	client, err = privval.NewSignerClient(endpoint, chainID)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "signer client:", err)
+		os.Exit(2)
+	}
+	fmt.Printf("listening on %s for chain %s\n", *addr, chainID)
+	if err := client.WaitForConnection(*wait); err != nil {
+		fmt.Printf("FAIL signer connected: %v\n", err)
+		fmt.Printf("0 passed, 1 failed\n")
+		os.Exit(1)
+	}
+	check("signer connected", nil)
+
+	session(expectPub, *height)
+	_ = client.Close()
+
+	fmt.Printf("%d passed, %d failed\n", passed, failed)
+	if failed > 0 {
+		os.Exit(1)
+	}
+}

@@ -2,6 +2,8 @@
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_CLANG ?= build-clang
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 CTEST_ARGS ?=
@@ -51,6 +53,12 @@ bench: build
 
 bench-anchors: build
 	./bench/anchors.sh $(BUILD)
+
+# Every libFuzzer target for FUZZ_SECONDS each, one summary line per target.
+fuzz: $(SETUP_STAMP)
+	CC=clang cmake -S . -B $(BUILD_FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTMKMS_FUZZ=ON $(CMAKE_ARGS)
+	cmake --build $(BUILD_FUZZ) -j $(JOBS)
+	./scripts/fuzz.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
 
 install: build
 	cmake --install $(BUILD)

@@ -1,57 +1,68 @@
 #!/usr/bin/env bash
-# Builds the Go test peers, once, into $TMKMS_PEERS_DIR (default <repo>/.peers):
-#   bin/privval-harness-v038   node side of privval on CometBFT v0.38.26 (tests/go/privval-harness/v038)
-#   bin/privval-harness-v040   the same source on CometBFT v0.40.0        (tests/go/privval-harness/v040)
-#   bin/cometbft               the cometbft node v0.38.26, built from the v038 module (its `tool`)
-# Each peer has a stamp file holding its pinned version and a hash of the sources it was
-# built from; a peer whose stamp matches is not rebuilt. Concurrent calls are serialized
-# with a lock, so tests may call this script too.
-# Needs only a Go toolchain (>= 1.25) and the Go module proxy as the machine has it.
+# Builds the Go test peers once, from the Go module proxy, at pinned versions, into
+# ${TMKMS_PEERS_DIR:-<repo>/.peers}:
+#   privval-harness-v038  tests/go/privval-harness on CometBFT v0.38.26 (go.mod)
+#   privval-harness-v040  the same source on CometBFT v0.40.0 (go.v040.mod)
+#   cometbft              the CometBFT node v0.38.26, for the single-validator chain test
+# A stamp per peer (NAME.stamp) records the pinned version, a hash of the sources and the
+# Go version it was built with; a peer whose stamp matches is not rebuilt. Concurrent runs
+# (tests call this when a peer is missing) are serialized with a lock.
+# Needs only Go (>= 1.25, for v0.40) and the Go module proxy as the machine has it.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(dirname "$here")
+root=$(cd "$(dirname "$0")/.." && pwd)
 peers=${TMKMS_PEERS_DIR:-$root/.peers}
 harness=$root/tests/go/privval-harness
+COMETBFT_NODE_VERSION=v0.38.26
 
 if ! command -v go >/dev/null 2>&1; then
   export PATH=$PATH:/usr/local/go/bin
 fi
-if ! command -v go >/dev/null 2>&1; then
-  echo "setup-go-peers: no Go toolchain (go) on PATH" >&2
-  exit 1
-fi
-
-# Modules as pinned by go.mod/go.sum; at most 2 parallel build jobs (shared 2-core machines).
+command -v go >/dev/null 2>&1 || { echo "setup-go-peers: Go is not installed" >&2; exit 1; }
+# Versions as pinned in go.mod/go.sum; at most 2 parallel compile jobs (2-core machines).
 export GOFLAGS="-mod=mod -buildvcs=false -p=2"
 export GOTOOLCHAIN=local
+gover=$(go env GOVERSION)
 
-mkdir -p "$peers/bin" "$peers/stamps"
+mkdir -p "$peers"
 exec 9>"$peers/.lock"
 flock 9
 
-# build NAME VERSION MODULE_DIR PACKAGE
-build() {
-  local name=$1 version=$2 dir=$3 pkg=$4
-  local out=$peers/bin/$name stamp=$peers/stamps/$name
-  local want
-  want="$version $(cat "$harness/main.go" "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -c1-16) $(go env GOVERSION)"
-  if [[ -x $out && -f $stamp && $(cat "$stamp") == "$want" ]]; then
-    echo "peer $name $version: up to date ($out)"
-    return
+# up_to_date NAME STAMP: NAME exists and was built from STAMP.
+up_to_date() { [[ -x $peers/$1 && -f $peers/$1.stamp && $(cat "$peers/$1.stamp") == "$2" ]]; }
+
+# The CometBFT version a harness go.mod pins.
+pinned() { awk '$1 == "require" && $2 == "github.com/cometbft/cometbft" {print $3}' "$harness/$1"; }
+
+for v in v038 v040; do
+  modfile=go.mod
+  [[ $v == v040 ]] && modfile=go.v040.mod
+  name=privval-harness-$v
+  version=$(pinned "$modfile")
+  sum=${modfile%.mod}.sum
+  stamp="cometbft $version $(cat "$harness/main.go" "$harness/$modfile" "$harness/$sum" | sha256sum | cut -c1-16) $gover"
+  if up_to_date "$name" "$stamp"; then
+    echo "peer $name (CometBFT $version): up to date"
+    continue
   fi
-  local t0=$SECONDS
-  rm -f "$stamp"
-  (cd "$dir" && go build -o "$out.tmp" "$pkg")
-  mv -f "$out.tmp" "$out"
-  echo "$want" >"$stamp"
-  echo "peer $name $version: built in $((SECONDS - t0)) s ($out)"
-}
+  start=$SECONDS
+  rm -f "$peers/$name.stamp"
+  (cd "$harness" && go build -modfile="$modfile" -o "$peers/$name.tmp" .)
+  mv -f "$peers/$name.tmp" "$peers/$name"
+  echo "$stamp" >"$peers/$name.stamp"
+  echo "peer $name (CometBFT $version): built in $((SECONDS - start)) s"
+done
 
-# The pinned CometBFT version of a harness module, from its go.mod.
-pinned() { (cd "$1" && go list -m -f '{{.Version}}' github.com/cometbft/cometbft); }
-
-v038=$(pinned "$harness/v038")
-v040=$(pinned "$harness/v040")
-build privval-harness-v038 "$v038" "$harness/v038" .
-build privval-harness-v040 "$v040" "$harness/v040" .
-build cometbft "$v038" "$harness/v038" github.com/cometbft/cometbft/cmd/cometbft
+stamp="cometbft $COMETBFT_NODE_VERSION $gover"
+if up_to_date cometbft "$stamp"; then
+  echo "peer cometbft $COMETBFT_NODE_VERSION: up to date"
+else
+  start=$SECONDS
+  rm -f "$peers/cometbft.stamp"
+  tmpbin=$(mktemp -d "$peers/.gobin.XXXXXX")
+  # Built as its own module (go install pkg@version), with the dependencies CometBFT pins.
+  GOFLAGS="-buildvcs=false -p=2" GOBIN="$tmpbin" go install "github.com/cometbft/cometbft/cmd/cometbft@$COMETBFT_NODE_VERSION"
+  mv -f "$tmpbin/cometbft" "$peers/cometbft"
+  rmdir "$tmpbin"
+  echo "$stamp" >"$peers/cometbft.stamp"
+  echo "peer cometbft $COMETBFT_NODE_VERSION: built in $((SECONDS - start)) s"
+fi

@@ -17,14 +17,19 @@ tm_status tm_err_set(tm_status status, const char *fmt, ...)
 
 tm_status tm_err_prefix(tm_status status, const char *fmt, ...)
 {
-    char prefix[256];
     char old[sizeof(tm_err_buf)];
+    memcpy(old, tm_err_buf, sizeof(old));
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    int n = vsnprintf(tm_err_buf, sizeof(tm_err_buf), fmt, ap);
     va_end(ap);
-    memcpy(old, tm_err_buf, sizeof(old));
-    snprintf(tm_err_buf, sizeof(tm_err_buf), "%s%s", prefix, old);
+    if (n < 0) n = 0;
+    size_t used = (size_t)n < sizeof(tm_err_buf) ? (size_t)n : sizeof(tm_err_buf) - 1;
+    size_t room = sizeof(tm_err_buf) - 1 - used;
+    size_t old_len = strnlen(old, sizeof(old) - 1);
+    size_t take = old_len < room ? old_len : room;
+    memcpy(tm_err_buf + used, old, take);
+    tm_err_buf[used + take] = '\0';
     return status;
 }
 

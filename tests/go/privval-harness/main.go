@@ -5,8 +5,8 @@
 // verification code (types.Vote.Verify, VerifyVoteAndExtension, PubKey.VerifySignature
 // over types.VoteSignBytes / types.ProposalSignBytes).
 //
-// The same source is built against several CometBFT releases: see v038/ and v040/,
-// each a module pinning one version (main.go there is a symlink to this file).
+// The same source builds against two CometBFT releases: v0.38 with go.mod, v0.40 (main)
+// with `go build -modfile=go.v040.mod` (scripts/setup-go-peers.sh builds both).
 //
 // Output: one line per check ("ok   name" / "FAIL name: why"), then "N passed, M failed".
 // Exit status: 0 when every check passed, 1 when one failed, 2 on a setup error.
@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/cometbft/cometbft/crypto"
@@ -395,18 +394,24 @@ func session(expectPub []byte, height int64) {
 		check("timestamp-only proposal change gets the earlier signature and timestamp", err)
 	}
 
-	// Wrong chain id: refused, and the state of our chain is untouched.
-	refuseVote("vote for another chain id is refused", chainID+"-other", newVote(P, H+10, 0, blockID("W"), nil, ts(30)))
-	refuseProposal("proposal for another chain id is refused", chainID+"-other", newProposal(H+10, 0, -1, blockID("W"), ts(30)))
-
-	// The connection survived all refusals.
+	// The connection survived all refusals, and refusals left the state where it was.
 	check("ping after refusals", ping())
 	signVote("prevote h=H+5 r=0 block after refusals", newVote(P, H+5, 0, blockID("F"), nil, ts(40)))
 	signVote("precommit h=H+5 r=0 block after refusals", newVote(C, H+5, 0, blockID("F"), []byte("final"), ts(41)))
+
+	// Last, the refusals that would move the state forward if they were wrongly signed.
+	// Extensions belong only to non-nil precommits (CometBFT's FilePV refuses others).
+	refuseVote("extension on a prevote is refused", chainID, newVote(P, H+6, 0, blockID("E"), []byte("x"), ts(50)))
+	refuseVote("extension on a nil precommit is refused", chainID, newVote(C, H+6, 0, nilBlock, []byte("x"), ts(50)))
+	// Another chain id: refused.
+	refuseVote("vote for another chain id is refused", chainID+"-other", newVote(P, H+10, 0, blockID("W"), nil, ts(60)))
+	refuseProposal("proposal for another chain id is refused", chainID+"-other", newProposal(H+10, 0, -1, blockID("W"), ts(60)))
+	signVote("prevote h=H+6 r=0 block after the last refusals", newVote(P, H+6, 0, blockID("G"), nil, ts(61)))
+	check("ping at the end", ping())
 }
 
 func main() {
-	addr := flag.String("addr", "", "listen address, unix:///path/to/socket")
+	socket := flag.String("socket", "", "Unix socket to listen on (the signer dials it)")
 	flag.StringVar(&chainID, "chain-id", "", "chain id")
 	pub := flag.String("pubkey", "", "expected ed25519 public key, base64")
 	height := flag.Int64("height", 100, "first height of the session (the signer's state must be below it)")
@@ -415,8 +420,8 @@ func main() {
 	flag.BoolVar(&verbose, "v", false, "log the privval endpoint and refusal messages")
 	flag.Parse()
 
-	if !strings.HasPrefix(*addr, "unix://") || chainID == "" || *pub == "" {
-		fmt.Fprintln(os.Stderr, "usage: privval-harness -addr unix:///path -chain-id ID -pubkey BASE64 [-height N]")
+	if *socket == "" || chainID == "" || *pub == "" {
+		fmt.Fprintln(os.Stderr, "usage: privval-harness -socket PATH -chain-id ID -pubkey BASE64 [-height N]")
 		os.Exit(2)
 	}
 	expectPub, err := base64.StdEncoding.DecodeString(*pub)
@@ -425,7 +430,7 @@ func main() {
 		os.Exit(2)
 	}
 
-	path := strings.TrimPrefix(*addr, "unix://")
+	path := *socket
 	_ = os.Remove(path)
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -447,7 +452,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "signer client:", err)
 		os.Exit(2)
 	}
-	fmt.Printf("listening on %s for chain %s\n", *addr, chainID)
+	fmt.Printf("listening on unix://%s for chain %s\n", path, chainID)
 	if err := client.WaitForConnection(*wait); err != nil {
 		fmt.Printf("FAIL signer connected: %v\n", err)
 		fmt.Printf("0 passed, 1 failed\n")

@@ -43,7 +43,8 @@ typedef struct {
     char **chain_ids;
     size_t n_chain_ids;
     char *key_type; /* "consensus" (default), "account", "identity" */
-    char *path;     /* absolute */
+    char *key_format; /* "base64" (tmkms's seed file, default) or "json" (priv_validator_key.json) */
+    char *path;       /* absolute */
     int line;
 } tm_softsign_config;
 

@@ -1,4 +1,4 @@
-module tmkms-nitro/tests/privval-harness/cometbft-040
+module tmkms-nitro/privval-harness
 
 go 1.25.0
 

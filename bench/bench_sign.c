@@ -1,0 +1,313 @@
+/* bench_sign: sequential durable signatures over a Unix socket, against the physical floor
+ * measured in the same run.
+ *
+ * Plays the node: listens on --socket, accepts the KMS, then sends --n SignVoteRequests,
+ * each a new (height, step) so each costs the KMS one signature and one durable state
+ * write. Interleaved with them, in blocks, it samples the floor: (a) an ed25519 signature
+ * of a vote-sized message, (b) a Unix-socket round trip of request/response-sized messages
+ * between two threads, (c) a pwrite of a state-sized record + fdatasync in --state-dir.
+ * A durable signature cannot cost less than a + b + c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tmkms/conn.h"
+#include "tmkms/privval.h"
+
+#define BLOCK 100
+#define REQUEST_BYTES 160
+#define RESPONSE_BYTES 240
+#define RECORD_BYTES 700
+
+typedef struct {
+    double *v;
+    size_t n;
+} samples;
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double quantile(samples *s, double q)
+{
+    qsort(s->v, s->n, sizeof(double), cmp_double);
+    size_t i = (size_t)(q * (double)(s->n - 1) + 0.5);
+    return s->v[i];
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_sign: %s\n", what);
+    exit(1);
+}
+
+/* ---- the KMS side ---- */
+
+typedef struct {
+    tm_conn *conn;
+    tm_frame_reader fr;
+    const char *chain_id;
+    uint8_t pubkey[32];
+    uint8_t hash[32];
+} kms_link;
+
+static void request_pubkey(kms_link *k)
+{
+    Tendermint__Privval__Message m = TENDERMINT__PRIVVAL__MESSAGE__INIT;
+    Tendermint__Privval__PubKeyRequest r = TENDERMINT__PRIVVAL__PUB_KEY_REQUEST__INIT;
+    r.chain_id = (char *)k->chain_id;
+    m.sum_case = TENDERMINT__PRIVVAL__MESSAGE__SUM_PUB_KEY_REQUEST;
+    m.pub_key_request = &r;
+    tm_pv_msg *resp = NULL;
+    if (tm_privval_write(k->conn, &m) != TM_OK || tm_privval_read(k->conn, &k->fr, &resp) != TM_OK)
+        die(tm_err_msg());
+    if (resp->sum_case != TENDERMINT__PRIVVAL__MESSAGE__SUM_PUB_KEY_RESPONSE || resp->pub_key_response->error ||
+        !resp->pub_key_response->pub_key || resp->pub_key_response->pub_key->ed25519.len != 32)
+        die("bad pubkey response");
+    memcpy(k->pubkey, resp->pub_key_response->pub_key->ed25519.data, 32);
+    tm_pv_msg_free(resp);
+}
+
+/* One new vote: height h, prevote or precommit; returns the round trip in us. */
+static double sign_vote(kms_link *k, int64_t h, int precommit, int verify)
+{
+    Tendermint__Privval__Message m = TENDERMINT__PRIVVAL__MESSAGE__INIT;
+    Tendermint__Privval__SignVoteRequest r = TENDERMINT__PRIVVAL__SIGN_VOTE_REQUEST__INIT;
+    Tendermint__Types__Vote v = TENDERMINT__TYPES__VOTE__INIT;
+    Tendermint__Types__BlockID bid = TENDERMINT__TYPES__BLOCK_ID__INIT;
+    Tendermint__Types__PartSetHeader psh = TENDERMINT__TYPES__PART_SET_HEADER__INIT;
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    uint8_t addr[20] = {0};
+    memcpy(k->hash, &h, sizeof(h));
+    v.type = precommit ? 2 : 1;
+    v.height = h;
+    bid.hash = (ProtobufCBinaryData){32, k->hash};
+    psh.total = 1;
+    psh.hash = (ProtobufCBinaryData){32, k->hash};
+    bid.part_set_header = &psh;
+    v.block_id = &bid;
+    ts.seconds = 1700000000 + h;
+    v.timestamp = &ts;
+    v.validator_address = (ProtobufCBinaryData){20, addr};
+    r.vote = &v;
+    r.chain_id = (char *)k->chain_id;
+    m.sum_case = TENDERMINT__PRIVVAL__MESSAGE__SUM_SIGN_VOTE_REQUEST;
+    m.sign_vote_request = &r;
+    tm_pv_msg *resp = NULL;
+    double t0 = now_us();
+    if (tm_privval_write(k->conn, &m) != TM_OK || tm_privval_read(k->conn, &k->fr, &resp) != TM_OK)
+        die(tm_err_msg());
+    double dt = now_us() - t0;
+    const Tendermint__Privval__SignedVoteResponse *sv = resp->signed_vote_response;
+    if (resp->sum_case != TENDERMINT__PRIVVAL__MESSAGE__SUM_SIGNED_VOTE_RESPONSE || sv->error || !sv->vote ||
+        sv->vote->signature.len != 64) {
+        fprintf(stderr, "bench_sign: vote %lld refused: %s\n", (long long)h,
+                sv && sv->error ? sv->error->description : "malformed response");
+        exit(1);
+    }
+    if (verify) {
+        uint8_t sb[TM_MAX_SIGN_BYTES];
+        size_t len = 0;
+        if (tm_vote_sign_bytes(k->chain_id, &v, sb, sizeof(sb), &len) != TM_OK ||
+            crypto_sign_verify_detached(sv->vote->signature.data, sb, len, k->pubkey) != 0)
+            die("a signature does not verify");
+    }
+    tm_pv_msg_free(resp);
+    return dt;
+}
+
+/* ---- the floor ---- */
+
+typedef struct {
+    uint8_t sk[crypto_sign_SECRETKEYBYTES];
+    int ping[2]; /* socketpair: [0] ours, [1] the echo thread's */
+    int state_fd;
+} floor_ctx;
+
+static void *echo_thread(void *arg)
+{
+    floor_ctx *f = arg;
+    uint8_t buf[RESPONSE_BYTES];
+    for (;;) {
+        ssize_t n = read(f->ping[1], buf, REQUEST_BYTES);
+        if (n <= 0) return NULL;
+        if (write(f->ping[1], buf, RESPONSE_BYTES) != RESPONSE_BYTES) return NULL;
+    }
+}
+
+static double floor_sign(floor_ctx *f)
+{
+    uint8_t msg[REQUEST_BYTES], sig[64];
+    randombytes_buf(msg, sizeof(msg));
+    double t0 = now_us();
+    crypto_sign_detached(sig, NULL, msg, 120, f->sk);
+    return now_us() - t0;
+}
+
+static double floor_ping(floor_ctx *f)
+{
+    uint8_t req[REQUEST_BYTES] = {1}, resp[RESPONSE_BYTES];
+    double t0 = now_us();
+    if (write(f->ping[0], req, sizeof(req)) != (ssize_t)sizeof(req)) die("ping write");
+    size_t got = 0;
+    while (got < sizeof(resp)) {
+        ssize_t n = read(f->ping[0], resp + got, sizeof(resp) - got);
+        if (n <= 0) die("ping read");
+        got += (size_t)n;
+    }
+    return now_us() - t0;
+}
+
+static double floor_sync(floor_ctx *f, unsigned i)
+{
+    uint8_t rec[RECORD_BYTES];
+    memset(rec, (int)i, sizeof(rec));
+    double t0 = now_us();
+    if (pwrite(f->state_fd, rec, sizeof(rec), (off_t)(i % 2) * 4096) != (ssize_t)sizeof(rec)) die("pwrite");
+    if (fdatasync(f->state_fd) != 0) die("fdatasync");
+    return now_us() - t0;
+}
+
+static void floor_open(floor_ctx *f, const char *state_dir)
+{
+    uint8_t pk[32];
+    crypto_sign_keypair(pk, f->sk);
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, f->ping) != 0) die("socketpair");
+    pthread_t tid;
+    pthread_create(&tid, NULL, echo_thread, f);
+    pthread_detach(tid);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/floor.probe", state_dir);
+    f->state_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (f->state_fd < 0) die("cannot create the floor probe file in the state directory");
+    uint8_t zero[8192] = {0};
+    if (write(f->state_fd, zero, sizeof(zero)) != (ssize_t)sizeof(zero) || fsync(f->state_fd) != 0) die("probe file");
+    unlink(path);
+}
+
+static long peak_rss_kib(int pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    long kib = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+    if (f) fclose(f);
+    return kib;
+}
+
+static tm_conn *accept_kms(const char *socket_path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(socket_path) >= sizeof(addr.sun_path)) die("socket path too long");
+    memcpy(addr.sun_path, socket_path, strlen(socket_path) + 1);
+    int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    unlink(socket_path);
+    if (ls < 0 || bind(ls, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(ls, 1) != 0) die("listen");
+    int fd = accept(ls, NULL, NULL);
+    close(ls);
+    if (fd < 0) die("accept");
+    tm_conn *c = NULL;
+    if (tm_conn_from_fd(fd, "kms", 30000, &c) != TM_OK) die(tm_err_msg());
+    return c;
+}
+
+int main(int argc, char **argv)
+{
+    const char *socket_path = NULL, *state_dir = NULL, *chain_id = "bench-chain";
+    long n = 5000;
+    const char *kms_pid_file = NULL;
+    static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
+                                         {"state-dir", required_argument, NULL, 'd'},
+                                         {"chain-id", required_argument, NULL, 'c'},
+                                         {"n", required_argument, NULL, 'n'},
+                                         {"kms-pid-file", required_argument, NULL, 'p'},
+                                         {NULL, 0, NULL, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (o == 's') socket_path = optarg;
+        else if (o == 'd') state_dir = optarg;
+        else if (o == 'c') chain_id = optarg;
+        else if (o == 'n') n = atol(optarg);
+        else if (o == 'p') kms_pid_file = optarg;
+        else return 2;
+    }
+    if (!socket_path || !state_dir || n < BLOCK || sodium_init() < 0) {
+        fprintf(stderr, "usage: bench_sign --socket PATH --state-dir DIR [--chain-id ID] [--n N] [--kms-pid-file F]\n");
+        return 2;
+    }
+    n -= n % BLOCK;
+    kms_link k = {.chain_id = chain_id};
+    tm_frame_reader_init(&k.fr, TM_PRIVVAL_MAX_FRAME);
+    k.conn = accept_kms(socket_path);
+    request_pubkey(&k);
+    floor_ctx f;
+    floor_open(&f, state_dir);
+
+    samples kms = {calloc((size_t)n, sizeof(double)), 0};
+    samples fs = {calloc((size_t)n, sizeof(double)), 0}, fp = {calloc((size_t)n, sizeof(double)), 0},
+            fd = {calloc((size_t)n, sizeof(double)), 0};
+    int64_t height = 1;
+    for (int i = 0; i < 2 * BLOCK; i++) sign_vote(&k, height++, i & 1, 1); /* warm-up */
+    double start = now_us();
+    double kms_time = 0;
+    /* Blocks of KMS round trips and floor samples alternate, so noise hits both alike. */
+    for (long b = 0; b < n / BLOCK; b++) {
+        for (int i = 0; i < BLOCK; i++) {
+            double dt = sign_vote(&k, height, i & 1, i % 10 == 0);
+            if (i & 1) height++;
+            kms.v[kms.n++] = dt;
+            kms_time += dt;
+        }
+        for (int i = 0; i < BLOCK; i++) {
+            fs.v[fs.n++] = floor_sign(&f);
+            fp.v[fp.n++] = floor_ping(&f);
+            fd.v[fd.n++] = floor_sync(&f, (unsigned)i);
+        }
+    }
+    double wall = now_us() - start;
+    (void)wall;
+    double a = quantile(&fs, 0.5), b = quantile(&fp, 0.5), c = quantile(&fd, 0.5);
+    double floor_us = a + b + c;
+    double p50 = quantile(&kms, 0.5), p99 = quantile(&kms, 0.99), max = quantile(&kms, 1.0);
+    printf("sequential durable signatures over unix://, %ld requests (floor sampled between blocks of %d)\n", n, BLOCK);
+    printf("  floor  ed25519 sign          p50 %8.1f us\n", a);
+    printf("  floor  unix socket round trip p50 %8.1f us\n", b);
+    printf("  floor  pwrite + fdatasync    p50 %8.1f us\n", c);
+    printf("  floor  total                     %8.1f us\n", floor_us);
+    printf("  tmkms  sign round trip       p50 %8.1f us   p99 %8.1f us   max %8.1f us\n", p50, p99, max);
+    printf("  tmkms  throughput                %8.0f signatures/s\n", (double)n / (kms_time / 1e6));
+    FILE *pf = kms_pid_file ? fopen(kms_pid_file, "r") : NULL;
+    int kms_pid = 0;
+    if (pf) {
+        if (fscanf(pf, "%d", &kms_pid) != 1) kms_pid = 0;
+        fclose(pf);
+    }
+    if (kms_pid > 0) {
+        long rss = peak_rss_kib(kms_pid);
+        printf("  tmkms  peak RSS (VmHWM)          %8.2f MiB   (target < 8 MiB)\n", (double)rss / 1024.0);
+    }
+    printf("ratio p50/floor = %.2f (target <= 1.30)\n", p50 / floor_us);
+    tm_conn_close(k.conn);
+    tm_frame_reader_free(&k.fr);
+    return 0;
+}

@@ -1,0 +1,116 @@
+/* The plain file-descriptor connection: unix:// sockets (and, under the transports that
+ * wrap it, the TCP stream below Secret Connection / Noise). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "tmkms/conn.h"
+
+typedef struct {
+    tm_conn base;
+    int fd;
+    int timeout_ms;
+} fd_conn;
+
+/* Wait until fd is readable/writable; TM_ERR_TIMEOUT when the peer stalls. */
+static tm_status wait_fd(const fd_conn *c, short events)
+{
+    if (c->timeout_ms <= 0) return TM_OK;
+    struct pollfd p = {.fd = c->fd, .events = events};
+    for (;;) {
+        int n = poll(&p, 1, c->timeout_ms);
+        if (n > 0) return TM_OK;
+        if (n == 0) return tm_err_set(TM_ERR_TIMEOUT, "%s: no progress in %d ms", c->base.peer, c->timeout_ms);
+        if (errno != EINTR) return tm_err_set(TM_ERR_IO, "%s: poll: %s", c->base.peer, strerror(errno));
+    }
+}
+
+static tm_status fd_read(tm_conn *conn, void *buf, size_t cap, size_t *got)
+{
+    fd_conn *c = (fd_conn *)conn;
+    for (;;) {
+        TM_TRY(wait_fd(c, POLLIN));
+        ssize_t n = read(c->fd, buf, cap);
+        if (n > 0) {
+            *got = (size_t)n;
+            return TM_OK;
+        }
+        if (n == 0) return tm_err_set(TM_ERR_EOF, "%s: connection closed by peer", conn->peer);
+        if (errno != EINTR && errno != EAGAIN)
+            return tm_err_set(TM_ERR_IO, "%s: read: %s", conn->peer, strerror(errno));
+    }
+}
+
+static tm_status fd_write_all(tm_conn *conn, const void *buf, size_t len)
+{
+    fd_conn *c = (fd_conn *)conn;
+    const uint8_t *p = buf;
+    while (len > 0) {
+        TM_TRY(wait_fd(c, POLLOUT));
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN) continue;
+            return tm_err_set(TM_ERR_IO, "%s: write: %s", conn->peer, strerror(errno));
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return TM_OK;
+}
+
+static void fd_close(tm_conn *conn)
+{
+    fd_conn *c = (fd_conn *)conn;
+    if (c->fd >= 0) close(c->fd);
+    free(c);
+}
+
+static const struct tm_conn_ops fd_ops = {fd_read, fd_write_all, fd_close};
+
+tm_status tm_conn_from_fd(int fd, const char *peer, int timeout_ms, tm_conn **out)
+{
+    fd_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return tm_err_set(TM_ERR_NOMEM, "out of memory");
+    }
+    c->base.ops = &fd_ops;
+    snprintf(c->base.peer, sizeof(c->base.peer), "%s", peer);
+    c->fd = fd;
+    c->timeout_ms = timeout_ms;
+    *out = &c->base;
+    return TM_OK;
+}
+
+tm_status tm_conn_dial_unix(const char *path, int timeout_ms, tm_conn **out)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    size_t path_len = strlen(path);
+    char peer[128];
+    snprintf(peer, sizeof(peer), "unix://%s", path);
+    TM_ENSURE(path_len > 0 && path_len < sizeof(addr.sun_path), TM_ERR_INVALID,
+              "%s: socket path must be 1..%zu bytes", peer, sizeof(addr.sun_path) - 1);
+    memcpy(addr.sun_path, path, path_len + 1);
+
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    TM_ENSURE(fd >= 0, TM_ERR_IO, "%s: socket: %s", peer, strerror(errno));
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+        int err = errno;
+        close(fd);
+        return tm_err_set(err == ENOENT || err == ECONNREFUSED ? TM_ERR_NOT_FOUND : TM_ERR_IO, "%s: connect: %s",
+                          peer, strerror(err));
+    }
+    return tm_conn_from_fd(fd, peer, timeout_ms, out);
+}
+
+void tm_conn_close(tm_conn *conn)
+{
+    if (conn) conn->ops->close(conn);
+}

@@ -1,0 +1,47 @@
+/* A chain being served: its consensus key, its last signed state and the store that makes
+ * that state durable, behind one lock. Every connection of the chain (sentries) signs
+ * through tm_chain_sign, so concurrent conflicting requests yield at most one signature. */
+#ifndef TMKMS_CHAIN_H
+#define TMKMS_CHAIN_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "tmkms/error.h"
+#include "tmkms/guard.h"
+#include "tmkms/signer.h"
+#include "tmkms/state.h"
+#include "tmkms/types.h"
+
+typedef struct {
+    char id[TM_MAX_CHAIN_ID_LEN + 1];
+    bool sign_extensions;
+    pthread_mutex_t lock;
+    tm_sign_state last; /* the newest state known durable */
+    tm_state_store *store;
+    tm_signer *signer;
+} tm_chain;
+
+typedef struct {
+    tm_guard_verdict verdict;
+    uint8_t signature[TM_ED25519_SIG_LEN];
+    tm_timestamp earlier_ts; /* for TM_GUARD_REUSE_EARLIER_TIMESTAMP */
+} tm_chain_sign_result;
+
+/* Takes ownership of signer and store (also on failure). */
+tm_status tm_chain_open(const char *id, bool sign_extensions, tm_signer *signer, tm_state_store *store,
+                        const tm_sign_state *loaded, tm_chain **out);
+void tm_chain_close(tm_chain *chain);
+
+/* Guard, sign and persist under the chain's lock. A new signature is only returned after
+ * the store acknowledged the new state as durable. */
+tm_status tm_chain_sign(tm_chain *chain, const tm_guard_request *req, tm_chain_sign_result *result);
+
+/* Sign bytes that are not guarded (vote extensions): the key only, no state. */
+tm_status tm_chain_sign_unguarded(tm_chain *chain, const uint8_t *msg, size_t len,
+                                  uint8_t sig[TM_ED25519_SIG_LEN]);
+
+/* A copy of the last signed state, for status and logs. */
+void tm_chain_snapshot(tm_chain *chain, tm_sign_state *out);
+
+#endif

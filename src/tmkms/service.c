@@ -1,0 +1,233 @@
+#include "service.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tmkms/log.h"
+#include "tmkms/session.h"
+
+tm_status tm_service_load_key(const tm_softsign_config *provider, tm_signer **out)
+{
+    if (strcmp(provider->key_format, "json") != 0) return tm_softsign_load(provider->path, out);
+    uint8_t *seed = sodium_malloc(TM_ED25519_SEED_LEN);
+    if (!seed) return tm_err_set(TM_ERR_NOMEM, "out of locked memory");
+    tm_status status = tm_keyfile_import_cometbft(provider->path, seed);
+    if (status == TM_OK) status = tm_softsign_from_seed(seed, out);
+    sodium_free(seed); /* wipes */
+    return status;
+}
+
+static tm_status open_chain(const tm_config *config, const tm_chain_config *cc, tm_chain **out)
+{
+    const tm_softsign_config *provider = tm_config_consensus_key(config, cc->id);
+    TM_ENSURE(provider != NULL, TM_ERR_CONFIG,
+              "%s:%d: chain '%s' has no consensus key: add a [[providers.softsign]] with chain_ids = [\"%s\"]",
+              config->path, cc->line, cc->id, cc->id);
+    tm_signer *signer = NULL;
+    TM_TRY(tm_service_load_key(provider, &signer));
+
+    tm_state_store *store = NULL;
+    tm_sign_state loaded;
+    tm_status status = tm_state_file_open(cc->state_file, cc->id, &store, &loaded);
+    if (status == TM_ERR_NOT_FOUND) {
+        tm_signer_destroy(signer);
+        return tm_err_set(status,
+                          "chain '%s': no state file at %s; refusing to start from an unknown state. If this key "
+                          "has never signed on this chain, run: tmkms state init -c %s --chain %s (or import the "
+                          "node's priv_validator_state.json with tmkms state import)",
+                          cc->id, cc->state_file, config->path, cc->id);
+    }
+    if (status != TM_OK) {
+        tm_signer_destroy(signer);
+        return tm_err_prefix(status, "chain '%s': ", cc->id);
+    }
+    TM_TRY(tm_chain_open(cc->id, cc->sign_extensions, signer, store, &loaded, out));
+    char pk[160];
+    tm_status shown = cc->key_format == TM_KEYFMT_BECH32
+                          ? tm_pubkey_bech32((*out)->signer->pubkey, cc->consensus_key_prefix, pk, sizeof(pk))
+                          : tm_pubkey_base64((*out)->signer->pubkey, pk, sizeof(pk));
+    if (shown != TM_OK) snprintf(pk, sizeof(pk), "(unprintable: %s)", tm_err_msg());
+    tm_log_info("chain", "[%s] consensus key %s; last signed %lld/%d/%s; state %s", cc->id, pk,
+                (long long)loaded.height, loaded.round, tm_step_name(loaded.step), cc->state_file);
+    return TM_OK;
+}
+
+tm_status tm_service_open(const tm_config *config, tm_service *service)
+{
+    memset(service, 0, sizeof(*service));
+    service->config = config;
+    TM_ENSURE(config->n_chains > 0, TM_ERR_CONFIG, "%s: no [[chain]] defined", config->path);
+    service->chains = calloc(config->n_chains, sizeof(tm_chain *));
+    TM_ENSURE(service->chains != NULL, TM_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < config->n_chains; i++) {
+        tm_status status = open_chain(config, &config->chains[i], &service->chains[i]);
+        if (status != TM_OK) {
+            tm_service_close(service);
+            return status;
+        }
+        service->n_chains++;
+    }
+    return TM_OK;
+}
+
+void tm_service_close(tm_service *service)
+{
+    for (size_t i = 0; i < service->n_chains; i++) tm_chain_close(service->chains[i]);
+    free(service->chains);
+    service->chains = NULL;
+    service->n_chains = 0;
+}
+
+tm_chain *tm_service_chain(const tm_service *service, const char *chain_id)
+{
+    for (size_t i = 0; i < service->n_chains; i++)
+        if (strcmp(service->chains[i]->id, chain_id) == 0) return service->chains[i];
+    return NULL;
+}
+
+/* ---- connection threads ---- */
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+typedef struct {
+    const tm_validator_config *vc;
+    tm_session session;
+    atomic_int *running;
+} validator_thread;
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Exponential backoff with +-25% jitter, so sentries restarting together do not dial in
+ * lockstep. */
+static unsigned next_backoff(unsigned *backoff_ms)
+{
+    unsigned base = *backoff_ms;
+    unsigned jitter = base / 2 ? randombytes_uniform(base / 2) : 0;
+    *backoff_ms = base * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : base * 2;
+    return base - base / 4 + jitter;
+}
+
+static tm_status dial(const tm_validator_config *vc, tm_conn **conn)
+{
+    if (strncmp(vc->addr, "unix://", 7) == 0) return tm_conn_dial_unix(vc->addr + 7, 0, conn);
+    return tm_err_set(TM_ERR_CONFIG, "%s: this transport is not available yet (unix:// only)", vc->addr);
+}
+
+static void *validator_main(void *arg)
+{
+    validator_thread *vt = arg;
+    unsigned backoff = BACKOFF_MIN_MS;
+    bool reported_down = false;
+    for (;;) {
+        tm_conn *conn = NULL;
+        tm_status status = dial(vt->vc, &conn);
+        if (status == TM_ERR_CONFIG) {
+            tm_log_error("conn", "%s", tm_err_msg());
+            break;
+        }
+        if (status != TM_OK) {
+            if (!reported_down)
+                tm_log_warn("conn", "[%s] cannot reach %s (%s); retrying with backoff", vt->vc->chain_id,
+                            vt->vc->addr, tm_err_msg());
+            else
+                tm_log_debug("conn", "[%s] %s", vt->vc->chain_id, tm_err_msg());
+            reported_down = true;
+            sleep_ms(next_backoff(&backoff));
+            continue;
+        }
+        reported_down = false;
+        backoff = BACKOFF_MIN_MS;
+        tm_log_info("conn", "[%s] connected to %s", vt->vc->chain_id, vt->vc->addr);
+        status = tm_session_serve(&vt->session, conn);
+        tm_conn_close(conn);
+        if (status == TM_ERR_EOF)
+            tm_log_info("conn", "[%s] %s closed the connection", vt->vc->chain_id, vt->vc->addr);
+        else
+            tm_log_error("conn", "[%s] session with %s ended: %s", vt->vc->chain_id, vt->vc->addr, tm_err_msg());
+        if (!vt->vc->reconnect) break;
+        sleep_ms(next_backoff(&backoff));
+    }
+    atomic_fetch_sub(vt->running, 1);
+    return NULL;
+}
+
+/* Wait for SIGINT/SIGTERM (or for every connection thread to end), then take every
+ * chain's lock so no signature is half-way through persistence, and exit. */
+static int wait_for_end(tm_service *service, atomic_int *running)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    struct timespec tick = {0, 200 * 1000000L};
+    int code = 0;
+    for (;;) {
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig == SIGINT || sig == SIGTERM) {
+            tm_log_info("tmkms", "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            break;
+        }
+        if (atomic_load(running) == 0) {
+            tm_log_error("tmkms", "no validator connection left to serve");
+            code = 1;
+            break;
+        }
+    }
+    for (size_t i = 0; i < service->n_chains; i++) pthread_mutex_lock(&service->chains[i]->lock);
+    return code;
+}
+
+int tm_service_run(tm_service *service)
+{
+    const tm_config *config = service->config;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* threads inherit: only wait_for_end sees them */
+    signal(SIGPIPE, SIG_IGN);
+
+    if (config->n_validators == 0) {
+        tm_log_error("tmkms", "%s: no [[validator]] to connect to", config->path);
+        return 1;
+    }
+    validator_thread *threads = calloc(config->n_validators, sizeof(*threads));
+    if (!threads) return 1;
+    atomic_int running = 0;
+    for (size_t i = 0; i < config->n_validators; i++) {
+        validator_thread *vt = &threads[i];
+        vt->vc = &config->validators[i];
+        vt->session.chain = tm_service_chain(service, vt->vc->chain_id);
+        vt->session.max_height = vt->vc->max_height;
+        vt->session.addr = vt->vc->addr;
+        vt->running = &running;
+        pthread_t tid;
+        atomic_fetch_add(&running, 1);
+        if (pthread_create(&tid, NULL, validator_main, vt) != 0) {
+            atomic_fetch_sub(&running, 1);
+            tm_log_error("tmkms", "cannot start a thread for %s", vt->vc->addr);
+            continue;
+        }
+        pthread_detach(tid);
+    }
+    int code = wait_for_end(service, &running);
+    /* Chains stay locked: threads block on them; the process exits with keys wiped by the
+     * caller's tm_service_close is not possible while locked, so wipe here. */
+    for (size_t i = 0; i < service->n_chains; i++) tm_signer_destroy(service->chains[i]->signer);
+    fflush(stderr);
+    _exit(code);
+}

@@ -1,0 +1,153 @@
+/* tmkms.toml mapping: tmkms's own format accepted, defaults, path resolution, and every
+ * error reported as file:line. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tmkms/config.h"
+
+static char dir[] = "/tmp/tmkms-config-test-XXXXXX";
+static char path[512];
+
+static int setup(void **unused)
+{
+    (void)unused;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/tmkms.toml", dir);
+    return 0;
+}
+
+static int teardown(void **unused)
+{
+    (void)unused;
+    unlink(path);
+    rmdir(dir);
+    return 0;
+}
+
+static tm_status load(const char *text, tm_config **cfg)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    *cfg = NULL;
+    return tm_config_load(path, cfg);
+}
+
+/* The shape tmkms writes (tmkms init), with max_height as a string. */
+static const char tmkms_style[] =
+    "## Chain Configuration\n"
+    "[[chain]]\n"
+    "id = \"cosmoshub-4\"\n"
+    "key_format = { type = \"bech32\", account_key_prefix = \"cosmospub\", consensus_key_prefix = "
+    "\"cosmosvalconspub\" }\n"
+    "state_file = \"state/cosmoshub-4-consensus.json\"\n"
+    "\n"
+    "[[validator]]\n"
+    "chain_id = \"cosmoshub-4\"\n"
+    "addr = \"unix:///tmp/node.sock\" # the node's priv_validator_laddr\n"
+    "secret_key = \"secrets/kms-identity.key\"\n"
+    "protocol_version = \"v0.34\"\n"
+    "reconnect = true\n"
+    "max_height = \"1000\"\n"
+    "\n"
+    "[[providers.softsign]]\n"
+    "chain_ids = [\"cosmoshub-4\"]\n"
+    "key_type = \"consensus\"\n"
+    "path = \"secrets/cosmoshub-4-consensus.key\"\n";
+
+static void test_tmkms_format(void **unused)
+{
+    (void)unused;
+    tm_config *cfg;
+    assert_int_equal(load(tmkms_style, &cfg), TM_OK);
+    assert_int_equal(cfg->n_chains, 1);
+    assert_string_equal(cfg->chains[0].id, "cosmoshub-4");
+    assert_int_equal(cfg->chains[0].key_format, TM_KEYFMT_BECH32);
+    assert_string_equal(cfg->chains[0].consensus_key_prefix, "cosmosvalconspub");
+    assert_true(cfg->chains[0].sign_extensions);
+    char want[600];
+    snprintf(want, sizeof(want), "%s/state/cosmoshub-4-consensus.json", cfg->dir);
+    assert_string_equal(cfg->chains[0].state_file, want);
+    assert_int_equal(cfg->n_validators, 1);
+    assert_int_equal(cfg->validators[0].max_height, 1000);
+    assert_true(cfg->validators[0].reconnect);
+    assert_string_equal(cfg->validators[0].addr, "unix:///tmp/node.sock");
+    const tm_softsign_config *key = tm_config_consensus_key(cfg, "cosmoshub-4");
+    assert_non_null(key);
+    snprintf(want, sizeof(want), "%s/secrets/cosmoshub-4-consensus.key", cfg->dir);
+    assert_string_equal(key->path, want);
+    assert_null(tm_config_consensus_key(cfg, "other"));
+    tm_config_free(cfg);
+}
+
+static void test_defaults(void **unused)
+{
+    (void)unused;
+    tm_config *cfg;
+    assert_int_equal(load("[[chain]]\nid = \"c-1\"\n[[validator]]\nchain_id = \"c-1\"\naddr = \"unix:///x\"\n"
+                          "max_height = 7\n",
+                          &cfg),
+                     TM_OK);
+    char want[600];
+    snprintf(want, sizeof(want), "%s/state/c-1-consensus.state", cfg->dir);
+    assert_string_equal(cfg->chains[0].state_file, want);
+    assert_int_equal(cfg->validators[0].max_height, 7);
+    assert_string_equal(cfg->chains[0].consensus_key_prefix, "cosmosvalconspub");
+    tm_config_free(cfg);
+}
+
+static void expect_error(const char *text, const char *fragment)
+{
+    tm_config *cfg;
+    assert_int_equal(load(text, &cfg), TM_ERR_CONFIG);
+    assert_null(cfg);
+    if (!strstr(tm_err_msg(), fragment)) fail_msg("error '%s' lacks '%s'", tm_err_msg(), fragment);
+    assert_non_null(strstr(tm_err_msg(), path)); /* names the file */
+}
+
+static void test_errors_name_file_and_line(void **unused)
+{
+    (void)unused;
+    expect_error("[[chain]]\nid = \"a\"\nsign_extension = true\n", ":3: chain: unknown key 'sign_extension'");
+    expect_error("[[chain]]\nid = \"a\"\nsign_extensions = \"yes\"\n", ":3: chain.sign_extensions: expected bool");
+    expect_error("[[chain]]\nid = \"a\"\n[[validator]]\nchain_id = \"b\"\naddr = \"unix:///x\"\n",
+                 ":3: validator.chain_id: no [[chain]] with id 'b'");
+    expect_error("[[chain]]\nid = \"a\"\n[[validator]]\nchain_id = \"a\"\naddr = \"http://x\"\n",
+                 "validator.addr");
+    expect_error("[[chain]]\nid = \"a\"\n[[validator]]\nchain_id = \"a\"\naddr = \"unix:///x\"\nmax_height = \"12x\"\n",
+                 ":6: validator.max_height");
+    expect_error("[[chain]]\nid = \"a\"\nkey_format = { type = \"base58\" }\n", ":3: chain.key_format.type");
+    expect_error("chain_id = 'x'\n", ":1: unknown key 'chain_id'");
+    expect_error("[[chain]]\nid = \"a\"\n[[chain]]\nid = \"a\"\n", "defined twice");
+    expect_error("[[providers.yubihsm]]\nadapter = { type = \"usb\" }\n", "providers.yubihsm");
+    expect_error("[[chain]]\nid = \"has space\"\n", "chain.id");
+    expect_error("[[chain]]\nid = \"a\"\nid = \"b\"\n", ":3:"); /* TOML duplicate key, from the parser */
+}
+
+static void test_missing_file(void **unused)
+{
+    (void)unused;
+    tm_config *cfg = NULL;
+    assert_int_equal(tm_config_load("/nonexistent/tmkms.toml", &cfg), TM_ERR_NOT_FOUND);
+    assert_non_null(strstr(tm_err_msg(), "/nonexistent/tmkms.toml"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tmkms_format),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_errors_name_file_and_line),
+        cmocka_unit_test(test_missing_file),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/cometbft/cometbft/crypto"
@@ -44,6 +46,13 @@ func check(name string, err error) bool {
 	if err != nil {
 		failed++
 		fmt.Printf("FAIL %s: %v\n", name, err)
+		// A refusal keeps the session going; a lost connection ends it here rather than
+		// letting every later request wait for its timeout.
+		if perr := ping(); perr != nil {
+			failed++
+			fmt.Printf("FAIL connection to the signer after that: %v (stopping)\n", perr)
+			summary()
+		}
 		return false
 	}
 	passed++
@@ -182,7 +191,7 @@ func refuseVote(name, chain string, req *cmtproto.Vote) {
 	case err == nil:
 		check(name, errorf("signed (sig %x...), expected a refusal", prefix(v.Signature)))
 	case !isRemoteSignerError(err):
-		check(name, errorf("expected a RemoteSignerError, got %v", err))
+		check(name, errorf("expected a RemoteSignerError, got %w", err))
 	case len(v.Signature) != 0:
 		check(name, errorf("refusal carried a signature"))
 	default:
@@ -251,7 +260,7 @@ func refuseProposal(name, chain string, req *cmtproto.Proposal) {
 	case err == nil:
 		check(name, errorf("signed, expected a refusal"))
 	case !isRemoteSignerError(err):
-		check(name, errorf("expected a RemoteSignerError, got %v", err))
+		check(name, errorf("expected a RemoteSignerError, got %w", err))
 	case len(p.Signature) != 0:
 		check(name, errorf("refusal carried a signature"))
 	default:
@@ -303,10 +312,15 @@ func session(expectPub []byte, height int64) {
 	signVote("prevote h=H+1 r=1 block", newVote(P, H+1, 1, blockID("B"), nil, ts(6)))
 	signVote("precommit h=H+1 r=1 block, empty extension (still signed)", newVote(C, H+1, 1, blockID("B"), nil, ts(7)))
 
-	// A large extension (frames longer than one read).
-	big := bytes.Repeat([]byte("0123456789abcdef"), 16*1024) // 256 KiB
+	// A large extension (a frame longer than one read). CometBFT v0.38's endpoint reads
+	// privval messages of at most 10 KiB; v0.40 allows a 1 MiB extension.
+	bigKiB := 512
+	if strings.HasPrefix(cometbftVersion(), "v0.38.") {
+		bigKiB = 8
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), bigKiB*64)
 	signVote("prevote h=H+2 r=0 block", newVote(P, H+2, 0, blockID("C"), nil, ts(8)))
-	signVote("precommit h=H+2 r=0 block, 256 KiB extension", newVote(C, H+2, 0, blockID("C"), big, ts(9)))
+	signVote(fmt.Sprintf("precommit h=H+2 r=0 block, %d KiB extension", bigKiB), newVote(C, H+2, 0, blockID("C"), big, ts(9)))
 
 	// Double-sign protection at h=H+3.
 	h3 := H + 3
@@ -407,7 +421,73 @@ func session(expectPub []byte, height int64) {
 	refuseVote("vote for another chain id is refused", chainID+"-other", newVote(P, H+10, 0, blockID("W"), nil, ts(60)))
 	refuseProposal("proposal for another chain id is refused", chainID+"-other", newProposal(H+10, 0, -1, blockID("W"), ts(60)))
 	signVote("prevote h=H+6 r=0 block after the last refusals", newVote(P, H+6, 0, blockID("G"), nil, ts(61)))
+	// CometBFT's own signer also refuses a pubkey request for another chain.
+	msg := privvalproto.Message{Sum: &privvalproto.Message_PubKeyRequest{
+		PubKeyRequest: &privvalproto.PubKeyRequest{ChainId: chainID + "-other"}}}
+	resp, err := endpoint.SendRequest(msg)
+	if err == nil {
+		switch r := resp.GetPubKeyResponse(); {
+		case r == nil:
+			err = errorf("answer is not a PubKeyResponse: %T", resp.Sum)
+		case r.Error == nil:
+			err = errorf("answered with a key, expected a refusal")
+		}
+	}
+	check("pubkey request for another chain id is refused", err)
 	check("ping at the end", ping())
+}
+
+// serveFilePV is CometBFT's own remote signer (a stand-in for tmkms when checking the
+// tests themselves): FilePV behind SignerServer, dialing the node's socket, until killed.
+func serveFilePV(socket, keyFile string) int {
+	stateFile := strings.TrimSuffix(keyFile, ".json") + "_state.json"
+	if _, err := os.Stat(stateFile); err != nil {
+		privval.LoadFilePVEmptyState(keyFile, stateFile).Save()
+	}
+	pv := privval.LoadFilePV(keyFile, stateFile)
+	dialer := privval.NewSignerDialerEndpoint(log.NewTMLogger(log.NewSyncWriter(os.Stderr)), privval.DialUnixFn(socket),
+		privval.SignerDialerEndpointConnRetries(1000),
+		privval.SignerDialerEndpointRetryWaitInterval(100*time.Millisecond))
+	server := privval.NewSignerServer(dialer, chainID, pv)
+	if err := server.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "signer:", err)
+		return 2
+	}
+	select {}
+}
+
+// cometbftVersion: the version of the CometBFT module this program was built with.
+func cometbftVersion() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range info.Deps {
+			if dep.Path == "github.com/cometbft/cometbft" {
+				return dep.Version
+			}
+		}
+	}
+	return "unknown"
+}
+
+// startReference runs CometBFT's own FilePV (a fresh key in dir) as the remote signer,
+// dialing the socket, to show that every check of the session holds for the reference.
+func startReference(dir, socket string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	pv := privval.GenFilePV(dir+"/priv_validator_key.json", dir+"/priv_validator_state.json")
+	pv.Save()
+	pk, err := pv.GetPubKey()
+	if err != nil {
+		return "", err
+	}
+	dialer := privval.NewSignerDialerEndpoint(log.NewNopLogger(), privval.DialUnixFn(socket),
+		privval.SignerDialerEndpointConnRetries(100),
+		privval.SignerDialerEndpointRetryWaitInterval(100*time.Millisecond))
+	server := privval.NewSignerServer(dialer, chainID, pv)
+	if err := server.Start(); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(pk.Bytes()), nil
 }
 
 func main() {
@@ -418,18 +498,17 @@ func main() {
 	wait := flag.Duration("wait", 30*time.Second, "how long to wait for the signer to connect")
 	rw := flag.Duration("timeout", 5*time.Second, "read/write timeout per request")
 	flag.BoolVar(&verbose, "v", false, "log the privval endpoint and refusal messages")
+	signWith := flag.String("sign-with", "", "instead of a session: be the remote signer, CometBFT's FilePV with this priv_validator_key.json (state beside it), dialing -socket")
+	reference := flag.String("reference", "", "run CometBFT's own FilePV signer (key and state in this folder) instead of waiting for an external one")
 	flag.Parse()
 
-	if *socket == "" || chainID == "" || *pub == "" {
+	if *socket != "" && *signWith != "" && chainID != "" {
+		os.Exit(serveFilePV(*socket, *signWith))
+	}
+	if *socket == "" || chainID == "" || (*pub == "" && *reference == "") {
 		fmt.Fprintln(os.Stderr, "usage: privval-harness -socket PATH -chain-id ID -pubkey BASE64 [-height N]")
 		os.Exit(2)
 	}
-	expectPub, err := base64.StdEncoding.DecodeString(*pub)
-	if err != nil || len(expectPub) != 32 {
-		fmt.Fprintln(os.Stderr, "-pubkey: expected 32 bytes in base64")
-		os.Exit(2)
-	}
-
 	path := *socket
 	_ = os.Remove(path)
 	ln, err := net.Listen("unix", path)
@@ -452,7 +531,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "signer client:", err)
 		os.Exit(2)
 	}
-	fmt.Printf("listening on unix://%s for chain %s\n", path, chainID)
+	fmt.Printf("CometBFT %s privval node side, listening on unix://%s for chain %s\n", cometbftVersion(), path, chainID)
+	if *reference != "" {
+		if *pub, err = startReference(*reference, path); err != nil {
+			fmt.Fprintln(os.Stderr, "reference signer:", err)
+			os.Exit(2)
+		}
+		fmt.Println("signer: CometBFT's FilePV (reference run)")
+	}
+	expectPub, err := base64.StdEncoding.DecodeString(*pub)
+	if err != nil || len(expectPub) != 32 {
+		fmt.Fprintln(os.Stderr, "-pubkey: expected 32 bytes in base64")
+		os.Exit(2)
+	}
 	if err := client.WaitForConnection(*wait); err != nil {
 		fmt.Printf("FAIL signer connected: %v\n", err)
 		fmt.Printf("0 passed, 1 failed\n")
@@ -462,9 +553,14 @@ func main() {
 
 	session(expectPub, *height)
 	_ = client.Close()
+	summary()
+}
 
+// summary prints the closing line and exits: 0 when every check passed.
+func summary() {
 	fmt.Printf("%d passed, %d failed\n", passed, failed)
 	if failed > 0 {
 		os.Exit(1)
 	}
+	os.Exit(0)
 }

@@ -36,6 +36,7 @@ pub=$(kms_pubkey_b64 "$work")
 # The harness listens first (as a node does); tmkms dials it, retrying until it is there.
 run_harness session -socket "$work/node.sock" -pubkey "$pub" -height 100 &
 session=$!
+kms_pids+=("$session")
 wait_for 100 test -S "$work/node.sock" || echo "(the harness socket is slow to appear)"
 kms_start "$work"
 wait "$session" || fail "session against tmkms"

@@ -44,6 +44,7 @@ struct tm_toml_value {
         } array;
         struct {
             char **keys;             /* NUL-terminated key names, in document order */
+            size_t *key_lens;        /* their lengths (a quoted key may contain NUL) */
             tm_toml_value **values;
             size_t len;
         } table;

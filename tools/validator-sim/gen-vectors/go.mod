@@ -1,0 +1,5 @@
+module gen-vectors
+
+go 1.22
+
+require github.com/cometbft/cometbft v0.38.26

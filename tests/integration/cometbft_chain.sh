@@ -116,8 +116,7 @@ kms_start "$work/kms"
 wait_height $((blocks / 3)) 300
 t1=$SECONDS
 echo "height $(height) after $((t1 - start)) s: killing tmkms with SIGKILL and restarting it"
-kill -KILL "$kms_pid"
-wait "$kms_pid" 2>/dev/null
+{ kill -KILL "$kms_pid"; wait "$kms_pid"; } 2>/dev/null
 kms_start "$work/kms"
 wait_height $((2 * blocks / 3)) 300
 echo "height $(height) after $((SECONDS - start)) s: restarting the node (SIGTERM)"
@@ -170,6 +169,6 @@ state=$("$TMKMS_BUILD_DIR/bin/tmkms" state show -c "$work/kms/tmkms.toml" 2>&1)
 state_height=$(printf '%s\n' "$state" | grep -oE 'height [0-9]+' | head -1 | awk '{print $2}')
 [[ -n $state_height && $state_height -ge $final ]] || fail "tmkms state '$state' is below the committed height $final"
 
-echo "chain: $final blocks in $elapsed s (tmkms SIGKILLed once, node restarted once); state: $state"
+echo "chain: $final blocks in $elapsed s (tmkms SIGKILLed once, node restarted once); state: ${state%%$'\n'*}"
 echo "tmkms log: $(grep -c ' signed ' "$work/kms/tmkms.log") signature lines, $(grep -c ' refused ' "$work/kms/tmkms.log") refusals"
 echo "1 passed, 0 failed"

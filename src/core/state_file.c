@@ -255,7 +255,7 @@ static tm_status read_whole(int fd, const char *path, uint8_t *file)
 }
 
 /* Choose the newest valid slot; warn when the other one is damaged. */
-static tm_status pick_slot(file_store *s, const uint8_t *file)
+static tm_status pick_slot(file_store *s, const uint8_t *file, bool warn)
 {
     uint64_t seq[2] = {0, 0};
     tm_sign_state st[2];
@@ -272,7 +272,7 @@ static tm_status pick_slot(file_store *s, const uint8_t *file)
                           "signed state: restore it from a backup or re-import the node's state",
                           s->path, kind[0] == SLOT_BLANK ? "blank" : why[0], kind[1] == SLOT_BLANK ? "blank" : why[1]);
     int other = 1 - best;
-    if (kind[other] == SLOT_INVALID)
+    if (kind[other] == SLOT_INVALID && warn)
         tm_log_warn("state",
                     "state file %s: slot %d is damaged (%s); using slot %d (%lld/%d/%s). This is what a write "
                     "interrupted by a crash leaves, whose signature was never released; if the file was damaged "
@@ -285,7 +285,10 @@ static tm_status pick_slot(file_store *s, const uint8_t *file)
     return TM_OK;
 }
 
-tm_status tm_state_file_open(const char *path, const char *chain_id, tm_state_store **store, tm_sign_state *loaded)
+/* Open a state file: for signing (read-write, exclusive lock held until close), or only
+ * to read it while a signer may be running (no lock taken; a slot being written at that
+ * moment reads as damaged, so no warning is logged for it). */
+static tm_status open_store(const char *path, const char *chain_id, bool for_signing, file_store **out)
 {
     tm_status status = TM_OK;
     uint8_t *file = NULL;
@@ -296,21 +299,39 @@ tm_status tm_state_file_open(const char *path, const char *chain_id, tm_state_st
     snprintf(s->chain_id, sizeof(s->chain_id), "%s", chain_id);
     s->path = strdup(path);
     TM_ENSURE_GOTO(s->path != NULL, TM_ERR_NOMEM, "out of memory");
-    s->fd = open(path, O_RDWR | O_CLOEXEC);
+    s->fd = open(path, (for_signing ? O_RDWR : O_RDONLY) | O_CLOEXEC);
     TM_ENSURE_GOTO(s->fd >= 0, errno == ENOENT ? TM_ERR_NOT_FOUND : TM_ERR_IO, "state file %s: %s", path,
                    strerror(errno));
     /* Two signers on one state file could each sign a conflict: refuse the second. */
-    TM_ENSURE_GOTO(flock(s->fd, LOCK_EX | LOCK_NB) == 0, TM_ERR_REFUSED,
+    bool idle = flock(s->fd, (for_signing ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0;
+    TM_ENSURE_GOTO(idle || !for_signing, TM_ERR_REFUSED,
                    "state file %s is in use by another process (is another tmkms running?)", path);
     file = malloc(FILE_SIZE);
     TM_ENSURE_GOTO(file != NULL, TM_ERR_NOMEM, "out of memory");
     TM_TRY_GOTO(read_whole(s->fd, path, file));
-    TM_TRY_GOTO(pick_slot(s, file));
-    *loaded = s->newest;
-    *store = &s->base;
+    TM_TRY_GOTO(pick_slot(s, file, idle));
+    *out = s;
     s = NULL;
 out:
     free(file);
     if (s) file_close(&s->base);
     return status;
+}
+
+tm_status tm_state_file_open(const char *path, const char *chain_id, tm_state_store **store, tm_sign_state *loaded)
+{
+    file_store *s = NULL;
+    TM_TRY(open_store(path, chain_id, true, &s));
+    *loaded = s->newest;
+    *store = &s->base;
+    return TM_OK;
+}
+
+tm_status tm_state_file_read(const char *path, const char *chain_id, tm_sign_state *state)
+{
+    file_store *s = NULL;
+    TM_TRY(open_store(path, chain_id, false, &s));
+    *state = s->newest;
+    file_close(&s->base);
+    return TM_OK;
 }

@@ -28,6 +28,7 @@ enum {
 typedef struct {
     tm_toml_value v; /* first: a node is a value */
     unsigned flags;
+    int depth; /* levels below the root: bounded so no consumer recurses too deep */
     size_t cap;
 } node;
 
@@ -35,7 +36,6 @@ typedef struct {
     const char *p, *end;
     const char *name;
     int line;
-    int depth;
     node *root;
     node *current; /* the table key/values go into */
 } parser;
@@ -54,13 +54,24 @@ __attribute__((format(printf, 2, 3))) static tm_status fail(parser *ps, const ch
 
 /* ---- nodes ---- */
 
-static node *new_node(parser *ps, tm_toml_type type)
+__attribute__((format(printf, 2, 3))) static tm_status fail(parser *ps, const char *fmt, ...);
+
+/* A node `depth` levels below the root; NULL (with the error recorded) when that is
+ * deeper than MAX_DEPTH or memory runs out. */
+static node *new_node(parser *ps, tm_toml_type type, int depth)
 {
-    node *n = calloc(1, sizeof(*n));
-    if (n) {
-        n->v.type = type;
-        n->v.line = ps->line;
+    if (depth > MAX_DEPTH) {
+        fail(ps, "nested deeper than %d levels", MAX_DEPTH);
+        return NULL;
     }
+    node *n = calloc(1, sizeof(*n));
+    if (!n) {
+        fail(ps, "out of memory");
+        return NULL;
+    }
+    n->v.type = type;
+    n->v.line = ps->line;
+    n->depth = depth;
     return n;
 }
 
@@ -610,7 +621,7 @@ static tm_status parse_datetime(parser *ps, node *v)
     return TM_OK;
 }
 
-static tm_status parse_value(parser *ps, node **out);
+static tm_status parse_value(parser *ps, int depth, node **out);
 
 static tm_status parse_array(parser *ps, node *a)
 {
@@ -622,7 +633,7 @@ static tm_status parse_array(parser *ps, node *a)
             return TM_OK;
         }
         node *item = NULL;
-        TM_TRY(parse_value(ps, &item));
+        TM_TRY(parse_value(ps, a->depth + 1, &item));
         TM_TRY(array_add(ps, a, item));
         TM_TRY(skip_ws_nl(ps));
         if (peek(ps, 0) == ',') {
@@ -655,7 +666,7 @@ static tm_status parse_inline_table(parser *ps, node *t)
         if (st == TM_OK) {
             ps->p++;
             skip_ws(ps);
-            st = parse_value(ps, &value);
+            st = parse_value(ps, t->depth + (int)k.n, &value);
         }
         if (st == TM_OK) st = assign(ps, t, &k, value);
         key_free(&k);
@@ -683,29 +694,28 @@ static void freeze(node *n)
     }
 }
 
-static tm_status parse_value(parser *ps, node **out)
+static tm_status parse_value(parser *ps, int depth, node **out)
 {
-    if (++ps->depth > MAX_DEPTH) return fail(ps, "values nested deeper than %d", MAX_DEPTH);
     tm_status st = TM_OK;
     int c = peek(ps, 0);
     node *v = NULL;
     if (c == '"' || c == '\'') {
-        v = new_node(ps, TM_TOML_STRING);
-        st = v ? parse_string(ps, &v->v.u.str.ptr, &v->v.u.str.len, true) : fail(ps, "out of memory");
+        v = new_node(ps, TM_TOML_STRING, depth);
+        st = v ? parse_string(ps, &v->v.u.str.ptr, &v->v.u.str.len, true) : TM_ERR_CONFIG;
     } else if (c == '[') {
-        v = new_node(ps, TM_TOML_ARRAY);
-        st = v ? parse_array(ps, v) : fail(ps, "out of memory");
+        v = new_node(ps, TM_TOML_ARRAY, depth);
+        st = v ? parse_array(ps, v) : TM_ERR_CONFIG;
     } else if (c == '{') {
-        v = new_node(ps, TM_TOML_TABLE);
-        st = v ? parse_inline_table(ps, v) : fail(ps, "out of memory");
+        v = new_node(ps, TM_TOML_TABLE, depth);
+        st = v ? parse_inline_table(ps, v) : TM_ERR_CONFIG;
         if (st == TM_OK) freeze(v);
     } else if (c < 0 || c == '\n' || c == '\r' || c == '#') {
         st = fail(ps, "missing value");
     } else {
         size_t n = token_len(ps);
-        v = new_node(ps, TM_TOML_INTEGER);
+        v = new_node(ps, TM_TOML_INTEGER, depth);
         if (!v) {
-            st = fail(ps, "out of memory");
+            st = TM_ERR_CONFIG;
         } else if (n == 4 && memcmp(ps->p, "true", 4) == 0) {
             v->v.type = TM_TOML_BOOL;
             v->v.u.boolean = true;
@@ -731,7 +741,6 @@ static tm_status parse_value(parser *ps, node **out)
             if (st == TM_OK) ps->p += n;
         }
     }
-    ps->depth--;
     if (st != TM_OK) {
         if (v) tm_toml_free(&v->v);
         return st;
@@ -749,10 +758,10 @@ static tm_status assign(parser *ps, node *table, key_path *k, node *value)
     for (size_t i = 0; i + 1 < k->n; i++) {
         node *next = table_find(t, k->parts[i], k->lens[i]);
         if (!next) {
-            next = new_node(ps, TM_TOML_TABLE);
+            next = new_node(ps, TM_TOML_TABLE, t->depth + 1);
             if (!next) {
                 tm_toml_free(&value->v);
-                return fail(ps, "out of memory");
+                return TM_ERR_CONFIG;
             }
             next->flags = T_DOTTED;
             tm_status st = table_add(ps, t, k->parts[i], k->lens[i], next);
@@ -782,8 +791,8 @@ static tm_status header_step(parser *ps, node **t, const char *part, size_t len)
 {
     node *next = table_find(*t, part, len);
     if (!next) {
-        next = new_node(ps, TM_TOML_TABLE);
-        if (!next) return fail(ps, "out of memory");
+        next = new_node(ps, TM_TOML_TABLE, (*t)->depth + 1);
+        if (!next) return TM_ERR_CONFIG;
         next->flags = T_IMPLICIT;
         TM_TRY(table_add(ps, *t, part, len, next));
     } else if (next->v.type == TM_TOML_ARRAY && (next->flags & A_TABLES)) {
@@ -813,9 +822,9 @@ static tm_status parse_header(parser *ps)
     node *found = table_find(t, last, last_len);
     if (array) {
         if (!found) {
-            found = new_node(ps, TM_TOML_ARRAY);
+            found = new_node(ps, TM_TOML_ARRAY, t->depth + 1);
             if (!found) {
-                st = fail(ps, "out of memory");
+                st = TM_ERR_CONFIG;
                 goto out;
             }
             found->flags = A_TABLES;
@@ -825,9 +834,9 @@ static tm_status parse_header(parser *ps)
             st = fail(ps, "'%s' is not an array of tables", last);
             goto out;
         }
-        node *elem = new_node(ps, TM_TOML_TABLE);
+        node *elem = new_node(ps, TM_TOML_TABLE, found->depth + 1);
         if (!elem) {
-            st = fail(ps, "out of memory");
+            st = TM_ERR_CONFIG;
             goto out;
         }
         elem->flags = T_EXPLICIT;
@@ -837,9 +846,9 @@ static tm_status parse_header(parser *ps)
         ps->current = elem;
     } else {
         if (!found) {
-            found = new_node(ps, TM_TOML_TABLE);
+            found = new_node(ps, TM_TOML_TABLE, t->depth + 1);
             if (!found) {
-                st = fail(ps, "out of memory");
+                st = TM_ERR_CONFIG;
                 goto out;
             }
             st = table_add(ps, t, last, last_len, found);
@@ -866,7 +875,7 @@ static tm_status parse_keyval(parser *ps)
     if (st == TM_OK) {
         ps->p++;
         skip_ws(ps);
-        st = parse_value(ps, &value);
+        st = parse_value(ps, ps->current->depth + (int)k.n, &value);
     }
     if (st == TM_OK) st = assign(ps, ps->current, &k, value);
     key_free(&k);
@@ -893,11 +902,11 @@ static tm_status check_utf8(parser *ps)
 
 tm_status tm_toml_parse(const char *text, size_t len, const char *name, tm_toml_value **root)
 {
-    parser ps = {text, text + len, name ? name : "<input>", 1, 0, NULL, NULL};
+    parser ps = {text, text + len, name ? name : "<input>", 1, NULL, NULL};
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) ps.p += 3;
     TM_TRY(check_utf8(&ps));
-    ps.root = new_node(&ps, TM_TOML_TABLE);
-    if (!ps.root) return fail(&ps, "out of memory");
+    ps.root = new_node(&ps, TM_TOML_TABLE, 0);
+    if (!ps.root) return TM_ERR_CONFIG;
     ps.root->flags = T_EXPLICIT;
     ps.current = ps.root;
     tm_status st = TM_OK;

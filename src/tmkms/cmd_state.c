@@ -51,13 +51,10 @@ static void print_hrs(const char *chain, const char *path, const tm_sign_state *
 
 static int load_state(const tm_chain_config *cc, tm_sign_state *st)
 {
-    tm_state_store *store = NULL;
-    tm_status status = tm_state_file_open(cc->state_file, cc->id, &store, st);
-    if (status != TM_OK) {
+    if (tm_state_file_read(cc->state_file, cc->id, st) != TM_OK) {
         fprintf(stderr, "tmkms state: %s\n", tm_err_msg());
         return TM_EXIT_FAIL;
     }
-    store->ops->close(store);
     return TM_EXIT_OK;
 }
 

@@ -146,6 +146,9 @@ static void test_regression_refused_and_lock(void **unused)
     assert_int_equal(store->ops->persist(store, &back), TM_ERR_INVALID);
     /* a second process (or store) on the same file is refused */
     assert_int_equal(tm_state_file_open(path, "chain-a", &second, &loaded), TM_ERR_REFUSED);
+    /* while reading it (tmkms state show) works and sees the newest state */
+    assert_int_equal(tm_state_file_read(path, "chain-a", &loaded), TM_OK);
+    assert_int_equal(loaded.step, TM_STEP_PRECOMMIT);
     store->ops->close(store);
     assert_int_equal(tm_state_file_open(path, "chain-b", &second, &loaded), TM_ERR_CORRUPT);
     assert_non_null(strstr(tm_err_msg(), "chain-b"));

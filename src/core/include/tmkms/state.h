@@ -28,6 +28,9 @@ struct tm_state_store {
  * truncated file is TM_ERR_CORRUPT with the reason in tm_err_msg(); a missing file is
  * TM_ERR_NOT_FOUND. When only one slot is valid it says so in the log. */
 tm_status tm_state_file_create(const char *path, const char *chain_id, const tm_sign_state *initial);
+/* Read the newest state without taking the signer's lock: for `tmkms state show/export`
+ * while tmkms runs. */
+tm_status tm_state_file_read(const char *path, const char *chain_id, tm_sign_state *state);
 /* Replace (or create) the file at `path` with a new one holding `state`, crash-safely:
  * complete new file, rename over, directory sync. For `tmkms state import`. */
 tm_status tm_state_file_replace(const char *path, const char *chain_id, const tm_sign_state *state);

@@ -124,6 +124,9 @@ wait_height $((2 * blocks / 3)) 180
 echo "height $(height) after $((SECONDS - start)) s: restarting the node (SIGTERM)"
 kill -TERM "$node_pid"
 wait "$node_pid" 2>/dev/null
+# Optional downtime of the node in seconds (default none). CometBFT waits about 3 s for
+# its signer at start and exits without it, so tmkms's redial interval must stay below that.
+sleep "${TMKMS_CHAIN_NODE_DOWNTIME:-0}"
 start_node
 wait_height "$blocks" 180
 elapsed=$((SECONDS - start))

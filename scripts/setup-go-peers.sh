@@ -1,43 +1,68 @@
 #!/usr/bin/env bash
-# Builds the Go test peers once, from the Go module proxy, at pinned versions:
-#   privval-harness-v038 / -v040: tests/go/privval-harness against CometBFT v0.38 / v0.40
-#   cometbft: the CometBFT node, for the single-validator chain test
-# into ${TMKMS_PEERS_DIR:-<repo>/.peers}. A stamp per peer records what it was built from,
-# so a second run does nothing.
+# Builds the Go test peers once, from the Go module proxy, at pinned versions, into
+# ${TMKMS_PEERS_DIR:-<repo>/.peers}:
+#   privval-harness-v038  tests/go/privval-harness on CometBFT v0.38.26 (go.mod)
+#   privval-harness-v040  the same source on CometBFT v0.40.0 (go.v040.mod)
+#   cometbft              the CometBFT node v0.38.26, for the single-validator chain test
+# A stamp per peer (NAME.stamp) records the pinned version, a hash of the sources and the
+# Go version it was built with; a peer whose stamp matches is not rebuilt. Concurrent runs
+# (tests call this when a peer is missing) are serialized with a lock.
+# Needs only Go (>= 1.25, for v0.40) and the Go module proxy as the machine has it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 peers=${TMKMS_PEERS_DIR:-$root/.peers}
+harness=$root/tests/go/privval-harness
 COMETBFT_NODE_VERSION=v0.38.26
-mkdir -p "$peers"
+
 if ! command -v go >/dev/null 2>&1; then
   export PATH=$PATH:/usr/local/go/bin
 fi
-command -v go >/dev/null || { echo "setup-go-peers: Go is not installed" >&2; exit 1; }
-export GOFLAGS="${GOFLAGS:--mod=mod} -p=2"
+command -v go >/dev/null 2>&1 || { echo "setup-go-peers: Go is not installed" >&2; exit 1; }
+# Versions as pinned in go.mod/go.sum; at most 2 parallel compile jobs (2-core machines).
+export GOFLAGS="-mod=mod -buildvcs=false -p=2"
+export GOTOOLCHAIN=local
+gover=$(go env GOVERSION)
 
-# stamp NAME CONTENT: true when NAME was already built from CONTENT.
-fresh() { [[ -x $peers/$1 && -f $peers/$1.stamp && $(cat "$peers/$1.stamp") == "$2" ]]; }
+mkdir -p "$peers"
+exec 9>"$peers/.lock"
+flock 9
 
-harness=$root/tests/go/privval-harness
+# up_to_date NAME STAMP: NAME exists and was built from STAMP.
+up_to_date() { [[ -x $peers/$1 && -f $peers/$1.stamp && $(cat "$peers/$1.stamp") == "$2" ]]; }
+
+# The CometBFT version a harness go.mod pins.
+pinned() { awk '$1 == "require" && $2 == "github.com/cometbft/cometbft" {print $3}' "$harness/$1"; }
+
 for v in v038 v040; do
   modfile=go.mod
   [[ $v == v040 ]] && modfile=go.v040.mod
-  key=$(cat "$harness/main.go" "$harness/$modfile" | sha256sum | cut -c1-16)
-  if fresh "privval-harness-$v" "$key"; then
-    echo "setup-go-peers: privval-harness-$v up to date"
+  name=privval-harness-$v
+  version=$(pinned "$modfile")
+  sum=${modfile%.mod}.sum
+  stamp="cometbft $version $(cat "$harness/main.go" "$harness/$modfile" "$harness/$sum" | sha256sum | cut -c1-16) $gover"
+  if up_to_date "$name" "$stamp"; then
+    echo "peer $name (CometBFT $version): up to date"
     continue
   fi
   start=$SECONDS
-  (cd "$harness" && go build -modfile="$modfile" -o "$peers/privval-harness-$v" .)
-  echo "$key" >"$peers/privval-harness-$v.stamp"
-  echo "setup-go-peers: built privval-harness-$v ($((SECONDS - start)) s)"
+  rm -f "$peers/$name.stamp"
+  (cd "$harness" && go build -modfile="$modfile" -o "$peers/$name.tmp" .)
+  mv -f "$peers/$name.tmp" "$peers/$name"
+  echo "$stamp" >"$peers/$name.stamp"
+  echo "peer $name (CometBFT $version): built in $((SECONDS - start)) s"
 done
 
-if fresh cometbft "$COMETBFT_NODE_VERSION"; then
-  echo "setup-go-peers: cometbft $COMETBFT_NODE_VERSION up to date"
+stamp="cometbft $COMETBFT_NODE_VERSION $gover"
+if up_to_date cometbft "$stamp"; then
+  echo "peer cometbft $COMETBFT_NODE_VERSION: up to date"
 else
   start=$SECONDS
-  GOBIN="$peers" go install "github.com/cometbft/cometbft/cmd/cometbft@$COMETBFT_NODE_VERSION"
-  echo "$COMETBFT_NODE_VERSION" >"$peers/cometbft.stamp"
-  echo "setup-go-peers: built cometbft $COMETBFT_NODE_VERSION ($((SECONDS - start)) s)"
+  rm -f "$peers/cometbft.stamp"
+  tmpbin=$(mktemp -d "$peers/.gobin.XXXXXX")
+  # Built as its own module (go install pkg@version), with the dependencies CometBFT pins.
+  GOFLAGS="-buildvcs=false -p=2" GOBIN="$tmpbin" go install "github.com/cometbft/cometbft/cmd/cometbft@$COMETBFT_NODE_VERSION"
+  mv -f "$tmpbin/cometbft" "$peers/cometbft"
+  rmdir "$tmpbin"
+  echo "$stamp" >"$peers/cometbft.stamp"
+  echo "peer cometbft $COMETBFT_NODE_VERSION: built in $((SECONDS - start)) s"
 fi

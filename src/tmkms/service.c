@@ -95,8 +95,10 @@ tm_chain *tm_service_chain(const tm_service *service, const char *chain_id)
 
 /* ---- connection threads ---- */
 
+/* Capped at 1 s: a starting CometBFT v0.38 node waits only ~3 s for its signer to dial in
+ * before it gives up and exits, so a longer wait could keep a restarted node down. */
 #define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MAX_MS 1000
 
 typedef struct {
     const tm_validator_config *vc;

@@ -71,28 +71,11 @@ wait_for() {
   return 1
 }
 
+# Builds the Go peers if missing or stale (a no-op taking ~0.1 s when they are up to date).
 ensure_peers() {
-  [[ -x $peers/privval-harness-v038 && -x $peers/privval-harness-v040 && -x $peers/cometbft ]] ||
-    "${TMKMS_SOURCE_DIR:?}/scripts/setup-go-peers.sh" >&2
-}
-
-# run_privval_harness VERSION (v038 | v040): CometBFT's own privval client, built against
-# that CometBFT version, drives a fresh tmkms; prints its checks; returns its status.
-run_privval_harness() {
-  local v=$1 chain=harness-chain-$1 harness rc
-  ensure_peers || return 1
-  kms_setup "$work" "$chain" || return 1
-  "$peers/privval-harness-$v" -socket "$work/node.sock" -chain-id "$chain" \
-    -pubkey "$(kms_pubkey_b64 "$work")" >"$work/harness.out" 2>&1 &
-  harness=$!
-  wait_for 100 test -S "$work/node.sock" || { echo "harness did not listen"; cat "$work/harness.out"; return 1; }
-  kms_start "$work"
-  wait "$harness"
-  rc=$?
-  cat "$work/harness.out"
-  if [[ $rc -ne 0 ]]; then
-    echo "--- tmkms log"
-    tail -50 "$work/tmkms.log"
-  fi
-  return $rc
+  "${TMKMS_SOURCE_DIR:?}/scripts/setup-go-peers.sh" >"${work:-/tmp}/setup-go-peers.log" 2>&1 || {
+    cat "${work:-/tmp}/setup-go-peers.log"
+    echo "setup-go-peers.sh failed"
+    return 1
+  }
 }

@@ -1,230 +1,566 @@
-// privval-harness plays a CometBFT validator node against a remote signer, using
-// CometBFT's own privval package (SignerListenerEndpoint + SignerClient) and its own
-// sign-bytes and verification functions. It listens on a Unix socket, waits for the
-// signer to dial in, runs a scripted session of requests and refusals, and prints one line
-// per check and "N passed, M failed". The same source builds against CometBFT v0.38
-// (go.mod) and v0.40 (go.v040.mod).
+// privval-harness plays the validator node against a remote signer (tmkms) using
+// CometBFT's own privval package: it listens on a Unix socket with
+// privval.SignerListenerEndpoint, waits for the signer to dial in, and runs a scripted
+// session through privval.SignerClient. Every signature is checked with CometBFT's own
+// verification code (types.Vote.Verify, VerifyVoteAndExtension, PubKey.VerifySignature
+// over types.VoteSignBytes / types.ProposalSignBytes).
+//
+// The same source builds against two CometBFT releases: v0.38 with go.mod, v0.40 (main)
+// with `go build -modfile=go.v040.mod` (scripts/setup-go-peers.sh builds both).
+//
+// Output: one line per check ("ok   name" / "FAIL name: why"), then "N passed, M failed".
+// Exit status: 0 when every check passed, 1 when one failed, 2 on a setup error.
 package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/cometbft/cometbft/crypto"
 	"github.com/cometbft/cometbft/libs/log"
 	"github.com/cometbft/cometbft/privval"
+	privvalproto "github.com/cometbft/cometbft/proto/tendermint/privval"
 	cmtproto "github.com/cometbft/cometbft/proto/tendermint/types"
 	"github.com/cometbft/cometbft/types"
 )
 
-type harness struct {
-	client  *privval.SignerClient
-	chainID string
-	pub     crypto.PubKey
-	passed  int
-	failed  int
-}
+var (
+	passed, failed int
+	chainID        string
+	pubKey         crypto.PubKey
+	client         *privval.SignerClient
+	endpoint       *privval.SignerListenerEndpoint
+	verbose        bool
+)
 
-func (h *harness) check(name string, err error) bool {
+func check(name string, err error) bool {
 	if err != nil {
-		h.failed++
+		failed++
 		fmt.Printf("FAIL %s: %v\n", name, err)
+		// A refusal keeps the session going; a lost connection ends it here rather than
+		// letting every later request wait for its timeout.
+		if perr := ping(); perr != nil {
+			failed++
+			fmt.Printf("FAIL connection to the signer after that: %v (stopping)\n", perr)
+			summary()
+		}
 		return false
 	}
-	h.passed++
+	passed++
 	fmt.Printf("ok   %s\n", name)
 	return true
 }
 
-var (
-	hashA = bytes.Repeat([]byte{0xA1}, 32)
-	hashB = bytes.Repeat([]byte{0xB2}, 32)
-	t0    = time.Unix(1700000000, 123000000).UTC()
-)
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
-func blockID(hash []byte) cmtproto.BlockID {
-	if hash == nil {
-		return cmtproto.BlockID{}
-	}
-	return cmtproto.BlockID{Hash: hash, PartSetHeader: cmtproto.PartSetHeader{Total: 1, Hash: hash}}
+func hash(label string) []byte {
+	h := sha256.Sum256([]byte(label))
+	return h[:]
 }
 
-func (h *harness) vote(t cmtproto.SignedMsgType, height int64, round int32, hash []byte, ts time.Time, ext []byte) *cmtproto.Vote {
+func blockID(label string) cmtproto.BlockID {
+	return cmtproto.BlockID{
+		Hash:          hash("block " + label),
+		PartSetHeader: cmtproto.PartSetHeader{Total: 1, Hash: hash("parts " + label)},
+	}
+}
+
+var nilBlock = cmtproto.BlockID{}
+
+// Timestamps: whole milliseconds, as CometBFT's node produces (Canonical time).
+var baseTime = time.Now().UTC().Truncate(time.Millisecond)
+
+func ts(offset int) time.Time { return baseTime.Add(time.Duration(offset) * time.Second) }
+
+func newVote(t cmtproto.SignedMsgType, h int64, r int32, bid cmtproto.BlockID, ext []byte, at time.Time) *cmtproto.Vote {
 	return &cmtproto.Vote{
-		Type: t, Height: height, Round: round, BlockID: blockID(hash), Timestamp: ts,
-		ValidatorAddress: h.pub.Address(), ValidatorIndex: 0, Extension: ext,
+		Type:             t,
+		Height:           h,
+		Round:            r,
+		BlockID:          bid,
+		Timestamp:        at,
+		ValidatorAddress: pubKey.Address(),
+		ValidatorIndex:   0,
+		Extension:        ext,
 	}
 }
 
-func (h *harness) proposal(height int64, round, polRound int32, hash []byte, ts time.Time) *cmtproto.Proposal {
-	return &cmtproto.Proposal{
-		Type: cmtproto.ProposalType, Height: height, Round: round, PolRound: polRound,
-		BlockID: blockID(hash), Timestamp: ts,
-	}
+func cloneVote(v *cmtproto.Vote) *cmtproto.Vote {
+	c := *v
+	c.Signature = nil
+	c.ExtensionSignature = nil
+	return &c
 }
 
-// verifyVote checks the signature (and the extension signature exactly when the vote is
-// a non-nil precommit) with CometBFT's own sign bytes.
-func (h *harness) verifyVote(v *cmtproto.Vote) error {
-	if !h.pub.VerifySignature(types.VoteSignBytes(h.chainID, v), v.Signature) {
-		return fmt.Errorf("vote signature does not verify")
-	}
-	nonNilPrecommit := v.Type == cmtproto.PrecommitType && len(v.BlockID.Hash) > 0
-	if !nonNilPrecommit {
-		if len(v.ExtensionSignature) != 0 {
-			return fmt.Errorf("extension signature on a prevote or nil precommit")
-		}
-		return nil
-	}
-	if len(v.ExtensionSignature) == 0 {
-		return fmt.Errorf("non-nil precommit without extension signature")
-	}
-	if !h.pub.VerifySignature(types.VoteExtensionSignBytes(h.chainID, v), v.ExtensionSignature) {
-		return fmt.Errorf("extension signature does not verify")
-	}
-	vote, err := types.VoteFromProto(v)
-	if err != nil {
-		return err
-	}
-	return vote.VerifyVoteAndExtension(h.chainID, h.pub)
+func isNilBlock(b cmtproto.BlockID) bool {
+	return len(b.Hash) == 0 && b.PartSetHeader.Total == 0 && len(b.PartSetHeader.Hash) == 0
 }
 
-func (h *harness) sign(v *cmtproto.Vote) (*cmtproto.Vote, error) {
-	out := *v
-	if err := h.client.SignVote(h.chainID, &out); err != nil {
-		return nil, err
-	}
-	return &out, h.verifyVote(&out)
-}
-
-func (h *harness) signProposal(p *cmtproto.Proposal) (*cmtproto.Proposal, error) {
-	out := *p
-	if err := h.client.SignProposal(h.chainID, &out); err != nil {
-		return nil, err
-	}
-	if !h.pub.VerifySignature(types.ProposalSignBytes(h.chainID, &out), out.Signature) {
-		return nil, fmt.Errorf("proposal signature does not verify")
-	}
-	return &out, nil
-}
-
-func expectRefused(err error) error {
-	if err == nil {
-		return fmt.Errorf("signed, want a refusal")
-	}
-	if _, ok := err.(*privval.RemoteSignerError); !ok {
-		return fmt.Errorf("want a RemoteSignerError, got %T: %v", err, err)
+// sameVote: the signer must echo the request; only the signatures (and, for a
+// timestamp-only repeat, the timestamp) may change.
+func echoed(req, got *cmtproto.Vote, allowTimestamp bool) error {
+	switch {
+	case got.Type != req.Type:
+		return errorf("type %v, sent %v", got.Type, req.Type)
+	case got.Height != req.Height || got.Round != req.Round:
+		return errorf("h/r %d/%d, sent %d/%d", got.Height, got.Round, req.Height, req.Round)
+	case !bytes.Equal(got.BlockID.Hash, req.BlockID.Hash) ||
+		got.BlockID.PartSetHeader.Total != req.BlockID.PartSetHeader.Total ||
+		!bytes.Equal(got.BlockID.PartSetHeader.Hash, req.BlockID.PartSetHeader.Hash):
+		return errorf("block id changed")
+	case !allowTimestamp && !got.Timestamp.Equal(req.Timestamp):
+		return errorf("timestamp %v, sent %v", got.Timestamp, req.Timestamp)
+	case !bytes.Equal(got.ValidatorAddress, req.ValidatorAddress) || got.ValidatorIndex != req.ValidatorIndex:
+		return errorf("validator address/index changed")
+	case !bytes.Equal(got.Extension, req.Extension):
+		return errorf("extension changed (%d bytes, sent %d)", len(got.Extension), len(req.Extension))
 	}
 	return nil
 }
 
-func (h *harness) run(wantPub string) {
-	h.check("ping", h.client.Ping())
-	pub, err := h.client.GetPubKey()
-	if !h.check("pubkey", err) {
+// verifyVote checks a signed vote with CometBFT's own code: the vote signature over
+// VoteSignBytes, and the extension signature exactly where CometBFT wants one.
+func verifyVote(v *cmtproto.Vote) error {
+	vote, err := types.VoteFromProto(v)
+	if err != nil {
+		return errorf("VoteFromProto: %w", err)
+	}
+	if err := vote.ValidateBasic(); err != nil {
+		return errorf("ValidateBasic: %w", err)
+	}
+	if err := vote.Verify(chainID, pubKey); err != nil {
+		return errorf("Verify: %w", err)
+	}
+	if !pubKey.VerifySignature(types.VoteSignBytes(chainID, v), v.Signature) {
+		return errorf("signature does not verify over VoteSignBytes")
+	}
+	wantExt := v.Type == cmtproto.PrecommitType && !isNilBlock(v.BlockID)
+	if wantExt {
+		if len(v.ExtensionSignature) == 0 {
+			return errorf("non-nil precommit without extension signature")
+		}
+		if err := vote.VerifyVoteAndExtension(chainID, pubKey); err != nil {
+			return errorf("VerifyVoteAndExtension: %w", err)
+		}
+		if err := vote.EnsureExtension(); err != nil {
+			return errorf("EnsureExtension: %w", err)
+		}
+	} else if len(v.ExtensionSignature) != 0 {
+		return errorf("unexpected extension signature on a %v (nil block: %v)", v.Type, isNilBlock(v.BlockID))
+	}
+	return nil
+}
+
+// signVote sends the request and checks the answer: a verified signature echoed on an
+// unchanged vote. Returns the signed vote (nil on failure).
+func signVote(name string, req *cmtproto.Vote) *cmtproto.Vote {
+	v := cloneVote(req)
+	if err := client.SignVote(chainID, v); err != nil {
+		check(name, errorf("SignVote: %w", err))
+		return nil
+	}
+	if err := echoed(req, v, false); err != nil {
+		check(name, err)
+		return nil
+	}
+	if !check(name, verifyVote(v)) {
+		return nil
+	}
+	return v
+}
+
+func isRemoteSignerError(err error) bool {
+	var rse *privval.RemoteSignerError
+	return errors.As(err, &rse)
+}
+
+// refuseVote: the signer must answer with a RemoteSignerError and no signature.
+func refuseVote(name, chain string, req *cmtproto.Vote) {
+	v := cloneVote(req)
+	err := client.SignVote(chain, v)
+	switch {
+	case err == nil:
+		check(name, errorf("signed (sig %x...), expected a refusal", prefix(v.Signature)))
+	case !isRemoteSignerError(err):
+		check(name, errorf("expected a RemoteSignerError, got %w", err))
+	case len(v.Signature) != 0:
+		check(name, errorf("refusal carried a signature"))
+	default:
+		if verbose {
+			fmt.Printf("     (refused: %v)\n", err)
+		}
+		check(name, nil)
+	}
+}
+
+func prefix(b []byte) []byte {
+	if len(b) > 6 {
+		return b[:6]
+	}
+	return b
+}
+
+func newProposal(h int64, r, polRound int32, bid cmtproto.BlockID, at time.Time) *cmtproto.Proposal {
+	return &cmtproto.Proposal{
+		Type:      cmtproto.ProposalType,
+		Height:    h,
+		Round:     r,
+		PolRound:  polRound,
+		BlockID:   bid,
+		Timestamp: at,
+	}
+}
+
+func verifyProposal(p *cmtproto.Proposal) error {
+	prop, err := types.ProposalFromProto(p)
+	if err != nil {
+		return errorf("ProposalFromProto: %w", err)
+	}
+	if err := prop.ValidateBasic(); err != nil {
+		return errorf("ValidateBasic: %w", err)
+	}
+	if !pubKey.VerifySignature(types.ProposalSignBytes(chainID, p), p.Signature) {
+		return errorf("signature does not verify over ProposalSignBytes")
+	}
+	return nil
+}
+
+func signProposal(name string, req *cmtproto.Proposal) *cmtproto.Proposal {
+	p := *req
+	p.Signature = nil
+	if err := client.SignProposal(chainID, &p); err != nil {
+		check(name, errorf("SignProposal: %w", err))
+		return nil
+	}
+	if p.Height != req.Height || p.Round != req.Round || p.PolRound != req.PolRound ||
+		!bytes.Equal(p.BlockID.Hash, req.BlockID.Hash) || !p.Timestamp.Equal(req.Timestamp) {
+		check(name, errorf("proposal not echoed unchanged"))
+		return nil
+	}
+	if !check(name, verifyProposal(&p)) {
+		return nil
+	}
+	return &p
+}
+
+func refuseProposal(name, chain string, req *cmtproto.Proposal) {
+	p := *req
+	p.Signature = nil
+	err := client.SignProposal(chain, &p)
+	switch {
+	case err == nil:
+		check(name, errorf("signed, expected a refusal"))
+	case !isRemoteSignerError(err):
+		check(name, errorf("expected a RemoteSignerError, got %w", err))
+	case len(p.Signature) != 0:
+		check(name, errorf("refusal carried a signature"))
+	default:
+		check(name, nil)
+	}
+}
+
+func ping() error {
+	msg := privvalproto.Message{Sum: &privvalproto.Message_PingRequest{PingRequest: &privvalproto.PingRequest{}}}
+	resp, err := endpoint.SendRequest(msg)
+	if err != nil {
+		return err
+	}
+	if resp.GetPingResponse() == nil {
+		return errorf("answer is not a PingResponse: %T", resp.Sum)
+	}
+	return nil
+}
+
+func session(expectPub []byte, height int64) {
+	P, C := cmtproto.PrevoteType, cmtproto.PrecommitType
+	H := height
+
+	check("ping", ping())
+
+	pk, err := client.GetPubKey()
+	if err == nil && !bytes.Equal(pk.Bytes(), expectPub) {
+		err = errorf("pubkey %s, expected %s",
+			base64.StdEncoding.EncodeToString(pk.Bytes()), base64.StdEncoding.EncodeToString(expectPub))
+	}
+	if err == nil && pk.Type() != "ed25519" {
+		err = errorf("key type %q", pk.Type())
+	}
+	if !check("pubkey matches the expected ed25519 key", err) {
+		fmt.Println("cannot verify signatures without the key: stopping")
 		return
 	}
-	h.pub = pub
-	if wantPub != "" && base64.StdEncoding.EncodeToString(pub.Bytes()) != wantPub {
-		h.check("pubkey matches the configured key", fmt.Errorf("got %X", pub.Bytes()))
+	pubKey = pk
+
+	// A normal height: proposal, prevote, precommit with an extension.
+	signProposal("proposal h=H r=0", newProposal(H, 0, -1, blockID("A"), ts(0)))
+	signVote("prevote h=H r=0 block", newVote(P, H, 0, blockID("A"), nil, ts(1)))
+	signVote("precommit h=H r=0 block + extension", newVote(C, H, 0, blockID("A"), []byte("extension one"), ts(2)))
+
+	// Nil votes, then a round with a proposal carrying a POL round and an empty extension.
+	signVote("prevote h=H+1 r=0 nil", newVote(P, H+1, 0, nilBlock, nil, ts(3)))
+	signVote("precommit h=H+1 r=0 nil (no extension signature)", newVote(C, H+1, 0, nilBlock, nil, ts(4)))
+	signProposal("proposal h=H+1 r=1 pol=0", newProposal(H+1, 1, 0, blockID("B"), ts(5)))
+	signVote("prevote h=H+1 r=1 block", newVote(P, H+1, 1, blockID("B"), nil, ts(6)))
+	signVote("precommit h=H+1 r=1 block, empty extension (still signed)", newVote(C, H+1, 1, blockID("B"), nil, ts(7)))
+
+	// A large extension (a frame longer than one read). CometBFT v0.38's endpoint reads
+	// privval messages of at most 10 KiB; v0.40 allows a 1 MiB extension.
+	bigKiB := 512
+	if strings.HasPrefix(cometbftVersion(), "v0.38.") {
+		bigKiB = 8
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), bigKiB*64)
+	signVote("prevote h=H+2 r=0 block", newVote(P, H+2, 0, blockID("C"), nil, ts(8)))
+	signVote(fmt.Sprintf("precommit h=H+2 r=0 block, %d KiB extension", bigKiB), newVote(C, H+2, 0, blockID("C"), big, ts(9)))
+
+	// Double-sign protection at h=H+3.
+	h3 := H + 3
+	first := signVote("prevote h=H+3 r=0 block A", newVote(P, h3, 0, blockID("A3"), nil, ts(10)))
+	refuseVote("conflicting prevote (block B) at the same h/r/s is refused", chainID, newVote(P, h3, 0, blockID("B3"), nil, ts(10)))
+	refuseVote("conflicting prevote (nil) at the same h/r/s is refused", chainID, newVote(P, h3, 0, nilBlock, nil, ts(10)))
+	if first != nil {
+		req := newVote(P, h3, 0, blockID("A3"), nil, ts(10))
+		v := cloneVote(req)
+		err := client.SignVote(chainID, v)
+		if err == nil && !bytes.Equal(v.Signature, first.Signature) {
+			err = errorf("a different signature for identical sign bytes")
+		}
+		if err == nil {
+			err = verifyVote(v)
+		}
+		check("identical repeat gets the same signature", err)
+
+		req = newVote(P, h3, 0, blockID("A3"), nil, ts(70))
+		v = cloneVote(req)
+		err = client.SignVote(chainID, v)
+		if err == nil && !bytes.Equal(v.Signature, first.Signature) {
+			err = errorf("timestamp-only change got a new signature")
+		}
+		if err == nil && !v.Timestamp.Equal(first.Timestamp) {
+			err = errorf("timestamp %v returned, expected the earlier %v", v.Timestamp, first.Timestamp)
+		}
+		if err == nil {
+			err = verifyVote(v)
+		}
+		check("timestamp-only change gets the earlier signature and timestamp", err)
 	}
 
-	// Height 1: proposal, prevote, precommit with extension.
-	_, err = h.signProposal(h.proposal(1, 0, -1, hashA, t0))
-	h.check("proposal h1", err)
-	_, err = h.sign(h.vote(cmtproto.PrevoteType, 1, 0, hashA, t0, nil))
-	h.check("prevote h1 (no extension signature)", err)
-	pc1, err := h.sign(h.vote(cmtproto.PrecommitType, 1, 0, hashA, t0, []byte("extension-data")))
-	h.check("precommit h1 with extension (both signatures verify)", err)
-
-	// Repeats and conflicts at the same height/round/step.
-	if pc1 != nil {
-		again, err := h.sign(h.vote(cmtproto.PrecommitType, 1, 0, hashA, t0, []byte("extension-data")))
-		if err == nil && !bytes.Equal(again.Signature, pc1.Signature) {
-			err = fmt.Errorf("identical request got a different signature")
+	pc := signVote("precommit h=H+3 r=0 block A + extension", newVote(C, h3, 0, blockID("A3"), []byte("ext-a"), ts(11)))
+	if pc != nil {
+		// Same precommit, another extension: the vote signature is the earlier one and
+		// the extension signature is freshly made over the new extension.
+		req := newVote(C, h3, 0, blockID("A3"), []byte("ext-b, made again"), ts(11))
+		v := cloneVote(req)
+		err := client.SignVote(chainID, v)
+		if err == nil {
+			err = echoed(req, v, false)
 		}
-		h.check("identical repeat returns the same signature and a valid fresh extension signature", err)
-		later, err := h.sign(h.vote(cmtproto.PrecommitType, 1, 0, hashA, t0.Add(3*time.Second), []byte("extension-data")))
-		if err == nil && (!bytes.Equal(later.Signature, pc1.Signature) || !later.Timestamp.Equal(t0)) {
-			err = fmt.Errorf("timestamp-only change: want the earlier signature and timestamp, got ts %v", later.Timestamp)
+		if err == nil && !bytes.Equal(v.Signature, pc.Signature) {
+			err = errorf("repeated precommit got a different vote signature")
 		}
-		h.check("timestamp-only change returns the earlier signature and timestamp", err)
+		if err == nil {
+			err = verifyVote(v)
+		}
+		if err == nil && bytes.Equal(v.ExtensionSignature, pc.ExtensionSignature) {
+			err = errorf("extension signature not remade for the new extension")
+		}
+		check("repeated non-nil precommit gets a fresh, valid extension signature", err)
 	}
-	_, err = h.sign(h.vote(cmtproto.PrecommitType, 1, 0, hashB, t0, nil))
-	h.check("conflicting precommit refused", expectRefused(err))
-	_, err = h.sign(h.vote(cmtproto.PrecommitType, 1, 0, nil, t0, nil))
-	h.check("nil precommit after a block precommit refused", expectRefused(err))
-	_, err = h.sign(h.vote(cmtproto.PrevoteType, 1, 0, hashA, t0, nil))
-	h.check("step regression refused", expectRefused(err))
-	_, err = h.signProposal(h.proposal(1, 0, -1, hashB, t0))
-	h.check("conflicting proposal refused", expectRefused(err))
+	refuseVote("conflicting precommit (nil) at the same h/r/s is refused", chainID, newVote(C, h3, 0, nilBlock, nil, ts(11)))
+	refuseVote("step regression (prevote after precommit) is refused", chainID, newVote(P, h3, 0, blockID("B3"), nil, ts(12)))
+	refuseProposal("step regression (proposal after precommit) is refused", chainID, newProposal(h3, 0, -1, blockID("B3"), ts(12)))
+	refuseVote("height regression (h=H+2) is refused", chainID, newVote(C, H+2, 1, blockID("X"), nil, ts(12)))
+	refuseVote("height regression (h=H) is refused", chainID, newVote(P, H, 5, blockID("X"), nil, ts(12)))
 
-	// Height 2: nil votes, round change, empty extension.
-	_, err = h.sign(h.vote(cmtproto.PrevoteType, 2, 0, nil, t0, nil))
-	h.check("nil prevote h2", err)
-	_, err = h.sign(h.vote(cmtproto.PrecommitType, 2, 0, nil, t0, nil))
-	h.check("nil precommit h2 (no extension signature)", err)
-	_, err = h.sign(h.vote(cmtproto.PrecommitType, 2, 1, hashB, t0, nil))
-	h.check("non-nil precommit with empty extension gets an extension signature", err)
-	_, err = h.sign(h.vote(cmtproto.PrecommitType, 2, 0, hashA, t0, nil))
-	h.check("round regression refused", expectRefused(err))
+	// Round regression.
+	signVote("prevote h=H+3 r=2 block", newVote(P, h3, 2, blockID("R2"), nil, ts(13)))
+	refuseVote("round regression (r=1 after r=2) is refused", chainID, newVote(C, h3, 1, blockID("R2"), nil, ts(14)))
 
-	// Height 3: proposal repeats, malformed and foreign requests.
-	p3, err := h.signProposal(h.proposal(3, 0, -1, hashA, t0))
-	h.check("proposal h3", err)
-	if p3 != nil {
-		p3b, err := h.signProposal(h.proposal(3, 0, -1, hashA, t0.Add(time.Second)))
-		if err == nil && (!bytes.Equal(p3b.Signature, p3.Signature) || !p3b.Timestamp.Equal(t0)) {
-			err = fmt.Errorf("timestamp-only proposal change: want the earlier signature and timestamp")
+	// Proposals: conflict and identical repeat.
+	h4 := H + 4
+	prop := signProposal("proposal h=H+4 r=0", newProposal(h4, 0, -1, blockID("P4"), ts(20)))
+	refuseProposal("conflicting proposal at the same h/r is refused", chainID, newProposal(h4, 0, -1, blockID("Q4"), ts(20)))
+	if prop != nil {
+		p := *newProposal(h4, 0, -1, blockID("P4"), ts(20))
+		err := client.SignProposal(chainID, &p)
+		if err == nil && !bytes.Equal(p.Signature, prop.Signature) {
+			err = errorf("identical proposal got another signature")
 		}
-		h.check("proposal timestamp-only change returns the earlier signature and timestamp", err)
+		check("identical proposal repeat gets the same signature", err)
+
+		p = *newProposal(h4, 0, -1, blockID("P4"), ts(90))
+		err = client.SignProposal(chainID, &p)
+		if err == nil && (!bytes.Equal(p.Signature, prop.Signature) || !p.Timestamp.Equal(prop.Timestamp)) {
+			err = errorf("timestamp-only proposal change: want the earlier signature and timestamp")
+		}
+		if err == nil {
+			err = verifyProposal(&p)
+		}
+		check("timestamp-only proposal change gets the earlier signature and timestamp", err)
 	}
-	_, err = h.sign(h.vote(cmtproto.PrevoteType, 3, 0, hashA, t0, []byte("x")))
-	h.check("extension on a prevote refused", expectRefused(err))
-	_, err = h.sign(h.vote(cmtproto.PrevoteType, 2, 5, hashA, t0, nil))
-	h.check("height regression refused", expectRefused(err))
-	other := h.vote(cmtproto.PrevoteType, 4, 0, hashA, t0, nil)
-	h.check("wrong chain id refused", expectRefused(h.client.SignVote("other-chain", other)))
-	h.check("ping after refusals (session still served)", h.client.Ping())
-	_, err = h.sign(h.vote(cmtproto.PrevoteType, 4, 0, hashA, t0, nil))
-	h.check("prevote h4 after refusals", err)
+
+	// The connection survived all refusals, and refusals left the state where it was.
+	check("ping after refusals", ping())
+	signVote("prevote h=H+5 r=0 block after refusals", newVote(P, H+5, 0, blockID("F"), nil, ts(40)))
+	signVote("precommit h=H+5 r=0 block after refusals", newVote(C, H+5, 0, blockID("F"), []byte("final"), ts(41)))
+
+	// Last, the refusals that would move the state forward if they were wrongly signed.
+	// Extensions belong only to non-nil precommits (CometBFT's FilePV refuses others).
+	refuseVote("extension on a prevote is refused", chainID, newVote(P, H+6, 0, blockID("E"), []byte("x"), ts(50)))
+	refuseVote("extension on a nil precommit is refused", chainID, newVote(C, H+6, 0, nilBlock, []byte("x"), ts(50)))
+	// Another chain id: refused.
+	refuseVote("vote for another chain id is refused", chainID+"-other", newVote(P, H+10, 0, blockID("W"), nil, ts(60)))
+	refuseProposal("proposal for another chain id is refused", chainID+"-other", newProposal(H+10, 0, -1, blockID("W"), ts(60)))
+	signVote("prevote h=H+6 r=0 block after the last refusals", newVote(P, H+6, 0, blockID("G"), nil, ts(61)))
+	// CometBFT's own signer also refuses a pubkey request for another chain.
+	msg := privvalproto.Message{Sum: &privvalproto.Message_PubKeyRequest{
+		PubKeyRequest: &privvalproto.PubKeyRequest{ChainId: chainID + "-other"}}}
+	resp, err := endpoint.SendRequest(msg)
+	if err == nil {
+		switch r := resp.GetPubKeyResponse(); {
+		case r == nil:
+			err = errorf("answer is not a PubKeyResponse: %T", resp.Sum)
+		case r.Error == nil:
+			err = errorf("answered with a key, expected a refusal")
+		}
+	}
+	check("pubkey request for another chain id is refused", err)
+	check("ping at the end", ping())
+}
+
+// serveFilePV is CometBFT's own remote signer (a stand-in for tmkms when checking the
+// tests themselves): FilePV behind SignerServer, dialing the node's socket, until killed.
+func serveFilePV(socket, keyFile string) int {
+	stateFile := strings.TrimSuffix(keyFile, ".json") + "_state.json"
+	if _, err := os.Stat(stateFile); err != nil {
+		privval.LoadFilePVEmptyState(keyFile, stateFile).Save()
+	}
+	pv := privval.LoadFilePV(keyFile, stateFile)
+	dialer := privval.NewSignerDialerEndpoint(log.NewTMLogger(log.NewSyncWriter(os.Stderr)), privval.DialUnixFn(socket),
+		privval.SignerDialerEndpointConnRetries(1000),
+		privval.SignerDialerEndpointRetryWaitInterval(100*time.Millisecond))
+	server := privval.NewSignerServer(dialer, chainID, pv)
+	if err := server.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "signer:", err)
+		return 2
+	}
+	select {}
+}
+
+// cometbftVersion: the version of the CometBFT module this program was built with.
+func cometbftVersion() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range info.Deps {
+			if dep.Path == "github.com/cometbft/cometbft" {
+				return dep.Version
+			}
+		}
+	}
+	return "unknown"
+}
+
+// startReference runs CometBFT's own FilePV (a fresh key in dir) as the remote signer,
+// dialing the socket, to show that every check of the session holds for the reference.
+func startReference(dir, socket string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	pv := privval.GenFilePV(dir+"/priv_validator_key.json", dir+"/priv_validator_state.json")
+	pv.Save()
+	pk, err := pv.GetPubKey()
+	if err != nil {
+		return "", err
+	}
+	dialer := privval.NewSignerDialerEndpoint(log.NewNopLogger(), privval.DialUnixFn(socket),
+		privval.SignerDialerEndpointConnRetries(100),
+		privval.SignerDialerEndpointRetryWaitInterval(100*time.Millisecond))
+	server := privval.NewSignerServer(dialer, chainID, pv)
+	if err := server.Start(); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(pk.Bytes()), nil
 }
 
 func main() {
 	socket := flag.String("socket", "", "Unix socket to listen on (the signer dials it)")
-	chainID := flag.String("chain-id", "", "chain id")
-	wantPub := flag.String("pubkey", "", "expected ed25519 public key, base64 (optional)")
-	wait := flag.Duration("wait", 30*time.Second, "how long to wait for the signer")
+	flag.StringVar(&chainID, "chain-id", "", "chain id")
+	pub := flag.String("pubkey", "", "expected ed25519 public key, base64")
+	height := flag.Int64("height", 100, "first height of the session (the signer's state must be below it)")
+	wait := flag.Duration("wait", 30*time.Second, "how long to wait for the signer to connect")
+	rw := flag.Duration("timeout", 5*time.Second, "read/write timeout per request")
+	flag.BoolVar(&verbose, "v", false, "log the privval endpoint and refusal messages")
+	signWith := flag.String("sign-with", "", "instead of a session: be the remote signer, CometBFT's FilePV with this priv_validator_key.json (state beside it), dialing -socket")
+	reference := flag.String("reference", "", "run CometBFT's own FilePV signer (key and state in this folder) instead of waiting for an external one")
 	flag.Parse()
-	if *socket == "" || *chainID == "" {
-		fmt.Fprintln(os.Stderr, "usage: privval-harness -socket PATH -chain-id ID [-pubkey B64]")
+
+	if *socket != "" && *signWith != "" && chainID != "" {
+		os.Exit(serveFilePV(*socket, *signWith))
+	}
+	if *socket == "" || chainID == "" || (*pub == "" && *reference == "") {
+		fmt.Fprintln(os.Stderr, "usage: privval-harness -socket PATH -chain-id ID -pubkey BASE64 [-height N]")
 		os.Exit(2)
 	}
-	ln, err := net.Listen("unix", *socket)
+	path := *socket
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "listen:", err)
 		os.Exit(2)
 	}
-	endpoint := privval.NewSignerListenerEndpoint(log.NewNopLogger(), privval.NewUnixListener(ln),
-		privval.SignerListenerEndpointTimeoutReadWrite(10*time.Second))
-	client, err := privval.NewSignerClient(endpoint, *chainID)
-	if err == nil {
-		err = client.WaitForConnection(*wait)
+	defer os.Remove(path)
+	ul := privval.NewUnixListener(ln)
+	privval.UnixListenerTimeoutAccept(*wait)(ul)
+	privval.UnixListenerTimeoutReadWrite(*rw)(ul)
+
+	logger := log.NewNopLogger()
+	if verbose {
+		logger = log.NewTMLogger(log.NewSyncWriter(os.Stderr))
 	}
+	endpoint = privval.NewSignerListenerEndpoint(logger, ul, privval.SignerListenerEndpointTimeoutReadWrite(*rw))
+	client, err = privval.NewSignerClient(endpoint, chainID)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "signer did not connect:", err)
+		fmt.Fprintln(os.Stderr, "signer client:", err)
 		os.Exit(2)
 	}
-	h := &harness{client: client, chainID: *chainID}
-	h.run(*wantPub)
-	_ = client.Close()
-	fmt.Printf("%d passed, %d failed\n", h.passed, h.failed)
-	if h.failed > 0 {
+	fmt.Printf("CometBFT %s privval node side, listening on unix://%s for chain %s\n", cometbftVersion(), path, chainID)
+	if *reference != "" {
+		if *pub, err = startReference(*reference, path); err != nil {
+			fmt.Fprintln(os.Stderr, "reference signer:", err)
+			os.Exit(2)
+		}
+		fmt.Println("signer: CometBFT's FilePV (reference run)")
+	}
+	expectPub, err := base64.StdEncoding.DecodeString(*pub)
+	if err != nil || len(expectPub) != 32 {
+		fmt.Fprintln(os.Stderr, "-pubkey: expected 32 bytes in base64")
+		os.Exit(2)
+	}
+	if err := client.WaitForConnection(*wait); err != nil {
+		fmt.Printf("FAIL signer connected: %v\n", err)
+		fmt.Printf("0 passed, 1 failed\n")
 		os.Exit(1)
 	}
+	check("signer connected", nil)
+
+	session(expectPub, *height)
+	_ = client.Close()
+	summary()
+}
+
+// summary prints the closing line and exits: 0 when every check passed.
+func summary() {
+	fmt.Printf("%d passed, %d failed\n", passed, failed)
+	if failed > 0 {
+		os.Exit(1)
+	}
+	os.Exit(0)
 }

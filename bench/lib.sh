@@ -4,7 +4,7 @@
 #   bench_sign (the node) listens on unix://DIR/node.sock and samples its floor in DIR/state;
 #   then CMD (the signer under test) is started and must dial that socket. The signer's pid
 #   goes to DIR/kms.pid so bench_sign can read its peak RSS. bench_sign's output goes to
-#   stdout and to DIR/bench.out; the signer's stderr to DIR/signer.log. Fails, and says why,
+#   stdout and to DIR/bench.out; the signer's output to DIR/signer.log. Fails, and says why,
 #   if the signer exits before bench_sign is done.
 # setup_ours BUILD DIR
 #   config, softsign key (DIR/secrets/k.key) and initial state for our tmkms in DIR.
@@ -19,7 +19,7 @@ bench_against() {
         --kms-pid-file "$dir/kms.pid" >"$dir/bench.out" 2>&1 &
     local bench=$!
     for _ in $(seq 100); do [[ -S $dir/node.sock ]] && break; sleep 0.05; done
-    "$@" 2>"$dir/signer.log" &
+    "$@" >"$dir/signer.log" 2>&1 &
     local kms=$!
     echo "$kms" >"$dir/kms.pid"
     local rc=0

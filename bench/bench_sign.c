@@ -238,8 +238,9 @@ int main(int argc, char **argv)
 {
     const char *socket_path = NULL, *state_dir = NULL, *chain_id = "bench-chain";
     long n = 5000;
-    const char *kms_pid_file = NULL;
-    static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
+    const char *kms_pid_file = NULL, *label = "tmkms";
+    static const struct option opts[] = {{"label", required_argument, NULL, 'l'},
+                                         {"socket", required_argument, NULL, 's'},
                                          {"state-dir", required_argument, NULL, 'd'},
                                          {"chain-id", required_argument, NULL, 'c'},
                                          {"n", required_argument, NULL, 'n'},
@@ -252,10 +253,11 @@ int main(int argc, char **argv)
         else if (o == 'c') chain_id = optarg;
         else if (o == 'n') n = atol(optarg);
         else if (o == 'p') kms_pid_file = optarg;
+        else if (o == 'l') label = optarg;
         else return 2;
     }
     if (!socket_path || !state_dir || n < BLOCK || sodium_init() < 0) {
-        fprintf(stderr, "usage: bench_sign --socket PATH --state-dir DIR [--chain-id ID] [--n N] [--kms-pid-file F]\n");
+        fprintf(stderr, "usage: bench_sign --socket PATH --state-dir DIR [--chain-id ID] [--n N] [--kms-pid-file F] [--label NAME]\n");
         return 2;
     }
     n -= n % BLOCK;
@@ -297,20 +299,21 @@ int main(int argc, char **argv)
     printf("  floor  unix socket round trip p50 %8.1f us\n", b);
     printf("  floor  pwrite + fdatasync    p50 %8.1f us\n", c);
     printf("  floor  total                     %8.1f us\n", floor_us);
-    printf("  tmkms  sign round trip       p50 %8.1f us   p99 %8.1f us   max %8.1f us\n", p50, p99, max);
-    printf("  tmkms  throughput                %8.0f signatures/s\n", (double)n / (kms_time / 1e6));
+    printf("  %-6s sign round trip       p50 %8.1f us   p99 %8.1f us   max %8.1f us\n", label, p50, p99, max);
+    printf("  %-6s throughput                %8.0f signatures/s\n", label, (double)n / (kms_time / 1e6));
     FILE *pf = kms_pid_file ? fopen(kms_pid_file, "r") : NULL;
     int kms_pid = 0;
     if (pf) {
         if (fscanf(pf, "%d", &kms_pid) != 1) kms_pid = 0;
         fclose(pf);
     }
-    if (kms_pid > 0) {
-        long rss = peak_rss_kib(kms_pid);
-        printf("  tmkms  peak RSS (VmHWM)          %8.2f MiB   (target < 8 MiB)\n", (double)rss / 1024.0);
-    }
+    long rss = kms_pid > 0 ? peak_rss_kib(kms_pid) : -1;
+    if (rss >= 0) printf("  %-6s peak RSS (VmHWM)          %8.2f MiB   (target < 8 MiB)\n", label, (double)rss / 1024.0);
     printf("ratio p50/floor = %.2f (target <= 1.30)\n", p50 / floor_us);
     unlink(f.probe_path);
+    /* One line for scripts (bench/anchors.sh) to read. */
+    printf("result label=%s n=%ld p50_us=%.1f p99_us=%.1f sig_per_s=%.0f rss_mib=%.2f floor_us=%.1f\n", label, n, p50, p99,
+           (double)n / (kms_time / 1e6), rss >= 0 ? (double)rss / 1024.0 : -1.0, floor_us);
     tm_conn_close(k.conn);
     tm_frame_reader_free(&k.fr);
     return 0;

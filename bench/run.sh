@@ -3,20 +3,11 @@
 # run, in the same state directory. BENCH_N sets the number of signatures (default 5000).
 set -euo pipefail
 build=${1:-build}
-tmkms=$build/bin/tmkms
 n=${BENCH_N:-5000}
+. "$(dirname "$0")/lib.sh"
+export BENCH_SIGN=$build/bin/bench_sign
 work=$(mktemp -d "${TMPDIR:-/tmp}/tmkms-bench.XXXXXX")
-kms=
-cleanup() { [[ -n $kms ]] && kill "$kms" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-TMKMS_BUILD_DIR=$build source "$(dirname "$0")/../tests/lib/kms.sh"
-kms_setup "$work" bench-chain
+trap 'rm -rf "$work"' EXIT
+setup_ours "$build" "$work"
 echo "state directory: $work/state ($(stat -f -c %T "$work/state") filesystem)"
-"$build/bin/bench_sign" --socket "$work/node.sock" --state-dir "$work/state" --n "$n" --kms-pid-file "$work/kms.pid" \
-  2>&1 &
-bench=$!
-for _ in $(seq 100); do [[ -S $work/node.sock ]] && break; sleep 0.05; done
-"$tmkms" start -c "$work/tmkms.toml" --log-level warn &
-kms=$!
-echo "$kms" >"$work/kms.pid"
-wait "$bench"
+bench_against tmkms "$work" "$n" "$build/bin/tmkms" start -c "$work/tmkms.toml" --log-level warn

@@ -7,42 +7,9 @@
 #include <string.h>
 
 #include "tmkms/privval.h"
+#include "../tests/lib/mem_conn.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-typedef struct {
-    tm_conn base;
-    const uint8_t *data;
-    size_t len, pos, chunk;
-} mem_conn;
-
-static tm_status mem_read(tm_conn *c, void *buf, size_t cap, size_t *got)
-{
-    mem_conn *m = (mem_conn *)c;
-    if (m->pos == m->len) return tm_err_set(TM_ERR_EOF, "end");
-    size_t n = m->len - m->pos;
-    if (n > cap) n = cap;
-    if (n > m->chunk) n = m->chunk;
-    memcpy(buf, m->data + m->pos, n);
-    m->pos += n;
-    *got = n;
-    return TM_OK;
-}
-
-static tm_status mem_write(tm_conn *c, const void *buf, size_t len)
-{
-    (void)c;
-    (void)buf;
-    (void)len;
-    return TM_OK;
-}
-
-static void mem_close(tm_conn *c)
-{
-    (void)c;
-}
-
-static const struct tm_conn_ops mem_ops = {mem_read, mem_write, mem_close};
 
 static void exercise(const tm_pv_msg *m)
 {
@@ -72,7 +39,7 @@ static void exercise(const tm_pv_msg *m)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
-    mem_conn c = {.base = {.ops = &mem_ops}, .data = data + 1, .len = size - 1, .chunk = (size_t)data[0] + 1};
+    mem_conn c = mem_conn_over(data + 1, size - 1, (size_t)data[0] + 1);
     tm_frame_reader fr;
     tm_frame_reader_init(&fr, 1 << 16);
     for (int i = 0; i < 16; i++) {

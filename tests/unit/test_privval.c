@@ -11,49 +11,7 @@
 #include <cmocka.h>
 
 #include "tmkms/privval.h"
-
-/* A connection over a byte buffer that hands out at most `chunk` bytes per read. */
-typedef struct {
-    tm_conn base;
-    const uint8_t *data;
-    size_t len, pos, chunk;
-    size_t reads;
-} mem_conn;
-
-static tm_status mem_read(tm_conn *c, void *buf, size_t cap, size_t *got)
-{
-    mem_conn *m = (mem_conn *)c;
-    if (m->pos == m->len) return tm_err_set(TM_ERR_EOF, "closed");
-    size_t n = m->len - m->pos;
-    if (n > cap) n = cap;
-    if (n > m->chunk) n = m->chunk;
-    memcpy(buf, m->data + m->pos, n);
-    m->pos += n;
-    m->reads++;
-    *got = n;
-    return TM_OK;
-}
-
-static tm_status mem_write(tm_conn *c, const void *buf, size_t len)
-{
-    (void)c;
-    (void)buf;
-    (void)len;
-    return TM_OK;
-}
-
-static void mem_close(tm_conn *c)
-{
-    (void)c;
-}
-
-static const struct tm_conn_ops mem_ops = {mem_read, mem_write, mem_close};
-
-static mem_conn conn_over(const uint8_t *data, size_t len, size_t chunk)
-{
-    mem_conn c = {.base = {.ops = &mem_ops}, .data = data, .len = len, .chunk = chunk};
-    return c;
-}
+#include "../lib/mem_conn.h"
 
 /* A SignVoteRequest frame at height h. */
 static uint8_t *vote_frame(int64_t h, size_t *len)
@@ -78,7 +36,7 @@ static void test_split_at_every_boundary(void **unused)
     size_t len = 0;
     uint8_t *frame = vote_frame(77, &len);
     for (size_t chunk = 1; chunk <= len; chunk++) {
-        mem_conn c = conn_over(frame, len, chunk);
+        mem_conn c = mem_conn_over(frame, len, chunk);
         tm_frame_reader fr;
         tm_frame_reader_init(&fr, TM_PRIVVAL_MAX_FRAME);
         tm_pv_msg *m = NULL;
@@ -105,7 +63,7 @@ static void test_coalesced_frames(void **unused)
         total += len;
         free(f);
     }
-    mem_conn c = conn_over(stream, total, sizeof(stream)); /* everything in one read */
+    mem_conn c = mem_conn_over(stream, total, sizeof(stream)); /* everything in one read */
     tm_frame_reader fr;
     tm_frame_reader_init(&fr, TM_PRIVVAL_MAX_FRAME);
     for (int h = 1; h <= 20; h++) {
@@ -120,7 +78,7 @@ static void test_coalesced_frames(void **unused)
 
 static void expect_frame_error(const uint8_t *data, size_t len, tm_status want, const char *fragment)
 {
-    mem_conn c = conn_over(data, len, 3);
+    mem_conn c = mem_conn_over(data, len, 3);
     tm_frame_reader fr;
     tm_frame_reader_init(&fr, 1024);
     tm_pv_msg *m = NULL;

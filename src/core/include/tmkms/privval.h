@@ -20,7 +20,7 @@ typedef Tendermint__Types__Proposal tm_pv_proposal;
 /* CometBFT bounds a vote extension at 1 MiB (types.MaxVoteExtensionSize in practice is
  * app-defined; 1 MiB is what CometBFT's p2p layer carries). A frame holds one vote with
  * its extension plus signatures and fields: 1 MiB + 64 KiB of slack. */
-#define TM_PRIVVAL_MAX_FRAME ((size_t)1 << 20) + ((size_t)64 << 10)
+#define TM_PRIVVAL_MAX_FRAME (((size_t)1 << 20) + ((size_t)64 << 10))
 
 /* Reads frames from a connection; keeps bytes that arrived beyond the current frame. */
 typedef struct {

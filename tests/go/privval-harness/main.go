@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/cometbft/cometbft/crypto"
+	cmted25519 "github.com/cometbft/cometbft/crypto/ed25519"
 	"github.com/cometbft/cometbft/libs/log"
 	"github.com/cometbft/cometbft/privval"
 	privvalproto "github.com/cometbft/cometbft/proto/tendermint/privval"
@@ -500,6 +501,9 @@ func main() {
 	flag.BoolVar(&verbose, "v", false, "log the privval endpoint and refusal messages")
 	signWith := flag.String("sign-with", "", "instead of a session: be the remote signer, CometBFT's FilePV with this priv_validator_key.json (state beside it), dialing -socket")
 	reference := flag.String("reference", "", "run CometBFT's own FilePV signer (key and state in this folder) instead of waiting for an external one")
+	sentryRecord := flag.String("sentry-record", "", "instead of the scripted session: act as one of several sentries, sending votes for randomly chosen blocks from -height for -sentry-heights heights, and record every signature received in this file")
+	sentryHeights := flag.Int64("sentry-heights", 100, "heights in -sentry-record mode")
+	sentrySeed := flag.Int64("sentry-seed", 1, "random seed in -sentry-record mode (sentries with different seeds ask for different blocks)")
 	flag.Parse()
 
 	if *socket != "" && *signWith != "" && chainID != "" {
@@ -551,9 +555,55 @@ func main() {
 	}
 	check("signer connected", nil)
 
+	if *sentryRecord != "" {
+		os.Exit(sentry(expectPub, *height, *sentryHeights, *sentrySeed, *sentryRecord))
+	}
 	session(expectPub, *height)
 	_ = client.Close()
 	summary()
+}
+
+// sentry plays one of several sentry nodes of one validator: for each height it asks for
+// a prevote and a precommit for one of two blocks chosen at random, as concurrent sentries
+// that saw different proposals would. Every signature received is verified with
+// CometBFT's own sign bytes and appended to `record` as "height round type block sig";
+// the caller checks across all sentries' records that no two blocks were signed at one
+// height/round/type. Refusals are expected (the other sentry got there first).
+func sentry(pub []byte, start, heights, seed int64, record string) int {
+	out, err := os.OpenFile(record, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "record:", err)
+		return 2
+	}
+	defer out.Close()
+	rng := seed
+	next := func() int64 { rng = rng*6364136223846793005 + 1442695040888963407; return (rng >> 33) & 1 }
+	blocks := [2][]byte{bytes.Repeat([]byte{0xA0}, 32), bytes.Repeat([]byte{0xB0}, 32)}
+	signed, refused := 0, 0
+	for h := start; h < start+heights; h++ {
+		for _, t := range []cmtproto.SignedMsgType{cmtproto.PrevoteType, cmtproto.PrecommitType} {
+			hash := blocks[next()]
+			v := &cmtproto.Vote{Type: t, Height: h, Round: 0, Timestamp: time.Unix(1700000000+h, 0).UTC(),
+				BlockID: cmtproto.BlockID{Hash: hash, PartSetHeader: cmtproto.PartSetHeader{Total: 1, Hash: hash}}}
+			if err := client.SignVote(chainID, v); err != nil {
+				var rse *privval.RemoteSignerError
+				if !errors.As(err, &rse) {
+					fmt.Printf("FAIL sentry: %v\n", err)
+					return 1
+				}
+				refused++
+				continue
+			}
+			if !cmted25519.PubKey(pub).VerifySignature(types.VoteSignBytes(chainID, v), v.Signature) {
+				fmt.Printf("FAIL sentry: signature at %d/%d/%d does not verify\n", h, 0, t)
+				return 1
+			}
+			fmt.Fprintf(out, "%d 0 %d %X %X\n", h, t, v.BlockID.Hash, v.Signature)
+			signed++
+		}
+	}
+	fmt.Printf("sentry seed %d: %d signatures, %d refusals\n", seed, signed, refused)
+	return 0
 }
 
 // summary prints the closing line and exits: 0 when every check passed.

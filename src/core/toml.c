@@ -649,6 +649,23 @@ static tm_status parse_array(parser *ps, node *a)
 
 static tm_status assign(parser *ps, node *table, key_path *k, node *value);
 
+/* key = value, into `table` (the current table, or an inline table being read). */
+static tm_status parse_keyval(parser *ps, node *table)
+{
+    key_path k;
+    tm_status st = parse_key(ps, &k);
+    if (st == TM_OK && peek(ps, 0) != '=') st = fail(ps, "expected '=' after a key");
+    node *value = NULL;
+    if (st == TM_OK) {
+        ps->p++;
+        skip_ws(ps);
+        st = parse_value(ps, table->depth + (int)k.n, &value);
+    }
+    if (st == TM_OK) st = assign(ps, table, &k, value);
+    key_free(&k);
+    return st;
+}
+
 static tm_status parse_inline_table(parser *ps, node *t)
 {
     ps->p++;
@@ -659,18 +676,7 @@ static tm_status parse_inline_table(parser *ps, node *t)
         return TM_OK;
     }
     for (;;) {
-        key_path k;
-        tm_status st = parse_key(ps, &k);
-        if (st == TM_OK && peek(ps, 0) != '=') st = fail(ps, "expected '=' after a key");
-        node *value = NULL;
-        if (st == TM_OK) {
-            ps->p++;
-            skip_ws(ps);
-            st = parse_value(ps, t->depth + (int)k.n, &value);
-        }
-        if (st == TM_OK) st = assign(ps, t, &k, value);
-        key_free(&k);
-        TM_TRY(st);
+        TM_TRY(parse_keyval(ps, t));
         skip_ws(ps);
         if (peek(ps, 0) == ',') {
             ps->p++;
@@ -866,22 +872,6 @@ out:
     return st;
 }
 
-static tm_status parse_keyval(parser *ps)
-{
-    key_path k;
-    tm_status st = parse_key(ps, &k);
-    if (st == TM_OK && peek(ps, 0) != '=') st = fail(ps, "expected '=' after a key");
-    node *value = NULL;
-    if (st == TM_OK) {
-        ps->p++;
-        skip_ws(ps);
-        st = parse_value(ps, ps->current->depth + (int)k.n, &value);
-    }
-    if (st == TM_OK) st = assign(ps, ps->current, &k, value);
-    key_free(&k);
-    return st;
-}
-
 static tm_status check_utf8(parser *ps)
 {
     const unsigned char *s = (const unsigned char *)ps->p;
@@ -921,7 +911,7 @@ tm_status tm_toml_parse(const char *text, size_t len, const char *name, tm_toml_
             st = end_of_line(&ps);
             continue;
         }
-        st = *ps.p == '[' ? parse_header(&ps) : parse_keyval(&ps);
+        st = *ps.p == '[' ? parse_header(&ps) : parse_keyval(&ps, ps.current);
         if (st == TM_OK) st = end_of_line(&ps);
     }
     if (st != TM_OK) {

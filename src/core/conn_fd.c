@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -108,6 +111,30 @@ tm_status tm_conn_dial_unix(const char *path, int timeout_ms, tm_conn **out)
                           peer, strerror(err));
     }
     return tm_conn_from_fd(fd, peer, timeout_ms, out);
+}
+
+tm_status tm_conn_dial_tcp(const char *host, const char *port, int timeout_ms, tm_conn **out)
+{
+    char peer[128];
+    snprintf(peer, sizeof(peer), "tcp://%s:%s", host, port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    TM_ENSURE(rc == 0, TM_ERR_NOT_FOUND, "%s: %s", peer, gai_strerror(rc));
+    int err = ECONNREFUSED;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            freeaddrinfo(res);
+            int one = 1; /* requests and answers are small: do not wait to coalesce them */
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+            return tm_conn_from_fd(fd, peer, timeout_ms, out);
+        }
+        err = errno;
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return tm_err_set(TM_ERR_NOT_FOUND, "%s: connect: %s", peer, strerror(err));
 }
 
 void tm_conn_close(tm_conn *conn)

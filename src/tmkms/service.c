@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "tmkms/log.h"
+#include "tmkms/secretconn.h"
 #include "tmkms/session.h"
 
 tm_status tm_service_load_key(const tm_softsign_config *provider, tm_signer **out)
@@ -123,10 +125,60 @@ static unsigned next_backoff(unsigned *backoff_ms)
     return base - base / 4 + jitter;
 }
 
+/* tcp://[NODE_ID@]host:port → Secret Connection with our identity key; the node ID, when
+ * given, must match the peer's authenticated key. */
+static tm_status dial_secret(const tm_validator_config *vc, tm_conn **conn)
+{
+    char host[256], port[16], pin[64] = "";
+    const char *rest = vc->addr + 6, *at = strchr(rest, '@'), *colon;
+    if (at) {
+        TM_ENSURE((size_t)(at - rest) < sizeof(pin), TM_ERR_CONFIG, "%s: node ID too long", vc->addr);
+        memcpy(pin, rest, (size_t)(at - rest));
+        pin[at - rest] = '\0';
+        rest = at + 1;
+    }
+    colon = strrchr(rest, ':');
+    TM_ENSURE(colon && colon != rest && (size_t)(colon - rest) < sizeof(host) && strlen(colon + 1) < sizeof(port),
+              TM_ERR_CONFIG, "%s: expected tcp://[NODE_ID@]host:port", vc->addr);
+    memcpy(host, rest, (size_t)(colon - rest));
+    host[colon - rest] = '\0';
+    snprintf(port, sizeof(port), "%s", colon + 1);
+    TM_ENSURE(vc->secret_key != NULL, TM_ERR_CONFIG,
+              "%s: tcp:// needs secret_key (an identity key: tmkms softsign keygen -t identity PATH)", vc->addr);
+
+    uint8_t *seed = sodium_malloc(TM_ED25519_SEED_LEN);
+    TM_ENSURE(seed != NULL, TM_ERR_NOMEM, "out of locked memory");
+    tm_status status = tm_keyfile_read_seed(vc->secret_key, seed);
+    if (status == TM_OK) {
+        /* Permissions or a missing key file will not fix themselves: a config error. */
+        tm_conn *raw = NULL;
+        uint8_t remote[32];
+        status = tm_conn_dial_tcp(host, port, 10000, &raw);
+        if (status == TM_OK) status = tm_sc_handshake(raw, seed, 10000, conn, remote);
+        char id[41];
+        if (status == TM_OK) {
+            tm_sc_node_id(remote, id);
+            if (pin[0] && strcasecmp(pin, id) != 0) {
+                tm_conn_close(*conn);
+                status = tm_err_set(TM_ERR_REFUSED, "%s: the node's ID is %s, not the pinned %s: not serving it",
+                                    vc->addr, id, pin);
+            } else if (!pin[0]) {
+                tm_log_warn("conn", "[%s] %s: node %s is not pinned (use tcp://NODE_ID@host:port)", vc->chain_id,
+                            vc->addr, id);
+            }
+        }
+    } else {
+        status = tm_err_prefix(TM_ERR_CONFIG, "%s: identity key: ", vc->addr);
+    }
+    sodium_free(seed);
+    return status;
+}
+
 static tm_status dial(const tm_validator_config *vc, tm_conn **conn)
 {
     if (strncmp(vc->addr, "unix://", 7) == 0) return tm_conn_dial_unix(vc->addr + 7, 0, conn);
-    return tm_err_set(TM_ERR_CONFIG, "%s: this transport is not available yet (unix:// only)", vc->addr);
+    if (strncmp(vc->addr, "tcp://", 6) == 0) return dial_secret(vc, conn);
+    return tm_err_set(TM_ERR_CONFIG, "%s: this transport is not available yet (unix:// and tcp:// only)", vc->addr);
 }
 
 static void *validator_main(void *arg)

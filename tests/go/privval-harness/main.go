@@ -501,6 +501,8 @@ func main() {
 	flag.BoolVar(&verbose, "v", false, "log the privval endpoint and refusal messages")
 	signWith := flag.String("sign-with", "", "instead of a session: be the remote signer, CometBFT's FilePV with this priv_validator_key.json (state beside it), dialing -socket")
 	reference := flag.String("reference", "", "run CometBFT's own FilePV signer (key and state in this folder) instead of waiting for an external one")
+	tcpAddr := flag.String("tcp", "", "listen on this TCP address behind a Secret Connection (CometBFT's TCPListener, a fresh identity) instead of -socket")
+	nodeIDFile := flag.String("node-id-file", "", "with -tcp: write the listener's node ID to this file")
 	sentryRecord := flag.String("sentry-record", "", "instead of the scripted session: act as one of several sentries, sending votes for randomly chosen blocks from -height for -sentry-heights heights, and record every signature received in this file")
 	sentryHeights := flag.Int64("sentry-heights", 100, "heights in -sentry-record mode")
 	sentrySeed := flag.Int64("sentry-seed", 1, "random seed in -sentry-record mode (sentries with different seeds ask for different blocks)")
@@ -509,33 +511,56 @@ func main() {
 	if *socket != "" && *signWith != "" && chainID != "" {
 		os.Exit(serveFilePV(*socket, *signWith))
 	}
-	if *socket == "" || chainID == "" || (*pub == "" && *reference == "") {
+	if (*socket == "" && *tcpAddr == "") || chainID == "" || (*pub == "" && *reference == "") {
 		fmt.Fprintln(os.Stderr, "usage: privval-harness -socket PATH -chain-id ID -pubkey BASE64 [-height N]")
 		os.Exit(2)
 	}
 	path := *socket
-	_ = os.Remove(path)
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "listen:", err)
-		os.Exit(2)
+	var listener net.Listener
+	var err error
+	if *tcpAddr != "" {
+		ln, err := net.Listen("tcp", *tcpAddr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "listen:", err)
+			os.Exit(2)
+		}
+		key := cmted25519.GenPrivKey()
+		if *nodeIDFile != "" {
+			if err := os.WriteFile(*nodeIDFile, []byte(fmt.Sprintf("%x\n", key.PubKey().Address())), 0o600); err != nil {
+				fmt.Fprintln(os.Stderr, "node-id-file:", err)
+				os.Exit(2)
+			}
+		}
+		tl := privval.NewTCPListener(ln, key)
+		privval.TCPListenerTimeoutAccept(*wait)(tl)
+		privval.TCPListenerTimeoutReadWrite(*rw)(tl)
+		listener = tl
+		path = *tcpAddr
+	} else {
+		_ = os.Remove(path)
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "listen:", err)
+			os.Exit(2)
+		}
+		defer os.Remove(path)
+		ul := privval.NewUnixListener(ln)
+		privval.UnixListenerTimeoutAccept(*wait)(ul)
+		privval.UnixListenerTimeoutReadWrite(*rw)(ul)
+		listener = ul
 	}
-	defer os.Remove(path)
-	ul := privval.NewUnixListener(ln)
-	privval.UnixListenerTimeoutAccept(*wait)(ul)
-	privval.UnixListenerTimeoutReadWrite(*rw)(ul)
 
 	logger := log.NewNopLogger()
 	if verbose {
 		logger = log.NewTMLogger(log.NewSyncWriter(os.Stderr))
 	}
-	endpoint = privval.NewSignerListenerEndpoint(logger, ul, privval.SignerListenerEndpointTimeoutReadWrite(*rw))
+	endpoint = privval.NewSignerListenerEndpoint(logger, listener, privval.SignerListenerEndpointTimeoutReadWrite(*rw))
 	client, err = privval.NewSignerClient(endpoint, chainID)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "signer client:", err)
 		os.Exit(2)
 	}
-	fmt.Printf("CometBFT %s privval node side, listening on unix://%s for chain %s\n", cometbftVersion(), path, chainID)
+	fmt.Printf("CometBFT %s privval node side, listening on %s for chain %s\n", cometbftVersion(), path, chainID)
 	if *reference != "" {
 		if *pub, err = startReference(*reference, path); err != nil {
 			fmt.Fprintln(os.Stderr, "reference signer:", err)

@@ -24,6 +24,8 @@ struct tm_conn {
 /* Dial a Unix socket (the node listens). timeout_ms bounds every later read/write too
  * (0: no timeout). */
 tm_status tm_conn_dial_unix(const char *path, int timeout_ms, tm_conn **out);
+/* Dial host:port over TCP (IPv4 or IPv6; numeric or resolvable host). */
+tm_status tm_conn_dial_tcp(const char *host, const char *port, int timeout_ms, tm_conn **out);
 /* Wrap a connected fd (takes ownership). */
 tm_status tm_conn_from_fd(int fd, const char *peer, int timeout_ms, tm_conn **out);
 

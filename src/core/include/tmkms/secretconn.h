@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tmkms/conn.h"
 #include "tmkms/error.h"
 
 #define TM_SC_KEY_LEN 32
@@ -16,5 +17,16 @@
  * its send key; the other side uses them crosswise. */
 tm_status tm_sc_derive_keys(const uint8_t dh_secret[32], bool loc_is_least, uint8_t recv_key[TM_SC_KEY_LEN],
                             uint8_t send_key[TM_SC_KEY_LEN]);
+
+/* Run the Secret Connection handshake over `raw` (taking ownership of it, also on
+ * failure) with our ed25519 identity (32-byte seed, locked memory), and wrap it: frames of
+ * at most 1024 data bytes, ChaCha20-Poly1305 with counter nonces. *remote_pub receives the
+ * peer's authenticated identity key. Low-order or all-zero DH results, a bad challenge
+ * signature and any malformed handshake message are refused. */
+tm_status tm_sc_handshake(tm_conn *raw, const uint8_t identity_seed[32], int timeout_ms, tm_conn **out,
+                          uint8_t remote_pub[32]);
+
+/* The node ID of a public key: hex of the first 20 bytes of SHA-256(pubkey). */
+void tm_sc_node_id(const uint8_t pub[32], char out[41]);
 
 #endif

@@ -181,9 +181,27 @@ static tm_status dial(const tm_validator_config *vc, tm_conn **conn)
     return tm_err_set(TM_ERR_CONFIG, "%s: this transport is not available yet (unix:// and tcp:// only)", vc->addr);
 }
 
+/* For tcp:// validators: say which node ID this KMS presents, so the operator can allow it. */
+static void log_identity(const tm_validator_config *vc)
+{
+    if (strncmp(vc->addr, "tcp://", 6) != 0 || !vc->secret_key) return;
+    uint8_t *seed = sodium_malloc(TM_ED25519_SEED_LEN + crypto_sign_SECRETKEYBYTES);
+    if (!seed) return;
+    uint8_t pub[32];
+    char id[41];
+    if (tm_keyfile_read_seed(vc->secret_key, seed) == TM_OK) {
+        crypto_sign_seed_keypair(pub, seed + TM_ED25519_SEED_LEN, seed);
+        tm_sc_node_id(pub, id);
+        tm_log_info("conn", "[%s] %s: this KMS's node ID is %s (identity %s)", vc->chain_id, vc->addr, id,
+                    vc->secret_key);
+    }
+    sodium_free(seed);
+}
+
 static void *validator_main(void *arg)
 {
     validator_thread *vt = arg;
+    log_identity(vt->vc);
     unsigned backoff = BACKOFF_MIN_MS;
     bool reported_down = false;
     for (;;) {

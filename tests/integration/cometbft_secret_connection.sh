@@ -16,7 +16,8 @@ for version in v038 v040; do
   dir=$work/$version
   chain=sc-chain-$version
   kms_setup "$dir" "$chain" || exit 1
-  "$tmkms" softsign keygen -t identity "$dir/secrets/identity.key" >/dev/null || exit 1
+  kms_id=$("$tmkms" softsign keygen -t identity "$dir/secrets/identity.key" | sed -n 's/^node ID: //p')
+  [ -n "$kms_id" ] || exit 1
   port=$(free_port)
   "$peers/privval-harness-$version" -tcp "127.0.0.1:$port" -node-id-file "$dir/node-id" -chain-id "$chain" \
     -pubkey "$(kms_pubkey_b64 "$dir")" -height 100 >"$dir/harness.out" 2>&1 &
@@ -33,6 +34,11 @@ for version in v038 v040; do
   fi
   sed 's/^/    /' "$dir/harness.out" | tail -4
   grep -q "not pinned" "$dir/tmkms.log" && { echo "FAIL $version: warned about a missing pin"; failed=1; }
+  if grep -q "this KMS's node ID is $kms_id" "$dir/tmkms.log"; then
+    echo "ok   $version: tmkms logged its own node ID $kms_id at start"
+  else
+    echo "FAIL $version: tmkms did not log its node ID ($kms_id)"; failed=1
+  fi
   kill -TERM "$kms_pid"; wait "$kms_pid" 2>/dev/null
 done
 
@@ -59,4 +65,4 @@ if ((failed)); then
   echo "0 passed, 1 failed"
   exit 1
 fi
-echo "3 passed, 0 failed"
+echo "5 passed, 0 failed"

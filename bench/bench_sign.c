@@ -1,14 +1,20 @@
-/* bench_sign: sequential durable signatures over a Unix socket, against the physical floor
- * measured in the same run.
+/* bench_sign: sequential durable signatures over one transport (unix://, tcp:// Secret
+ * Connection), against the physical floor measured in the same run.
  *
- * Plays the node: listens on --socket, accepts the KMS, then sends --n SignVoteRequests,
- * each a new (height, step) so each costs the KMS one signature and one durable state
- * write. Interleaved with them, in blocks, it samples the floor: (a) an ed25519 signature
- * of a vote-sized message, (b) a Unix-socket round trip of request/response-sized messages
- * between two threads, (c) a pwrite of a state-sized record + fdatasync in --state-dir.
- * A durable signature cannot cost less than a + b + c. */
+ * Plays the node: listens (--socket, or --listen for tcp), accepts the KMS, then sends --n
+ * SignVoteRequests, each a new (height, step) so each costs the KMS one signature and one
+ * durable state write. Interleaved with them, in blocks, it samples the floor: (a) an
+ * ed25519 signature of a vote-sized message, (b) a round trip of request/response-sized
+ * messages between two threads over the same transport (for tcp: loopback TCP through a
+ * Secret Connection pair, so the floor includes the frame encryption the protocol
+ * demands), (c) a pwrite of a state-sized record + fdatasync in --state-dir. A durable
+ * signature cannot cost less than a + b + c. For tcp it also times complete handshakes
+ * between two threads over loopback. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -22,11 +28,17 @@
 
 #include "tmkms/conn.h"
 #include "tmkms/privval.h"
+#include "tmkms/secretconn.h"
+#include "tmkms/signer.h"
 
 #define BLOCK 100
 #define REQUEST_BYTES 160
 #define RESPONSE_BYTES 240
 #define RECORD_BYTES 700
+#define HANDSHAKES 30
+
+typedef enum { T_UNIX, T_TCP } transport;
+static const char *const transport_names[] = {"unix", "tcp"};
 
 typedef struct {
     double *v;
@@ -138,20 +150,29 @@ static double sign_vote(kms_link *k, int64_t h, int precommit, int verify)
 
 typedef struct {
     uint8_t sk[crypto_sign_SECRETKEYBYTES];
-    int ping[2]; /* socketpair: [0] ours, [1] the echo thread's */
+    tm_conn *ping, *echo; /* two ends of the transport: ours and the echo thread's */
     int state_fd;
     char probe_path[4096];
 } floor_ctx;
 
+static tm_status read_exact(tm_conn *c, uint8_t *buf, size_t len)
+{
+    while (len > 0) {
+        size_t got = 0;
+        TM_TRY(tm_conn_read(c, buf, len, &got));
+        buf += got;
+        len -= got;
+    }
+    return TM_OK;
+}
+
 static void *echo_thread(void *arg)
 {
-    floor_ctx *f = arg;
-    uint8_t buf[RESPONSE_BYTES];
-    for (;;) {
-        ssize_t n = read(f->ping[1], buf, REQUEST_BYTES);
-        if (n <= 0) return NULL;
-        if (write(f->ping[1], buf, RESPONSE_BYTES) != RESPONSE_BYTES) return NULL;
+    tm_conn *echo = arg;
+    uint8_t buf[RESPONSE_BYTES] = {0};
+    while (read_exact(echo, buf, REQUEST_BYTES) == TM_OK && tm_conn_write_all(echo, buf, RESPONSE_BYTES) == TM_OK) {
     }
+    return NULL;
 }
 
 static double floor_sign(floor_ctx *f)
@@ -167,13 +188,8 @@ static double floor_ping(floor_ctx *f)
 {
     uint8_t req[REQUEST_BYTES] = {1}, resp[RESPONSE_BYTES];
     double t0 = now_us();
-    if (write(f->ping[0], req, sizeof(req)) != (ssize_t)sizeof(req)) die("ping write");
-    size_t got = 0;
-    while (got < sizeof(resp)) {
-        ssize_t n = read(f->ping[0], resp + got, sizeof(resp) - got);
-        if (n <= 0) die("ping read");
-        got += (size_t)n;
-    }
+    if (tm_conn_write_all(f->ping, req, sizeof(req)) != TM_OK || read_exact(f->ping, resp, sizeof(resp)) != TM_OK)
+        die(tm_err_msg());
     return now_us() - t0;
 }
 
@@ -187,13 +203,109 @@ static double floor_sync(floor_ctx *f, unsigned i)
     return now_us() - t0;
 }
 
-static void floor_open(floor_ctx *f, const char *state_dir)
+/* ---- transports: a connected pair of each, for the floor and the handshake timing ---- */
+
+static int tcp_listener(const char *host, const char *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1) die("--listen wants IPv4 HOST:PORT");
+    int one = 1, ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(ls, 4) != 0) die("tcp listen");
+    return ls;
+}
+
+static tm_conn *tcp_accept(int ls, int timeout_ms)
+{
+    int one = 1, fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) die("accept");
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    tm_conn *c = NULL;
+    if (tm_conn_from_fd(fd, "tcp-peer", timeout_ms, &c) != TM_OK) die(tm_err_msg());
+    return c;
+}
+
+/* A loopback TCP pair: *a dialled, *b accepted. */
+static void tcp_pair(tm_conn **a, tm_conn **b)
+{
+    int ls = tcp_listener("127.0.0.1", "0");
+    struct sockaddr_in addr;
+    socklen_t len = sizeof(addr);
+    char port[16];
+    if (getsockname(ls, (struct sockaddr *)&addr, &len) != 0) die("getsockname");
+    snprintf(port, sizeof(port), "%u", ntohs(addr.sin_port));
+    if (tm_conn_dial_tcp("127.0.0.1", port, 30000, a) != TM_OK) die(tm_err_msg());
+    *b = tcp_accept(ls, 30000);
+    close(ls);
+}
+
+typedef struct {
+    tm_conn *raw, *secured;
+    uint8_t seed[32];
+    tm_status status;
+} handshake_side;
+
+static void *handshake_thread(void *arg)
+{
+    handshake_side *h = arg;
+    uint8_t remote[32];
+    h->status = tm_sc_handshake(h->raw, h->seed, 30000, &h->secured, remote);
+    return NULL;
+}
+
+/* Run the handshake on both ends of a fresh loopback pair at once; returns its time. */
+static double secure_pair(tm_conn **a, tm_conn **b)
+{
+    handshake_side sa = {0}, sb = {0};
+    randombytes_buf(sa.seed, sizeof(sa.seed));
+    randombytes_buf(sb.seed, sizeof(sb.seed));
+    tcp_pair(&sa.raw, &sb.raw);
+    pthread_t tid;
+    double t0 = now_us();
+    pthread_create(&tid, NULL, handshake_thread, &sb);
+    handshake_thread(&sa);
+    pthread_join(tid, NULL);
+    double dt = now_us() - t0;
+    if (sa.status != TM_OK || sb.status != TM_OK) die("loopback handshake failed");
+    *a = sa.secured;
+    *b = sb.secured;
+    return dt;
+}
+
+static void transport_pair(transport t, tm_conn **a, tm_conn **b)
+{
+    if (t == T_TCP) {
+        secure_pair(a, b);
+        return;
+    }
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) die("socketpair");
+    /* No timeout, as tmkms's own unix:// connections: no poll() before each read. */
+    if (tm_conn_from_fd(sv[0], "ping", 0, a) != TM_OK || tm_conn_from_fd(sv[1], "echo", 0, b) != TM_OK)
+        die(tm_err_msg());
+}
+
+static double handshake_p50(void)
+{
+    samples s = {calloc(HANDSHAKES, sizeof(double)), 0};
+    for (int i = 0; i < HANDSHAKES; i++) {
+        tm_conn *a, *b;
+        s.v[s.n++] = secure_pair(&a, &b);
+        tm_conn_close(a);
+        tm_conn_close(b);
+    }
+    double p50 = quantile(&s, 0.5);
+    free(s.v);
+    return p50;
+}
+
+static void floor_open(floor_ctx *f, transport t, const char *state_dir)
 {
     uint8_t pk[32];
     crypto_sign_keypair(pk, f->sk);
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, f->ping) != 0) die("socketpair");
+    transport_pair(t, &f->ping, &f->echo);
     pthread_t tid;
-    pthread_create(&tid, NULL, echo_thread, f);
+    pthread_create(&tid, NULL, echo_thread, f->echo);
     pthread_detach(tid);
     char path[4096];
     snprintf(path, sizeof(path), "%s/floor.probe", state_dir);
@@ -218,6 +330,24 @@ static long peak_rss_kib(int pid)
     return kib;
 }
 
+static tm_conn *accept_kms_tcp(const char *listen_addr, const char *identity_key)
+{
+    char host[64];
+    const char *colon = strrchr(listen_addr, ':');
+    if (!colon || (size_t)(colon - listen_addr) >= sizeof(host)) die("--listen wants HOST:PORT");
+    memcpy(host, listen_addr, (size_t)(colon - listen_addr));
+    host[colon - listen_addr] = '\0';
+    int ls = tcp_listener(host, colon + 1);
+    uint8_t *seed = sodium_malloc(TM_ED25519_SEED_LEN);
+    if (!seed || tm_keyfile_read_seed(identity_key, seed) != TM_OK) die(tm_err_msg());
+    tm_conn *raw = tcp_accept(ls, 30000), *c = NULL;
+    close(ls);
+    uint8_t remote[32];
+    if (tm_sc_handshake(raw, seed, 30000, &c, remote) != TM_OK) die(tm_err_msg());
+    sodium_free(seed);
+    return c;
+}
+
 static tm_conn *accept_kms(const char *socket_path)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -238,13 +368,17 @@ int main(int argc, char **argv)
 {
     const char *socket_path = NULL, *state_dir = NULL, *chain_id = "bench-chain";
     long n = 5000;
-    const char *kms_pid_file = NULL, *label = "tmkms";
+    const char *kms_pid_file = NULL, *label = "tmkms", *listen_addr = NULL, *identity_key = NULL;
+    transport t = T_UNIX;
     static const struct option opts[] = {{"label", required_argument, NULL, 'l'},
                                          {"socket", required_argument, NULL, 's'},
                                          {"state-dir", required_argument, NULL, 'd'},
                                          {"chain-id", required_argument, NULL, 'c'},
                                          {"n", required_argument, NULL, 'n'},
                                          {"kms-pid-file", required_argument, NULL, 'p'},
+                                         {"transport", required_argument, NULL, 't'},
+                                         {"listen", required_argument, NULL, 'L'},
+                                         {"identity-key", required_argument, NULL, 'k'},
                                          {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -254,19 +388,26 @@ int main(int argc, char **argv)
         else if (o == 'n') n = atol(optarg);
         else if (o == 'p') kms_pid_file = optarg;
         else if (o == 'l') label = optarg;
+        else if (o == 'L') listen_addr = optarg;
+        else if (o == 'k') identity_key = optarg;
+        else if (o == 't' && strcmp(optarg, "unix") == 0) t = T_UNIX;
+        else if (o == 't' && strcmp(optarg, "tcp") == 0) t = T_TCP;
         else return 2;
     }
-    if (!socket_path || !state_dir || n < BLOCK || sodium_init() < 0) {
-        fprintf(stderr, "usage: bench_sign --socket PATH --state-dir DIR [--chain-id ID] [--n N] [--kms-pid-file F] [--label NAME]\n");
+    bool endpoint_ok = t == T_UNIX ? socket_path != NULL : listen_addr && identity_key;
+    if (!endpoint_ok || !state_dir || n < BLOCK || sodium_init() < 0) {
+        fprintf(stderr, "usage: bench_sign --state-dir DIR [--transport unix] --socket PATH\n"
+                        "       bench_sign --state-dir DIR --transport tcp --listen HOST:PORT --identity-key FILE\n"
+                        "       [--chain-id ID] [--n N] [--kms-pid-file F] [--label NAME]\n");
         return 2;
     }
     n -= n % BLOCK;
     kms_link k = {.chain_id = chain_id};
     tm_frame_reader_init(&k.fr, TM_PRIVVAL_MAX_FRAME);
-    k.conn = accept_kms(socket_path);
+    k.conn = t == T_TCP ? accept_kms_tcp(listen_addr, identity_key) : accept_kms(socket_path);
     request_pubkey(&k);
     floor_ctx f;
-    floor_open(&f, state_dir);
+    floor_open(&f, t, state_dir);
 
     samples kms = {calloc((size_t)n, sizeof(double)), 0};
     samples fs = {calloc((size_t)n, sizeof(double)), 0}, fp = {calloc((size_t)n, sizeof(double)), 0},
@@ -294,9 +435,12 @@ int main(int argc, char **argv)
     double a = quantile(&fs, 0.5), b = quantile(&fp, 0.5), c = quantile(&fd, 0.5);
     double floor_us = a + b + c;
     double p50 = quantile(&kms, 0.5), p99 = quantile(&kms, 0.99), max = quantile(&kms, 1.0);
-    printf("sequential durable signatures over unix://, %ld requests (floor sampled between blocks of %d)\n", n, BLOCK);
+    const char *tname = transport_names[t];
+    printf("sequential durable signatures over %s://, %ld requests (floor sampled between blocks of %d)\n", tname, n,
+           BLOCK);
     printf("  floor  ed25519 sign          p50 %8.1f us\n", a);
-    printf("  floor  unix socket round trip p50 %8.1f us\n", b);
+    printf("  floor  %-4s round trip        p50 %8.1f us%s\n", tname, b,
+           t == T_TCP ? "   (loopback TCP through a Secret Connection pair)" : "");
     printf("  floor  pwrite + fdatasync    p50 %8.1f us\n", c);
     printf("  floor  total                     %8.1f us\n", floor_us);
     printf("  %-6s sign round trip       p50 %8.1f us   p99 %8.1f us   max %8.1f us\n", label, p50, p99, max);
@@ -309,11 +453,15 @@ int main(int argc, char **argv)
     }
     long rss = kms_pid > 0 ? peak_rss_kib(kms_pid) : -1;
     if (rss >= 0) printf("  %-6s peak RSS (VmHWM)          %8.2f MiB   (target < 8 MiB)\n", label, (double)rss / 1024.0);
+    double hs = t == T_TCP ? handshake_p50() : 0;
+    if (t == T_TCP) printf("  handshake (loopback, both ends) p50 %8.1f us   (%d handshakes)\n", hs, HANDSHAKES);
     printf("ratio p50/floor = %.2f (target <= 1.30)\n", p50 / floor_us);
     unlink(f.probe_path);
     /* One line for scripts (bench/anchors.sh) to read. */
-    printf("result label=%s n=%ld p50_us=%.1f p99_us=%.1f sig_per_s=%.0f rss_mib=%.2f floor_us=%.1f\n", label, n, p50, p99,
-           (double)n / (kms_time / 1e6), rss >= 0 ? (double)rss / 1024.0 : -1.0, floor_us);
+    printf("result label=%s transport=%s n=%ld p50_us=%.1f p99_us=%.1f sig_per_s=%.0f rss_mib=%.2f floor_us=%.1f "
+           "handshake_us=%.1f\n",
+           label, tname, n, p50, p99, (double)n / (kms_time / 1e6), rss >= 0 ? (double)rss / 1024.0 : -1.0, floor_us,
+           hs);
     tm_conn_close(k.conn);
     tm_frame_reader_free(&k.fr);
     return 0;

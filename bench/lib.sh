@@ -1,7 +1,8 @@
 # Shared by bench/run.sh (make bench) and bench/anchors.sh (make bench-anchors). Source it.
 #
 # bench_against LABEL DIR N CMD...
-#   bench_sign (the node) listens on unix://DIR/node.sock and samples its floor in DIR/state;
+#   bench_sign (the node) listens on unix://DIR/node.sock (or, with BENCH_TCP=HOST:PORT, on
+#   tcp://HOST:PORT with the identity key DIR/node-identity.key) and samples its floor in DIR/state;
 #   then CMD (the signer under test) is started and must dial that socket. The signer's pid
 #   goes to DIR/kms.pid so bench_sign can read its peak RSS. bench_sign's output goes to
 #   stdout and to DIR/bench.out; the signer's output to DIR/signer.log. Fails, and says why,
@@ -16,10 +17,13 @@ bench_against() {
     local bench_bin=${BENCH_SIGN:?BENCH_SIGN not set}
     rm -f "$dir/node.sock" "$dir/kms.pid"
     mkdir -p "$dir/state"
-    "$bench_bin" --label "$label" --socket "$dir/node.sock" --state-dir "$dir/state" --n "$n" \
+    local endpoint=(--socket "$dir/node.sock")
+    [[ -n ${BENCH_TCP:-} ]] && endpoint=(--transport tcp --listen "$BENCH_TCP" --identity-key "$dir/node-identity.key")
+    "$bench_bin" --label "$label" "${endpoint[@]}" --state-dir "$dir/state" --n "$n" \
         --kms-pid-file "$dir/kms.pid" >"$dir/bench.out" 2>&1 &
     local bench=$!
-    for _ in $(seq 100); do [[ -S $dir/node.sock ]] && break; sleep 0.05; done
+    # (A tcp:// signer redials by itself until bench_sign listens.)
+    for _ in $(seq 100); do [[ -n ${BENCH_TCP:-} || -S $dir/node.sock ]] && break; sleep 0.05; done
     "$@" >"$dir/signer.log" 2>&1 &
     local kms=$!
     echo "$kms" >"$dir/kms.pid"

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tmkms/conn.h"
@@ -20,16 +22,36 @@ typedef struct {
     tm_conn base;
     int fd;
     int timeout_ms;
+    int64_t deadline_ms; /* CLOCK_MONOTONIC; 0: none */
 } fd_conn;
 
-/* Wait until fd is readable/writable; TM_ERR_TIMEOUT when the peer stalls. */
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until fd is readable/writable; TM_ERR_TIMEOUT when the peer stalls or the deadline
+ * passes. */
 static tm_status wait_fd(const fd_conn *c, short events)
 {
-    if (c->timeout_ms <= 0) return TM_OK;
+    if (c->timeout_ms <= 0 && c->deadline_ms == 0) return TM_OK;
     struct pollfd p = {.fd = c->fd, .events = events};
     for (;;) {
-        int n = poll(&p, 1, c->timeout_ms);
+        int wait_ms = c->timeout_ms > 0 ? c->timeout_ms : -1;
+        bool by_deadline = false;
+        if (c->deadline_ms) {
+            int64_t left = c->deadline_ms - monotonic_ms();
+            if (left < 0) left = 0;
+            if (wait_ms < 0 || left < wait_ms) {
+                wait_ms = (int)left;
+                by_deadline = true;
+            }
+        }
+        int n = poll(&p, 1, wait_ms);
         if (n > 0) return TM_OK;
+        if (n == 0 && by_deadline) return tm_err_set(TM_ERR_TIMEOUT, "%s: handshake deadline passed", c->base.peer);
         if (n == 0) return tm_err_set(TM_ERR_TIMEOUT, "%s: no progress in %d ms", c->base.peer, c->timeout_ms);
         if (errno != EINTR) return tm_err_set(TM_ERR_IO, "%s: poll: %s", c->base.peer, strerror(errno));
     }
@@ -75,7 +97,14 @@ static void fd_close(tm_conn *conn)
     free(c);
 }
 
-static const struct tm_conn_ops fd_ops = {fd_read, fd_write_all, fd_close};
+static void fd_set_deadline(tm_conn *conn, int ms)
+{
+    fd_conn *c = (fd_conn *)conn;
+    c->deadline_ms = ms > 0 ? monotonic_ms() + ms : 0;
+}
+
+static const struct tm_conn_ops fd_ops = {
+    .read = fd_read, .write_all = fd_write_all, .close = fd_close, .set_deadline = fd_set_deadline};
 
 tm_status tm_conn_from_fd(int fd, const char *peer, int timeout_ms, tm_conn **out)
 {
@@ -113,6 +142,32 @@ tm_status tm_conn_dial_unix(const char *path, int timeout_ms, tm_conn **out)
     return tm_conn_from_fd(fd, peer, timeout_ms, out);
 }
 
+/* connect() that gives up after timeout_ms (a black-holed host would otherwise hold the
+ * dialling thread for the kernel's SYN retries, about two minutes). Returns 0 or an errno;
+ * fd is left blocking. */
+static int connect_within(int fd, const struct sockaddr *addr, socklen_t len, int timeout_ms)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (timeout_ms <= 0 || flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+        return connect(fd, addr, len) == 0 ? 0 : errno;
+    int err = 0;
+    if (connect(fd, addr, len) != 0) {
+        err = errno;
+        if (err == EINPROGRESS) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            int n;
+            while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
+            }
+            socklen_t elen = sizeof(err);
+            if (n == 0) err = ETIMEDOUT;
+            else if (n < 0) err = errno;
+            else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;
+        }
+    }
+    if (fcntl(fd, F_SETFL, flags) != 0 && err == 0) err = errno;
+    return err;
+}
+
 tm_status tm_conn_dial_tcp(const char *host, const char *port, int timeout_ms, tm_conn **out)
 {
     char peer[128];
@@ -124,13 +179,13 @@ tm_status tm_conn_dial_tcp(const char *host, const char *port, int timeout_ms, t
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+        err = connect_within(fd, ai->ai_addr, ai->ai_addrlen, timeout_ms);
+        if (err == 0) {
             freeaddrinfo(res);
             int one = 1; /* requests and answers are small: do not wait to coalesce them */
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             return tm_conn_from_fd(fd, peer, timeout_ms, out);
         }
-        err = errno;
         close(fd);
     }
     freeaddrinfo(res);

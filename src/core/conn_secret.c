@@ -99,7 +99,7 @@ static void sc_close(tm_conn *conn)
     free(s);
 }
 
-static const struct tm_conn_ops sc_ops = {sc_read, sc_write_all, sc_close};
+static const struct tm_conn_ops sc_ops = {.read = sc_read, .write_all = sc_write_all, .close = sc_close};
 
 /* Exchange ephemeral public keys: uvarint(34) 0x0a 0x20 key. */
 static tm_status share_ephemeral(tm_conn *raw, const uint8_t mine[32], uint8_t theirs[32])
@@ -179,7 +179,6 @@ out:
 tm_status tm_sc_handshake(tm_conn *raw, const uint8_t identity_seed[32], int timeout_ms, tm_conn **out,
                           uint8_t remote_pub[32])
 {
-    (void)timeout_ms; /* the raw connection carries its own timeouts */
     secret_conn *s = calloc(1, sizeof(*s));
     if (!s) {
         tm_conn_close(raw);
@@ -188,7 +187,9 @@ tm_status tm_sc_handshake(tm_conn *raw, const uint8_t identity_seed[32], int tim
     s->base.ops = &sc_ops;
     memcpy(s->base.peer, raw->peer, sizeof(s->base.peer));
     s->raw = raw;
+    tm_conn_set_deadline(raw, timeout_ms); /* the whole handshake, not each read */
     tm_status status = handshake(s, identity_seed, remote_pub);
+    tm_conn_set_deadline(raw, 0);
     if (status != TM_OK) {
         sc_close(&s->base);
         return status;

@@ -41,7 +41,7 @@ static inline void mem_conn_close(tm_conn *c)
     (void)c;
 }
 
-static const struct tm_conn_ops mem_conn_ops = {mem_conn_read, mem_conn_write, mem_conn_close};
+static const struct tm_conn_ops mem_conn_ops = {.read = mem_conn_read, .write_all = mem_conn_write, .close = mem_conn_close};
 
 static inline mem_conn mem_conn_over(const uint8_t *data, size_t len, size_t chunk)
 {

@@ -14,6 +14,10 @@ struct tm_conn_ops {
     tm_status (*read)(tm_conn *conn, void *buf, size_t cap, size_t *got);
     tm_status (*write_all)(tm_conn *conn, const void *buf, size_t len);
     void (*close)(tm_conn *conn);
+    /* Optional. From now on, reads and writes fail with TM_ERR_TIMEOUT once ms milliseconds
+     * have passed, however the peer trickles bytes (0: no deadline). Handshakes use it so a
+     * slow peer cannot hold them open one byte per read timeout at a time. */
+    void (*set_deadline)(tm_conn *conn, int ms);
 };
 
 struct tm_conn {
@@ -24,7 +28,8 @@ struct tm_conn {
 /* Dial a Unix socket (the node listens). timeout_ms bounds every later read/write too
  * (0: no timeout). */
 tm_status tm_conn_dial_unix(const char *path, int timeout_ms, tm_conn **out);
-/* Dial host:port over TCP (IPv4 or IPv6; numeric or resolvable host). */
+/* Dial host:port over TCP (IPv4 or IPv6; numeric or resolvable host); the connect itself
+ * also gives up after timeout_ms. */
 tm_status tm_conn_dial_tcp(const char *host, const char *port, int timeout_ms, tm_conn **out);
 /* Wrap a connected fd (takes ownership). */
 tm_status tm_conn_from_fd(int fd, const char *peer, int timeout_ms, tm_conn **out);
@@ -36,6 +41,10 @@ static inline tm_status tm_conn_read(tm_conn *c, void *buf, size_t cap, size_t *
 static inline tm_status tm_conn_write_all(tm_conn *c, const void *buf, size_t len)
 {
     return c->ops->write_all(c, buf, len);
+}
+static inline void tm_conn_set_deadline(tm_conn *c, int ms)
+{
+    if (c->ops->set_deadline) c->ops->set_deadline(c, ms);
 }
 void tm_conn_close(tm_conn *conn);
 

@@ -21,7 +21,8 @@ tm_status tm_sc_derive_keys(const uint8_t dh_secret[32], bool loc_is_least, uint
 /* Run the Secret Connection handshake over `raw` (taking ownership of it, also on
  * failure) with our ed25519 identity (32-byte seed, locked memory), and wrap it: frames of
  * at most 1024 data bytes, ChaCha20-Poly1305 with counter nonces. *remote_pub receives the
- * peer's authenticated identity key. Low-order or all-zero DH results, a bad challenge
+ * peer's authenticated identity key. The whole handshake must finish within timeout_ms
+ * (0: only the raw connection's own per-read timeout applies). Low-order or all-zero DH results, a bad challenge
  * signature and any malformed handshake message are refused. */
 tm_status tm_sc_handshake(tm_conn *raw, const uint8_t identity_seed[32], int timeout_ms, tm_conn **out,
                           uint8_t remote_pub[32]);

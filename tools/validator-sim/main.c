@@ -19,6 +19,7 @@
 static void usage(FILE *f)
 {
     fputs("usage: validator-sim --socket PATH [options]       play the node against tmkms\n"
+          "       validator-sim --listen tcp://HOST:PORT [options]   ... over Secret Connection\n"
           "       validator-sim --self-test VECTORS.json...    check the sign-bytes encoder\n"
           "       validator-sim --check-record FILE...         find double signs in records\n"
           "\n"
@@ -27,7 +28,13 @@ static void usage(FILE *f)
           "proposal comes back unchanged, extension signatures exactly on non-nil precommits,\n"
           "refusals carry an error and no signature.\n"
           "\n"
+          "With --listen the node is reached over the network as CometBFT's own listener is:\n"
+          "the KMS dials, both sides authenticate, then the same checks run.\n"
+          "\n"
           "options:\n"
+          "  --identity-key FILE    --listen: this node's identity key (default: a fresh one)\n"
+          "  --expect-kms-id ID     --listen: serve only the KMS with this node ID\n"
+          "  --node-id-file FILE    --listen: write this node's ID to FILE once listening\n"
           "  --scenario LIST        comma-separated: basic, guard, storm, oversize, all\n"
           "                         (default all, in that order)\n"
           "  --chain-id ID          chain to ask signatures for (default sim-chain)\n"
@@ -50,6 +57,7 @@ static void usage(FILE *f)
 
 typedef struct {
     const char *socket;
+    const char *listen, *identity_key, *expect_kms_id, *node_id_file;
     const char *chain_id;
     const char *scenarios;
     const char *record;
@@ -102,9 +110,17 @@ static int parse_args(int argc, char **argv, options *o)
         O_TMO,
         O_ATMO,
         O_SELF,
-        O_CHECK
+        O_CHECK,
+        O_LISTEN,
+        O_IDKEY,
+        O_EXPECT_ID,
+        O_IDFILE
     };
     static const struct option longopts[] = {{"socket", required_argument, NULL, 's'},
+                                             {"listen", required_argument, NULL, O_LISTEN},
+                                             {"identity-key", required_argument, NULL, O_IDKEY},
+                                             {"expect-kms-id", required_argument, NULL, O_EXPECT_ID},
+                                             {"node-id-file", required_argument, NULL, O_IDFILE},
                                              {"scenario", required_argument, NULL, O_SCEN},
                                              {"chain-id", required_argument, NULL, O_CHAIN},
                                              {"start-height", required_argument, NULL, O_START},
@@ -128,6 +144,10 @@ static int parse_args(int argc, char **argv, options *o)
     while ((c = getopt_long(argc, argv, "s:vh", longopts, NULL)) != -1) {
         switch (c) {
         case 's': o->socket = optarg; break;
+        case O_LISTEN: o->listen = optarg; break;
+        case O_IDKEY: o->identity_key = optarg; break;
+        case O_EXPECT_ID: o->expect_kms_id = optarg; break;
+        case O_IDFILE: o->node_id_file = optarg; break;
         case O_SCEN: o->scenarios = optarg; break;
         case O_CHAIN: o->chain_id = optarg; break;
         case O_START: bad |= parse_int64(optarg, &o->start_height); break;
@@ -155,8 +175,8 @@ static int parse_args(int argc, char **argv, options *o)
         fprintf(stderr, "validator-sim: a numeric option has a bad value\n");
         return -1;
     }
-    if (o->mode == 0 && (!o->socket || optind != argc)) {
-        fprintf(stderr, "validator-sim: --socket PATH is required and takes no other arguments\n");
+    if (o->mode == 0 && (!o->socket == !o->listen || optind != argc)) {
+        fprintf(stderr, "validator-sim: one of --socket PATH or --listen URL is required, and no other arguments\n");
         return -1;
     }
     if (o->mode != 0 && optind == argc) {
@@ -209,7 +229,7 @@ static int run_scenarios(sim *s, const options *o)
     char list[256];
     const char *names = strcmp(o->scenarios, "all") == 0 ? "basic,guard,storm,oversize" : o->scenarios;
     snprintf(list, sizeof(list), "%s", names);
-    printf("validator-sim: listening on %s for chain %s (seed %" PRIu64 ")\n", o->socket, s->chain_id,
+    printf("validator-sim: listening on %s for chain %s (seed %" PRIu64 ")\n", o->socket ? o->socket : o->listen, s->chain_id,
            o->seed);
     fflush(stdout);
     char *save = NULL;
@@ -253,7 +273,14 @@ static int simulate(options *o)
     }
     wire_install_signal_handlers();
     int rc = 1;
-    if (wire_listen(&s.w, o->socket, o->timeout_ms) == WS_OK) {
+    wire_status ws = WS_SYS;
+    if (o->listen) {
+        secure_listener *l = secure_listen(o->listen, o->identity_key, o->expect_kms_id, o->node_id_file);
+        if (l) ws = wire_listen_secure(&s.w, l, o->timeout_ms);
+    } else {
+        ws = wire_listen(&s.w, o->socket, o->timeout_ms);
+    }
+    if (ws == WS_OK) {
         rc = run_scenarios(&s, o);
     }
     wire_close(&s.w);

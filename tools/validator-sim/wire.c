@@ -101,6 +101,16 @@ wire_status wire_listen(wire *w, const char *path, int timeout_ms)
     return WS_OK;
 }
 
+wire_status wire_listen_secure(wire *w, secure_listener *l, int timeout_ms)
+{
+    memset(w, 0, sizeof(*w));
+    w->fd = -1;
+    w->timeout_ms = timeout_ms;
+    w->secure = l;
+    w->lfd = secure_listen_fd(l);
+    return WS_OK;
+}
+
 void wire_drop(wire *w)
 {
     if (w->fd >= 0) {
@@ -113,17 +123,32 @@ void wire_drop(wire *w)
 wire_status wire_accept(wire *w, int timeout_ms)
 {
     wire_drop(w);
-    wire_status st = wait_fd(w->lfd, POLLIN, now_ms() + timeout_ms);
-    if (st != WS_OK) {
-        return st;
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        wire_status st = wait_fd(w->lfd, POLLIN, deadline);
+        if (st != WS_OK) {
+            return st;
+        }
+        w->fd = accept4(w->lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (w->fd < 0 || !w->secure) {
+            return w->fd >= 0 ? WS_OK : WS_SYS;
+        }
+        /* A KMS that fails the handshake or is not the allowed one: wait for the next. */
+        w->fd = secure_accept(w->secure, w->fd, w->timeout_ms);
+        if (w->fd >= 0) {
+            return WS_OK;
+        }
     }
-    w->fd = accept4(w->lfd, NULL, NULL, SOCK_CLOEXEC);
-    return w->fd >= 0 ? WS_OK : WS_SYS;
 }
 
 void wire_close(wire *w)
 {
     wire_drop(w);
+    if (w->secure) {
+        secure_close(w->secure); /* closes lfd */
+        w->secure = NULL;
+        w->lfd = -1;
+    }
     if (w->lfd >= 0) {
         close(w->lfd);
         w->lfd = -1;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "secure.h"
 #include "tendermint/privval/types.pb-c.h"
 
 typedef enum {
@@ -22,6 +23,7 @@ typedef struct {
     int fd;
     char path[108];
     int timeout_ms;
+    secure_listener *secure; /* tcp://: lfd is its TCP listener, fd a relayed plaintext end */
     uint8_t *rbuf; /* bytes received and not yet consumed */
     size_t rlen;
     size_t rcap;
@@ -33,6 +35,8 @@ extern volatile int wire_stop_requested;
 void wire_install_signal_handlers(void);
 
 wire_status wire_listen(wire *w, const char *path, int timeout_ms);
+/* Listen through a network transport instead (takes ownership of l). */
+wire_status wire_listen_secure(wire *w, secure_listener *l, int timeout_ms);
 /* Drops any current connection and waits up to timeout_ms for the next one. */
 wire_status wire_accept(wire *w, int timeout_ms);
 void wire_drop(wire *w);

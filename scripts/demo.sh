@@ -2,7 +2,7 @@
 # make demo: tmkms signing for a simulated validator node, end to end, in a temporary
 # directory. Creates a key, a config and the state; starts validator-sim (the node) and
 # tmkms; runs the basic and guard scenarios with one line per request, then a short random
-# storm; prints what was signed, what was refused and why, the signing latency tmkms
+# storm; then the same node over tcp:// (Secret Connection); prints what was signed, what was refused and why, the signing latency tmkms
 # logged, and the final state. Usage: scripts/demo.sh BUILD_DIR
 set -u
 if [[ $# -ne 1 || ! -x $1/bin/tmkms || ! -x $1/bin/validator-sim ]]; then
@@ -74,7 +74,39 @@ if ((n > 0)); then
 fi
 echo "refused requests logged: $(grep -c '\[sign\] .*refused' "$work/tmkms.log")"
 
-section "Every signature the node received, checked for double signs across both runs"
+section "The node over the network: tcp:// with Secret Connection, node ID pinned both ways"
+# A second [[validator]] for the same chain (as a sentry would be): it shares the chain's
+# double-sign guard and state with the unix:// one.
+kms_id=$("$bin/tmkms" softsign keygen -t identity "$work/secrets/identity.key" | sed -n 's/^node ID: //p')
+"$bin/tmkms" softsign keygen -t identity "$work/node-identity.key" >/dev/null
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+h_bg "$work/sim3.log" "$bin/validator-sim" --listen "tcp://127.0.0.1:$port" --identity-key "$work/node-identity.key" \
+  --expect-kms-id "$kms_id" --node-id-file "$work/node-id" --chain-id "$chain" --expect-pubkey "$pk" \
+  --max-height "$max_height" --record "$work/record" --scenario basic --start-height 2000 --verbose
+sim3=$h_last_pid
+for _ in $(seq 100); do [[ -s $work/node-id ]] && break; sleep 0.1; done
+cat >>"$work/tmkms.toml" <<TOML
+
+[[validator]]
+chain_id = "$chain"
+addr = "tcp://$(cat "$work/node-id")@127.0.0.1:$port"
+secret_key = "secrets/identity.key"
+max_height = "$max_height"
+TOML
+echo "added to tmkms.toml:"
+sed -n '/^addr = "tcp/,$p' "$work/tmkms.toml" | sed 's/^/        /'
+kill -TERM "$tmkms_pid" 2>/dev/null
+wait "$tmkms_pid"
+h_forget "$tmkms_pid"
+h_bg "$work/tmkms.log" "$bin/tmkms" start -c "$work/tmkms.toml"
+tmkms_pid=$h_last_pid
+wait "$sim3" || status=1
+h_forget "$sim3"
+grep -E "node ID|authenticated" "$work/sim3.log"
+grep -E "this KMS's node ID" "$work/tmkms.log" | tail -n 1 | cut -c 29-
+sed -n '/^validator-sim summary/,$p' "$work/sim3.log"
+
+section "Every signature the node received, checked for double signs across all runs"
 "$bin/validator-sim" --check-record "$work/record" | grep -v '^max_signed' || status=1
 
 kill -TERM "$tmkms_pid" 2>/dev/null

@@ -155,22 +155,11 @@ typedef struct {
     char probe_path[4096];
 } floor_ctx;
 
-static tm_status read_exact(tm_conn *c, uint8_t *buf, size_t len)
-{
-    while (len > 0) {
-        size_t got = 0;
-        TM_TRY(tm_conn_read(c, buf, len, &got));
-        buf += got;
-        len -= got;
-    }
-    return TM_OK;
-}
-
 static void *echo_thread(void *arg)
 {
     tm_conn *echo = arg;
     uint8_t buf[RESPONSE_BYTES] = {0};
-    while (read_exact(echo, buf, REQUEST_BYTES) == TM_OK && tm_conn_write_all(echo, buf, RESPONSE_BYTES) == TM_OK) {
+    while (tm_conn_read_exact(echo, buf, REQUEST_BYTES) == TM_OK && tm_conn_write_all(echo, buf, RESPONSE_BYTES) == TM_OK) {
     }
     return NULL;
 }
@@ -188,7 +177,7 @@ static double floor_ping(floor_ctx *f)
 {
     uint8_t req[REQUEST_BYTES] = {1}, resp[RESPONSE_BYTES];
     double t0 = now_us();
-    if (tm_conn_write_all(f->ping, req, sizeof(req)) != TM_OK || read_exact(f->ping, resp, sizeof(resp)) != TM_OK)
+    if (tm_conn_write_all(f->ping, req, sizeof(req)) != TM_OK || tm_conn_read_exact(f->ping, resp, sizeof(resp)) != TM_OK)
         die(tm_err_msg());
     return now_us() - t0;
 }

@@ -192,6 +192,18 @@ tm_status tm_conn_dial_tcp(const char *host, const char *port, int timeout_ms, t
     return tm_err_set(TM_ERR_NOT_FOUND, "%s: connect: %s", peer, strerror(err));
 }
 
+tm_status tm_conn_read_exact(tm_conn *c, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        size_t got = 0;
+        TM_TRY(tm_conn_read(c, p, len, &got));
+        p += got;
+        len -= got;
+    }
+    return TM_OK;
+}
+
 void tm_conn_close(tm_conn *conn)
 {
     if (conn) conn->ops->close(conn);

@@ -27,17 +27,6 @@ typedef struct {
     size_t plain_len, plain_pos;
 } secret_conn;
 
-static tm_status read_exact(tm_conn *c, uint8_t *buf, size_t len)
-{
-    while (len > 0) {
-        size_t got = 0;
-        TM_TRY(tm_conn_read(c, buf, len, &got));
-        buf += got;
-        len -= got;
-    }
-    return TM_OK;
-}
-
 static void next_nonce(uint8_t nonce[12])
 {
     for (int i = 4; i < 12; i++)
@@ -49,7 +38,7 @@ static tm_status sc_read(tm_conn *conn, void *buf, size_t cap, size_t *got)
     secret_conn *s = (secret_conn *)conn;
     if (s->plain_pos == s->plain_len) {
         uint8_t sealed[SEALED_LEN], frame[FRAME_LEN];
-        TM_TRY(read_exact(s->raw, sealed, sizeof(sealed)));
+        TM_TRY(tm_conn_read_exact(s->raw, sealed, sizeof(sealed)));
         TM_ENSURE(crypto_aead_chacha20poly1305_ietf_decrypt(frame, NULL, NULL, sealed, sizeof(sealed), NULL, 0,
                                                             s->recv_nonce, s->recv_key) == 0,
                   TM_ERR_CRYPTO, "%s: secret connection frame failed authentication", conn->peer);
@@ -108,7 +97,7 @@ static tm_status share_ephemeral(tm_conn *raw, const uint8_t mine[32], uint8_t t
     memcpy(msg + 3, mine, 32);
     TM_TRY(tm_conn_write_all(raw, msg, sizeof(msg)));
     uint8_t in[35];
-    TM_TRY(read_exact(raw, in, sizeof(in)));
+    TM_TRY(tm_conn_read_exact(raw, in, sizeof(in)));
     TM_ENSURE(in[0] == 34 && in[1] == 0x0a && in[2] == 32, TM_ERR_INVALID,
               "%s: secret connection: malformed ephemeral key message", raw->peer);
     memcpy(theirs, in + 3, 32);

@@ -42,6 +42,8 @@ static inline tm_status tm_conn_write_all(tm_conn *c, const void *buf, size_t le
 {
     return c->ops->write_all(c, buf, len);
 }
+/* Read exactly len bytes (a short stream is TM_ERR_EOF from the read that found the end). */
+tm_status tm_conn_read_exact(tm_conn *c, void *buf, size_t len);
 static inline void tm_conn_set_deadline(tm_conn *c, int ms)
 {
     if (c->ops->set_deadline) c->ops->set_deadline(c, ms);

@@ -39,6 +39,12 @@ void tm_noise_peer_id(const uint8_t pub[32], char out[TM_NOISE_PEER_ID_SIZE]);
  * any length other than 38 decoded bytes. */
 tm_status tm_noise_peer_id_decode(const char *str, uint8_t pub[32]);
 
+/* Split "noise://PEER_ID@host:port" (host a name, an IPv4 address or a bracketed IPv6
+ * address; port 1-65535): *pin gets the node's Ed25519 key. The peer ID is mandatory: it
+ * pins the node's persistent identity. Malformed addresses are refused with a message
+ * naming the part. */
+tm_status tm_noise_parse_addr(const char *addr, uint8_t pin[32], char host[256], char port[8]);
+
 /* ---- handshake and transport over a tm_conn ---- */
 
 /* Run the handshake over `raw` (taking ownership of it, also on failure) as initiator

@@ -58,11 +58,15 @@ static tm_status nc_read(tm_conn *conn, void *buf, size_t cap, size_t *got)
     return TM_OK;
 }
 
+/* One call, one message: a privval message of at most TM_NOISE_PLAIN_MAX bytes leaves in
+ * one frame, which is all CometBFT v0.40's reader handles (after a message spanning
+ * frames it reads a phantom empty message). Nothing is sent for len 0: an empty frame
+ * would be such a phantom too. */
 static tm_status nc_write_all(tm_conn *conn, const void *buf, size_t len)
 {
     noise_conn *s = (noise_conn *)conn;
     const uint8_t *p = buf;
-    do {
+    while (len > 0) {
         size_t n = len > TM_NOISE_PLAIN_MAX ? TM_NOISE_PLAIN_MAX : len;
         size_t sealed = n + TM_NOISE_MAC_LEN;
         s->out[0] = (uint8_t)(sealed >> 8);
@@ -71,7 +75,7 @@ static tm_status nc_write_all(tm_conn *conn, const void *buf, size_t len)
         TM_TRY(tm_conn_write_all(s->raw, s->out, 2 + sealed));
         p += n;
         len -= n;
-    } while (len > 0);
+    }
     return TM_OK;
 }
 

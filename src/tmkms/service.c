@@ -193,6 +193,13 @@ static tm_status dial_noise(const tm_validator_config *vc, tm_conn **conn)
         uint8_t remote[32];
         status = tm_conn_dial_tcp(host, port, 10000, &raw);
         if (status == TM_OK) status = tm_noise_handshake(raw, seed, true, pin, 10000, conn, remote);
+        if (status == TM_ERR_REFUSED) {
+            char got[TM_NOISE_PEER_ID_SIZE], want[TM_NOISE_PEER_ID_SIZE];
+            tm_noise_peer_id(remote, got);
+            tm_noise_peer_id(pin, want);
+            status = tm_err_set(status, "%s: the node's peer ID is %s, not the pinned %s: not serving it", vc->addr,
+                                got, want);
+        }
     } else {
         /* Permissions or a missing key file will not fix themselves: a config error. */
         status = tm_err_prefix(TM_ERR_CONFIG, "%s: identity key: ", vc->addr);
@@ -244,8 +251,7 @@ static void *validator_main(void *arg)
         }
         if (status != TM_OK) {
             if (status == TM_ERR_REFUSED && reported_down != status) /* the node is not the pinned one */
-                tm_log_error("conn", "[%s] not serving the node at %s: %s; retrying with backoff", vt->vc->chain_id,
-                             vt->vc->addr, tm_err_msg());
+                tm_log_error("conn", "[%s] %s; retrying with backoff", vt->vc->chain_id, tm_err_msg());
             else if (status != TM_ERR_REFUSED && reported_down == TM_OK)
                 tm_log_warn("conn", "[%s] cannot reach %s (%s); retrying with backoff", vt->vc->chain_id,
                             vt->vc->addr, tm_err_msg());

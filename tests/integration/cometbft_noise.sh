@@ -83,7 +83,7 @@ if wait "$node_pid"; then
 else
   ok "a node whose peer ID differs from the pin gets no session"
 fi
-if grep -q "not serving the node at noise://$other@127.0.0.1:$port:.*the peer's ID is $node_peer_id, not the pinned $other" \
+if grep -q "noise://$other@127.0.0.1:$port: the node's peer ID is $node_peer_id, not the pinned $other: not serving it" \
   "$dir/tmkms.log"; then
   ok "the pin refusal is logged with both peer IDs"
 else

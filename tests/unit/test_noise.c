@@ -378,7 +378,10 @@ static size_t spoiled_payload(spoil how, const identity *id, const uint8_t s_pub
         ext.stream_muxers = muxers;
         p->extensions = &ext;
         break;
-    case GARBAGE: memset(out, 0xff, 40); return 40;
+    case GARBAGE:
+        libp2p__noise__noise_handshake_payload__free_unpacked(p, NULL);
+        memset(out, 0xff, 40);
+        return 40;
     default: break;
     }
     len = libp2p__noise__noise_handshake_payload__pack(p, out);

@@ -52,8 +52,8 @@ tm_status tm_noise_parse_addr(const char *addr, uint8_t pin[32], char host[256],
  * (32-byte seed, locked memory) and fresh X25519 static and ephemeral keys, and wrap it:
  * frames of at most TM_NOISE_PLAIN_MAX bytes. *remote_pub receives the peer's
  * authenticated identity key. With `expected_remote` (NULL: any peer), another identity
- * is refused with TM_ERR_REFUSED; the initiator refuses before it sends message 3, so a
- * wrong node never learns our identity. A bad MAC, an over-long or truncated message, a
+ * is refused with TM_ERR_REFUSED (*remote_pub then holds it); the initiator refuses before
+ * it sends message 3, so a wrong node never learns our identity. A bad MAC, an over-long or truncated message, a
  * malformed payload, a non-Ed25519 identity, a bad signature or an all-zero DH result
  * fails with a message naming the message and the field. */
 tm_status tm_noise_handshake(tm_conn *raw, const uint8_t identity_seed[32], bool initiator,

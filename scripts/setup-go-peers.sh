@@ -2,7 +2,8 @@
 # Builds the Go test peers once, from the Go module proxy, at pinned versions, into
 # ${TMKMS_PEERS_DIR:-<repo>/.peers}:
 #   privval-harness-v038  tests/go/privval-harness on CometBFT v0.38.26 (go.mod)
-#   privval-harness-v040  the same source on CometBFT v0.40.0 (go.v040.mod)
+#   privval-harness-v040  the same source on CometBFT v0.40.0 (go.v040.mod), with -tags noise
+#                         (noise_v040.go: the -noise mode on v0.40's NoiseListener)
 #   cometbft              the CometBFT node v0.38.26, for the single-validator chain test
 # A stamp per peer (NAME.stamp) records the pinned version, a hash of the sources and the
 # Go version it was built with; a peer whose stamp matches is not rebuilt. Concurrent runs
@@ -31,22 +32,26 @@ flock 9
 up_to_date() { [[ -x $peers/$1 && -f $peers/$1.stamp && $(cat "$peers/$1.stamp") == "$2" ]]; }
 
 # The CometBFT version a harness go.mod pins.
-pinned() { awk '$1 == "require" && $2 == "github.com/cometbft/cometbft" {print $3}' "$harness/$1"; }
+# ("require github.com/cometbft/cometbft vX" or a line of a "require (" block).
+pinned() {
+  awk '$1 == "require" && $2 == "github.com/cometbft/cometbft" {print $3; exit}
+       $1 == "github.com/cometbft/cometbft" {print $2; exit}' "$harness/$1"
+}
 
 for v in v038 v040; do
-  modfile=go.mod
-  [[ $v == v040 ]] && modfile=go.v040.mod
+  modfile=go.mod tags=""
+  [[ $v == v040 ]] && modfile=go.v040.mod tags=noise
   name=privval-harness-$v
   version=$(pinned "$modfile")
   sum=${modfile%.mod}.sum
-  stamp="cometbft $version $(cat "$harness/main.go" "$harness/$modfile" "$harness/$sum" | sha256sum | cut -c1-16) $gover"
+  stamp="cometbft $version $(cat "$harness"/*.go "$harness/$modfile" "$harness/$sum" | sha256sum | cut -c1-16) $gover${tags:+ tags=$tags}"
   if up_to_date "$name" "$stamp"; then
     echo "peer $name (CometBFT $version): up to date"
     continue
   fi
   start=$SECONDS
   rm -f "$peers/$name.stamp"
-  (cd "$harness" && go build -modfile="$modfile" -o "$peers/$name.tmp" .)
+  (cd "$harness" && go build -modfile="$modfile" -tags="$tags" -o "$peers/$name.tmp" .)
   mv -f "$peers/$name.tmp" "$peers/$name"
   echo "$stamp" >"$peers/$name.stamp"
   echo "peer $name (CometBFT $version): built in $((SECONDS - start)) s"

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tmkms/noise.h"
 #include "tmkms/toml.h"
 
 #define MAX_CONFIG_SIZE (1u << 20)
@@ -188,6 +189,21 @@ static tm_status parse_chain(const parse_ctx *ctx, const tm_toml_value *t, tm_ch
     return status;
 }
 
+/* noise://PEER_ID@host:port: a well-formed address and an identity key to present. */
+static tm_status check_noise_addr(const parse_ctx *ctx, const tm_toml_value *t, const tm_validator_config *val,
+                                  const char *secret_key)
+{
+    uint8_t pin[32];
+    char host[256], port[8];
+    if (tm_noise_parse_addr(val->addr, pin, host, port) != TM_OK)
+        return config_error(ctx, t->line, "validator.addr: %s", tm_err_msg());
+    if (!secret_key)
+        return config_error(ctx, t->line,
+                            "validator.secret_key: required for noise:// (the KMS's libp2p identity: tmkms softsign "
+                            "keygen -t identity PATH)");
+    return TM_OK;
+}
+
 static tm_status parse_validator(const parse_ctx *ctx, const tm_toml_value *t, tm_validator_config *val)
 {
     val->line = t->line;
@@ -221,6 +237,7 @@ static tm_status parse_validator(const parse_ctx *ctx, const tm_toml_value *t, t
         strncmp(val->addr, "noise://", 8) != 0)
         status = config_error(ctx, t->line, "validator.addr: '%s' is not unix://PATH, tcp://... or noise://...",
                               val->addr);
+    if (status == TM_OK && strncmp(val->addr, "noise://", 8) == 0) status = check_noise_addr(ctx, t, val, secret_key);
     if (status == TM_OK && secret_key) status = resolve_path(ctx, secret_key, &val->secret_key);
     free(secret_key);
     return status;

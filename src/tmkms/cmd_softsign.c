@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "tmkms/noise.h"
 #include "tmkms/signer.h"
 
 static void softsign_usage(FILE *out)
@@ -15,7 +16,8 @@ static void softsign_usage(FILE *out)
                  "\n"
                  "keygen   generate a fresh ed25519 key and write base64 of its 32-byte seed to PATH\n"
                  "         (mode 0600; an existing file is never overwritten). Prints the public key,\n"
-                 "         or for an identity (Secret Connection) key the node ID.\n"
+                 "         or for an identity key (secret_key of tcp:// and noise:// validators) its\n"
+                 "         node ID (tcp://) and libp2p peer ID (noise://).\n"
                  "import   convert CometBFT's priv_validator_key.json into a key file at PATH after\n"
                  "         checking that its public key and address match the private key.\n"
                  "\n"
@@ -30,8 +32,11 @@ static int print_public_key(const tm_signer *signer, const char *key_type)
 {
     char b64[TM_PUBKEY_BASE64_SIZE], json[TM_PUBKEY_JSON_SIZE], addr[TM_ADDRESS_HEX_SIZE];
     if (strcmp(key_type, "identity") == 0) {
+        char peer_id[TM_NOISE_PEER_ID_SIZE];
         if (tm_pubkey_node_id(signer->pubkey, addr, sizeof(addr)) != TM_OK) return TM_EXIT_FAIL;
-        printf("node ID: %s\n", addr);
+        tm_noise_peer_id(signer->pubkey, peer_id);
+        printf("node ID: %s\n", addr);     /* tcp:// (Secret Connection) */
+        printf("peer ID: %s\n", peer_id); /* noise:// (libp2p) */
         return TM_EXIT_OK;
     }
     if (tm_pubkey_base64(signer->pubkey, b64, sizeof(b64)) != TM_OK ||

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tmkms/log.h"
+#include "tmkms/noise.h"
 #include "tmkms/secretconn.h"
 #include "tmkms/session.h"
 
@@ -174,26 +175,63 @@ static tm_status dial_secret(const tm_validator_config *vc, tm_conn **conn)
     return status;
 }
 
+/* noise://PEER_ID@host:port → libp2p Noise (CometBFT v0.40's NoiseListener) with our
+ * identity key; PEER_ID, mandatory, pins the node's persistent key: another node is
+ * refused during the handshake, before it learns our identity. */
+static tm_status dial_noise(const tm_validator_config *vc, tm_conn **conn)
+{
+    char host[256], port[8];
+    uint8_t pin[32];
+    if (tm_noise_parse_addr(vc->addr, pin, host, port) != TM_OK) return TM_ERR_CONFIG; /* message set */
+    TM_ENSURE(vc->secret_key != NULL, TM_ERR_CONFIG,
+              "%s: noise:// needs secret_key (an identity key: tmkms softsign keygen -t identity PATH)", vc->addr);
+    uint8_t *seed = sodium_malloc(TM_ED25519_SEED_LEN);
+    TM_ENSURE(seed != NULL, TM_ERR_NOMEM, "out of locked memory");
+    tm_status status = tm_keyfile_read_seed(vc->secret_key, seed);
+    if (status == TM_OK) {
+        tm_conn *raw = NULL;
+        uint8_t remote[32];
+        status = tm_conn_dial_tcp(host, port, 10000, &raw);
+        if (status == TM_OK) status = tm_noise_handshake(raw, seed, true, pin, 10000, conn, remote);
+        if (status == TM_ERR_REFUSED) {
+            char got[TM_NOISE_PEER_ID_SIZE], want[TM_NOISE_PEER_ID_SIZE];
+            tm_noise_peer_id(remote, got);
+            tm_noise_peer_id(pin, want);
+            status = tm_err_set(status, "%s: the node's peer ID is %s, not the pinned %s: not serving it", vc->addr,
+                                got, want);
+        }
+    } else {
+        /* Permissions or a missing key file will not fix themselves: a config error. */
+        status = tm_err_prefix(TM_ERR_CONFIG, "%s: identity key: ", vc->addr);
+    }
+    sodium_free(seed);
+    return status;
+}
+
 static tm_status dial(const tm_validator_config *vc, tm_conn **conn)
 {
     if (strncmp(vc->addr, "unix://", 7) == 0) return tm_conn_dial_unix(vc->addr + 7, 0, conn);
     if (strncmp(vc->addr, "tcp://", 6) == 0) return dial_secret(vc, conn);
-    return tm_err_set(TM_ERR_CONFIG, "%s: this transport is not available yet (unix:// and tcp:// only)", vc->addr);
+    if (strncmp(vc->addr, "noise://", 8) == 0) return dial_noise(vc, conn);
+    return tm_err_set(TM_ERR_CONFIG, "%s: unknown transport (unix://, tcp:// or noise://)", vc->addr);
 }
 
-/* For tcp:// validators: say which node ID this KMS presents, so the operator can allow it. */
+/* For tcp:// and noise:// validators: say which identity this KMS presents (its node ID
+ * for tcp://, its libp2p peer ID for noise://), so the operator can allow it on the node. */
 static void log_identity(const tm_validator_config *vc)
 {
-    if (strncmp(vc->addr, "tcp://", 6) != 0 || !vc->secret_key) return;
+    bool tcp = strncmp(vc->addr, "tcp://", 6) == 0, noise = strncmp(vc->addr, "noise://", 8) == 0;
+    if (!(tcp || noise) || !vc->secret_key) return;
     uint8_t *seed = sodium_malloc(TM_ED25519_SEED_LEN + crypto_sign_SECRETKEYBYTES);
     if (!seed) return;
     uint8_t pub[32];
-    char id[41];
+    char id[TM_NOISE_PEER_ID_SIZE];
     if (tm_keyfile_read_seed(vc->secret_key, seed) == TM_OK) {
         crypto_sign_seed_keypair(pub, seed + TM_ED25519_SEED_LEN, seed);
-        tm_sc_node_id(pub, id);
-        tm_log_info("conn", "[%s] %s: this KMS's node ID is %s (identity %s)", vc->chain_id, vc->addr, id,
-                    vc->secret_key);
+        if (tcp) tm_sc_node_id(pub, id);
+        else tm_noise_peer_id(pub, id);
+        tm_log_info("conn", "[%s] %s: this KMS's %s is %s (identity %s)", vc->chain_id, vc->addr,
+                    tcp ? "node ID" : "peer ID", id, vc->secret_key);
     }
     sodium_free(seed);
 }
@@ -203,7 +241,7 @@ static void *validator_main(void *arg)
     validator_thread *vt = arg;
     log_identity(vt->vc);
     unsigned backoff = BACKOFF_MIN_MS;
-    bool reported_down = false;
+    tm_status reported_down = TM_OK; /* the failure last logged, so a lasting one is logged once */
     for (;;) {
         tm_conn *conn = NULL;
         tm_status status = dial(vt->vc, &conn);
@@ -212,16 +250,18 @@ static void *validator_main(void *arg)
             break;
         }
         if (status != TM_OK) {
-            if (!reported_down)
+            if (status == TM_ERR_REFUSED && reported_down != status) /* the node is not the pinned one */
+                tm_log_error("conn", "[%s] %s; retrying with backoff", vt->vc->chain_id, tm_err_msg());
+            else if (status != TM_ERR_REFUSED && reported_down == TM_OK)
                 tm_log_warn("conn", "[%s] cannot reach %s (%s); retrying with backoff", vt->vc->chain_id,
                             vt->vc->addr, tm_err_msg());
             else
                 tm_log_debug("conn", "[%s] %s", vt->vc->chain_id, tm_err_msg());
-            reported_down = true;
+            reported_down = status;
             sleep_ms(next_backoff(&backoff));
             continue;
         }
-        reported_down = false;
+        reported_down = TM_OK;
         backoff = BACKOFF_MIN_MS;
         tm_log_info("conn", "[%s] connected to %s", vt->vc->chain_id, vt->vc->addr);
         status = tm_session_serve(&vt->session, conn);

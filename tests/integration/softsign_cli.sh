@@ -43,6 +43,19 @@ pubkey_raw() {
 }
 pubkey_b64() { pubkey_raw "$1" | base64 -w0; }
 address_of() { pubkey_raw "$1" | sha256sum | cut -c1-40 | tr a-f A-F; }
+# Reference libp2p peer ID: base58btc of the identity multihash 00 24 || PublicKey protobuf
+# (08 01 12 20 || key).
+peer_id_of() {
+    pubkey_raw "$1" | python3 -c '
+import sys
+b = bytes([0x00, 0x24, 0x08, 0x01, 0x12, 0x20]) + sys.stdin.buffer.read()
+alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+n, s = int.from_bytes(b, "big"), ""
+while n:
+    n, r = divmod(n, 58)
+    s = alphabet[r] + s
+print("1" * (len(b) - len(b.lstrip(b"\0"))) + s)'
+}
 
 # Reference BIP-173 encoder of amino prefix 1624DE6420 || key.
 bech32_of() { # bech32_of HRP KEYFILE
@@ -102,6 +115,7 @@ contains "$err" "already exists" "keygen over an existing key"
 expect 0 "$TMKMS" softsign keygen -t identity identity.key
 node_id=$(address_of identity.key | tr A-F a-f)
 contains "$out" "node ID: $node_id" "identity keygen output"
+contains "$out" "peer ID: $(peer_id_of identity.key)" "identity keygen output (libp2p peer ID)"
 
 # ---- import ----
 seed_b64_64=$({ base64 -d <consensus.key; pubkey_raw consensus.key; } | base64 -w0)

@@ -133,6 +133,35 @@ static void test_errors_name_file_and_line(void **unused)
     expect_error("[[chain]]\nid = \"a\"\nid = \"b\"\n", ":3:"); /* TOML duplicate key, from the parser */
 }
 
+/* noise://PEER_ID@host:port: the peer ID is mandatory and must be an Ed25519 libp2p ID. */
+#define NOISE_VALIDATOR(addr, extra)                                                       \
+    "[[chain]]\nid = \"a\"\n[[validator]]\nchain_id = \"a\"\naddr = \"" addr "\"\n" extra
+#define NODE_ID "12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq"
+
+static void test_noise_addresses(void **unused)
+{
+    (void)unused;
+    tm_config *cfg = NULL;
+    assert_int_equal(load(NOISE_VALIDATOR("noise://" NODE_ID "@127.0.0.1:26659", "secret_key = \"id.key\"\n"), &cfg),
+                     TM_OK);
+    assert_string_equal(cfg->validators[0].addr, "noise://" NODE_ID "@127.0.0.1:26659");
+    tm_config_free(cfg);
+    assert_int_equal(load(NOISE_VALIDATOR("noise://" NODE_ID "@[::1]:26659", "secret_key = \"id.key\"\n"), &cfg),
+                     TM_OK);
+    tm_config_free(cfg);
+    expect_error(NOISE_VALIDATOR("noise://127.0.0.1:26659", "secret_key = \"id.key\"\n"),
+                 ":3: validator.addr: noise://127.0.0.1:26659: the node's peer ID is required");
+    expect_error(NOISE_VALIDATOR("noise://QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N@127.0.0.1:1",
+                                 "secret_key = \"id.key\"\n"),
+                 ":3: validator.addr: noise://QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N@127.0.0.1:1: peer ID");
+    expect_error(NOISE_VALIDATOR("noise://" NODE_ID "@127.0.0.1", "secret_key = \"id.key\"\n"),
+                 ":3: validator.addr: noise://" NODE_ID "@127.0.0.1: expected host:port");
+    expect_error(NOISE_VALIDATOR("noise://" NODE_ID "@127.0.0.1:70000", "secret_key = \"id.key\"\n"),
+                 "port 70000 out of range");
+    expect_error(NOISE_VALIDATOR("noise://" NODE_ID "@127.0.0.1:26659", ""),
+                 ":3: validator.secret_key: required for noise://");
+}
+
 static void test_missing_file(void **unused)
 {
     (void)unused;
@@ -147,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_tmkms_format),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_errors_name_file_and_line),
+        cmocka_unit_test(test_noise_addresses),
         cmocka_unit_test(test_missing_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

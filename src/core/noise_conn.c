@@ -18,27 +18,16 @@ typedef struct {
     uint8_t out[2 + TM_NOISE_MSG_MAX];
 } noise_conn;
 
-static tm_status read_exact(tm_conn *c, uint8_t *buf, size_t len)
-{
-    while (len > 0) {
-        size_t got = 0;
-        TM_TRY(tm_conn_read(c, buf, len, &got));
-        buf += got;
-        len -= got;
-    }
-    return TM_OK;
-}
-
 /* ---- transport ---- */
 
 /* Read and open one frame into s->plain. */
 static tm_status read_frame(noise_conn *s)
 {
-    TM_TRY(read_exact(s->raw, s->wire, 2));
+    TM_TRY(tm_conn_read_exact(s->raw, s->wire, 2));
     size_t len = (size_t)s->wire[0] << 8 | s->wire[1];
     TM_ENSURE(len >= TM_NOISE_MAC_LEN, TM_ERR_INVALID, "%s: noise frame of %zu bytes, shorter than its 16-byte MAC",
               s->base.peer, len);
-    TM_TRY(read_exact(s->raw, s->wire + 2, len));
+    TM_TRY(tm_conn_read_exact(s->raw, s->wire + 2, len));
     tm_status status = tm_noise_decrypt(&s->keys[1], NULL, 0, s->wire + 2, len, s->plain);
     if (status != TM_OK) return tm_err_prefix(status, "%s: noise frame: ", s->base.peer);
     s->plain_len = len - TM_NOISE_MAC_LEN;
@@ -88,7 +77,7 @@ static void nc_close(tm_conn *conn)
     free(s);
 }
 
-static const struct tm_conn_ops nc_ops = {nc_read, nc_write_all, nc_close};
+static const struct tm_conn_ops nc_ops = {.read = nc_read, .write_all = nc_write_all, .close = nc_close};
 
 tm_status tm_noise_conn_wrap(tm_conn *raw, const tm_noise_cipher *send, const tm_noise_cipher *recv, tm_conn **out)
 {
@@ -132,11 +121,11 @@ static tm_status send_message(tm_conn *raw, hs_work *w, const uint8_t *payload, 
 static tm_status recv_message(tm_conn *raw, hs_work *w)
 {
     int index = w->hs.next + 1;
-    tm_status status = read_exact(raw, w->msg, 2);
+    tm_status status = tm_conn_read_exact(raw, w->msg, 2);
     size_t len = (size_t)w->msg[0] << 8 | w->msg[1];
     if (status == TM_OK && len > TM_NOISE_HS_MSG_MAX)
         status = tm_err_set(TM_ERR_TOO_LARGE, "length %zu above our %d-byte bound", len, TM_NOISE_HS_MSG_MAX);
-    if (status == TM_OK) status = read_exact(raw, w->msg + 2, len);
+    if (status == TM_OK) status = tm_conn_read_exact(raw, w->msg + 2, len);
     if (status != TM_OK) return tm_err_prefix(status, "%s: noise handshake message %d: ", raw->peer, index);
     status = tm_noise_hs_read(&w->hs, w->msg + 2, len, w->payload, sizeof(w->payload), &w->payload_len);
     if (status != TM_OK) return tm_err_prefix(status, "%s: ", raw->peer);
@@ -187,7 +176,6 @@ static tm_status run_responder(tm_conn *raw, hs_work *w, const uint8_t seed[32],
 tm_status tm_noise_handshake(tm_conn *raw, const uint8_t identity_seed[32], bool initiator,
                              const uint8_t *expected_remote, int timeout_ms, tm_conn **out, uint8_t remote_pub[32])
 {
-    (void)timeout_ms; /* the raw connection carries its own timeouts */
     hs_work *w = sodium_malloc(sizeof(*w));
     if (!w) {
         tm_conn_close(raw);
@@ -199,8 +187,10 @@ tm_status tm_noise_handshake(tm_conn *raw, const uint8_t identity_seed[32], bool
     tm_noise_hs_init(&w->hs, initiator, NULL, 0, s_sec, e_sec);
     sodium_memzero(s_sec, sizeof(s_sec));
     sodium_memzero(e_sec, sizeof(e_sec));
+    tm_conn_set_deadline(raw, timeout_ms); /* the whole handshake, not each read */
     tm_status status = initiator ? run_initiator(raw, w, identity_seed, expected_remote, remote_pub)
                                  : run_responder(raw, w, identity_seed, expected_remote, remote_pub);
+    tm_conn_set_deadline(raw, 0);
     if (status == TM_OK) {
         tm_noise_hs_split(&w->hs, &w->send, &w->recv);
         status = tm_noise_conn_wrap(raw, &w->send, &w->recv, out);

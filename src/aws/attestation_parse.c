@@ -294,9 +294,12 @@ tm_att_error tm_att_parse(const uint8_t *cose, size_t len, tm_att_doc *doc)
         tm_err_set(TM_ERR_TOO_LARGE, "document: %zu bytes, more than %d", len, TM_ATT_DOC_MAX);
         return TM_ATT_ERR_CBOR;
     }
-    tm_status st = tm_cbor_load(cose, len, 8, &top);
+    /* libcbor 0.8 refuses the one-byte tag heads 0xc6..0xd4, COSE_Sign1's 0xd2 among
+     * them: take that tag off here (NSM documents come untagged anyway). */
+    bool tagged = len > 0 && cose[0] == 0xd0 + (COSE_TAG_SIGN1 - 16);
+    tm_status st = tm_cbor_load(cose + tagged, len - tagged, 8, &top);
     if (st != TM_OK) return from_status(tm_err_prefix(st, "document: "), TM_ATT_ERR_CBOR);
-    tm_att_error err = cose_top(top, doc);
+    tm_att_error err = tagged ? cose_parts(top, doc) : cose_top(top, doc);
     cbor_decref(&top);
     if (err == TM_ATT_OK) err = check_protected(doc);
     if (err == TM_ATT_OK) err = parse_payload(doc);

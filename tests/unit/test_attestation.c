@@ -112,6 +112,23 @@ static void real_documents_verify(void **state)
     }
 }
 
+static void tag18_accepted(void **state)
+{
+    (void)state;
+    static const uint8_t heads[][2] = {{0xd2, 0}, {0xd8, 0x12}};
+    size_t len = 0;
+    uint8_t *bin = load_doc("doc4", &len);
+    for (size_t h = 0; h < 2; h++) {
+        size_t hl = heads[h][1] ? 2 : 1;
+        uint8_t *tagged = malloc(len + 2);
+        memcpy(tagged, heads[h], hl);
+        memcpy(tagged + hl, bin, len);
+        assert_int_equal(tm_att_verify(tagged, len + hl, NULL, NULL, NULL), TM_ATT_OK);
+        free(tagged);
+    }
+    free(bin);
+}
+
 static void documents_expired_now(void **state)
 {
     (void)state;
@@ -232,14 +249,15 @@ static void malformed_inputs_named(void **state)
     assert_int_equal(verify_hex("ff"), TM_ATT_ERR_CBOR);
     assert_int_equal(verify_hex("8440a040"), TM_ATT_ERR_CBOR);          /* array of 4 with 3 */
     assert_int_equal(verify_hex("8340a040"), TM_ATT_ERR_COSE_STRUCTURE); /* 3 elements */
-    assert_int_equal(verify_hex("d18440a04040"), TM_ATT_ERR_COSE_STRUCTURE); /* tag 17 */
+    assert_int_equal(verify_hex("d8118440a04040"), TM_ATT_ERR_COSE_STRUCTURE); /* tag 17 */
+    assert_int_equal(verify_hex("d2d28440a04040"), TM_ATT_ERR_CBOR);         /* tag 18 twice */
     assert_int_equal(verify_hex("8440804040"), TM_ATT_ERR_COSE_STRUCTURE);     /* unprotected is an array */
     assert_int_equal(verify_hex("8443a10126a04040"), TM_ATT_ERR_ALGORITHM);    /* ES256 */
     assert_int_equal(verify_hex("8440a04040"), TM_ATT_ERR_ALGORITHM);
     /* {1:-35}, payload {} */
     assert_int_equal(verify_hex("8444a1013822a041a040"), TM_ATT_ERR_MISSING_FIELD);
     /* payload {"module_id": 1} */
-    assert_int_equal(verify_hex("8444a1013822a04ba1696d6f64756c655f69640140"), TM_ATT_ERR_FIELD_TYPE);
+    assert_int_equal(verify_hex("8444a1013822a04ca1696d6f64756c655f69640140"), TM_ATT_ERR_FIELD_TYPE);
     /* trailing byte */
     assert_int_equal(verify_hex("8444a1013822a041a04000"), TM_ATT_ERR_CBOR);
     /* deep nesting is refused before libcbor builds it */
@@ -262,6 +280,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(real_documents_verify),
+        cmocka_unit_test(tag18_accepted),
         cmocka_unit_test(documents_expired_now),
         cmocka_unit_test(tampered_fails_on_signature_only),
         cmocka_unit_test(one_byte_change_fails),

@@ -7,7 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <poll.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #define DEFAULT_TIMEOUT_MS 10000L
 #define DEFAULT_MAX_RESPONSE (256u * 1024u)
@@ -94,32 +99,88 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-static curl_socket_t on_opensocket(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
+/* ---- connect via: a relay ----
+ * libcurl 7.88 (Debian 12) ignores CURL_SOCKOPT_ALREADY_CONNECTED (curl issue 10626), so an
+ * already-connected stream cannot be handed to it. Instead curl connects to a private
+ * abstract Unix socket and a relay thread copies bytes between that connection and the
+ * hook's stream (vsock in the enclave). curl still speaks TLS to the URL's host name and
+ * checks its certificate: the relay only carries ciphertext. */
+
+typedef struct {
+    int listen_fd;
+    int remote_fd;
+    long timeout_ms;
+    pthread_t thread;
+    bool started;
+} relay;
+
+static bool pump(int from, int to)
 {
-    (void)addr;
-    const tm_http_request *req = ud;
-    if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
-    int fd = req->connect(req->connect_ctx);
-    return fd < 0 ? CURL_SOCKET_BAD : fd;
+    uint8_t buf[16384];
+    ssize_t n = read(from, buf, sizeof(buf));
+    if (n <= 0) return false;
+    for (ssize_t off = 0; off < n;) {
+        ssize_t w = send(to, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+        if (w <= 0) return false;
+        off += w;
+    }
+    return true;
 }
 
-static int on_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
+static void *relay_main(void *arg)
 {
-    (void)ud, (void)fd, (void)purpose;
-    return CURL_SOCKOPT_ALREADY_CONNECTED;
+    relay *r = arg;
+    struct pollfd lp = {r->listen_fd, POLLIN, 0};
+    int local = poll(&lp, 1, (int)r->timeout_ms) == 1 && (lp.revents & POLLIN) ? accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC) : -1;
+    while (local >= 0) {
+        struct pollfd p[2] = {{local, POLLIN, 0}, {r->remote_fd, POLLIN, 0}};
+        if (poll(p, 2, (int)r->timeout_ms) <= 0) break;
+        if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !pump(local, r->remote_fd)) break;
+        if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && !pump(r->remote_fd, local)) break;
+    }
+    if (local >= 0) close(local);
+    return NULL;
 }
 
-/* With a connect hook: curl must not resolve the URL's host (there may be no DNS, as in an
- * enclave), so its address is mapped to a numeric placeholder the hook ignores. */
-static tm_status set_connect_via(CURL *c, const tm_http_request *req, struct curl_slist **connect_to)
+static tm_status relay_start(relay *r, const tm_http_request *req, char *name, size_t cap)
 {
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    uint8_t rnd[12];
+    char hex[25];
+    randombytes_buf(rnd, sizeof(rnd));
+    sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+    int n = snprintf(name, cap, "tmkms-kms-%ld-%s", (long)getpid(), hex);
+    TM_ENSURE(n > 0 && (size_t)n < cap && (size_t)n < sizeof(sa.sun_path) - 1, TM_ERR_INVALID, "http: relay name too long");
+    memcpy(sa.sun_path + 1, name, (size_t)n); /* abstract: leading NUL */
+    r->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS;
+    r->remote_fd = req->connect(req->connect_ctx);
+    TM_ENSURE(r->remote_fd >= 0, TM_ERR_IO, "%s %s: connect via hook failed: %s", req->method, req->url, strerror(errno));
+    r->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    TM_ENSURE(r->listen_fd >= 0 && bind(r->listen_fd, (struct sockaddr *)&sa, len) == 0 && listen(r->listen_fd, 1) == 0,
+              TM_ERR_IO, "http: relay socket: %s", strerror(errno));
+    TM_ENSURE(pthread_create(&r->thread, NULL, relay_main, r) == 0, TM_ERR_IO, "http: cannot start the relay thread");
+    r->started = true;
+    return TM_OK;
+}
+
+static void relay_stop(relay *r)
+{
+    if (r->listen_fd >= 0) shutdown(r->listen_fd, SHUT_RDWR);
+    if (r->remote_fd >= 0) shutdown(r->remote_fd, SHUT_RDWR);
+    if (r->started) pthread_join(r->thread, NULL);
+    if (r->listen_fd >= 0) close(r->listen_fd);
+    if (r->remote_fd >= 0) close(r->remote_fd);
+    r->listen_fd = r->remote_fd = -1;
+    r->started = false;
+}
+
+static tm_status set_connect_via(CURL *c, const tm_http_request *req, relay *r)
+{
+    char name[80];
     if (!req->connect) return TM_OK;
-    *connect_to = curl_slist_append(NULL, "::127.0.0.1:");
-    TM_ENSURE(*connect_to, TM_ERR_NOMEM, "http: out of memory");
-    curl_easy_setopt(c, CURLOPT_CONNECT_TO, *connect_to);
-    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
-    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, (void *)req);
-    curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+    TM_TRY(relay_start(r, req, name, sizeof(name)));
+    curl_easy_setopt(c, CURLOPT_ABSTRACT_UNIX_SOCKET, name); /* curl copies the string */
     return TM_OK;
 }
 
@@ -176,7 +237,8 @@ static tm_status transport_error(const exchange *x, CURLcode rc, const char *err
 tm_status tm_http_perform(const tm_http_request *req, tm_http_response *resp)
 {
     tm_status status = TM_OK;
-    struct curl_slist *hdrs = NULL, *connect_to = NULL;
+    struct curl_slist *hdrs = NULL;
+    relay r = {-1, -1, 0, 0, false};
     char errbuf[CURL_ERROR_SIZE] = {0};
     memset(resp, 0, sizeof(*resp));
     resp->secure = req->secure_body;
@@ -188,7 +250,7 @@ tm_status tm_http_perform(const tm_http_request *req, tm_http_response *resp)
     TM_ENSURE(c, TM_ERR_NOMEM, "http: curl_easy_init failed");
     TM_TRY_GOTO(build_headers(req, &hdrs));
     TM_TRY_GOTO(set_options(c, req, &x, hdrs));
-    TM_TRY_GOTO(set_connect_via(c, req, &connect_to));
+    TM_TRY_GOTO(set_connect_via(c, req, &r));
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
@@ -201,8 +263,8 @@ tm_status tm_http_perform(const tm_http_request *req, tm_http_response *resp)
 out:
     if (status != TM_OK) tm_http_response_free(resp);
     curl_slist_free_all(hdrs);
-    curl_slist_free_all(connect_to);
     curl_easy_cleanup(c);
+    relay_stop(&r);
     return status;
 }
 

@@ -154,17 +154,18 @@ tm_status tm_kms_parse_error(long http_status, const uint8_t *body, size_t len, 
     memset(err, 0, sizeof(*err));
     err->attempts = attempts;
     err->http_status = http_status;
-    json_t *root = body && len ? json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    json_t *root = body && len ? json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL) : NULL;
     const char *type = json_string_value(json_object_get(root, "__type"));
     json_t *m = json_object_get(root, "message");
-    const char *msg = json_string_value(m ? m : json_object_get(root, "Message"));
+    json_t *msg = json_is_string(m) ? m : json_object_get(root, "Message");
     if (type && *type)
         set_type(err, type);
     else if (amzn_error_type && *amzn_error_type)
         set_type(err, amzn_error_type);
     if (!err->type[0]) snprintf(err->type, sizeof(err->type), "HTTP %ld", http_status);
-    if (msg) copy_printable(err->message, sizeof(err->message), msg, strlen(msg));
-    else if (!root) snprintf(err->message, sizeof(err->message), "%zu-byte answer that is not an AWS error object", len);
+    if (json_is_string(msg))
+        copy_printable(err->message, sizeof(err->message), json_string_value(msg), json_string_length(msg));
+    else if (!root && len > 0) snprintf(err->message, sizeof(err->message), "%zu-byte answer that is not an AWS error object", len);
     json_decref(root);
     return tm_err_set(status_for(err), "%s: %s", err->type, err->message[0] ? err->message : "(no message)");
 }

@@ -159,7 +159,7 @@ static int parse_user(imds *s, const char *arg)
 static int parse_args(imds *s, int argc, char **argv, const char **listen_on)
 {
     int user = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage, stdout);
@@ -176,7 +176,6 @@ static int parse_args(imds *s, int argc, char **argv, const char **listen_on)
             }
             user = 1;
         } else return -1;
-        i++;
     }
     return *listen_on && s->instance_id && s->role && user ? 0 : -1;
 }

@@ -28,6 +28,14 @@ kms_ca="$data/ca.pem"
 [[ -s $kms_ca ]] && ok || bad "no ca.pem written before LISTENING"
 export AWS_ACCESS_KEY_ID=$akid AWS_SECRET_ACCESS_KEY=$secret AWS_SESSION_TOKEN=$token AWS_DEFAULT_REGION=$region
 
+# IMDSv2 rules: a token is required (401), the TTL header is required (400)
+code=$(curl -s -o /dev/null -w '%{http_code}' "$imds_url/latest/meta-data/instance-id")
+expect_eq "IMDS GET without a token" "$code" 401
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$imds_url/latest/api/token")
+expect_eq "IMDS token PUT without TTL" "$code" 400
+tok=$(curl -s -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "$imds_url/latest/api/token")
+expect_eq "IMDS role name" "$(curl -s -H "X-aws-ec2-metadata-token: $tok" "$imds_url/latest/meta-data/iam/security-credentials/")" tmkms-enclave
+expect_eq "IMDS credentials JSON" "$(curl -s -H "X-aws-ec2-metadata-token: $tok" "$imds_url/latest/meta-data/iam/security-credentials/tmkms-enclave" | jq -r '.Code + " " + .AccessKeyId + " " + .Token')" "Success $akid $token"
 # IMDS through our client
 expect_eq "instance id via IMDSv2" "$("$aws_bin/kms-client" --imds "$imds_url" instance-id)" i-0123456789abcdef0
 

@@ -1,8 +1,6 @@
 /* Attestation documents: the cryptographic checks (COSE ES384 signature, certificate
  * chain to the pinned root, names, validity, CA flags) with OpenSSL 3. */
-#include <openssl/bn.h>
 #include <openssl/core_names.h>
-#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -11,10 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cbor_util.h"
+#include "cose.h"
 #include "tmkms/aws/attestation.h"
 
-#define ES384_SIG_LEN 96
 
 /* The certificates of a document: certs[0..n_ca) = cabundle (root first), certs[n_ca] =
  * the leaf. */
@@ -90,58 +87,24 @@ static tm_att_error check_leaf_key(const chain *ch)
     return TM_ATT_OK;
 }
 
-/* Sig_structure = ["Signature1", protected, h'', payload], CBOR. */
-static tm_status sig_structure(const tm_att_doc *doc, uint8_t **out, size_t *len)
-{
-    cbor_item_t *arr = cbor_new_definite_array(4);
-    cbor_item_t *parts[4] = {cbor_build_string("Signature1"),
-                             cbor_build_bytestring(doc->protected_hdr.data, doc->protected_hdr.len),
-                             cbor_build_bytestring(NULL, 0),
-                             cbor_build_bytestring(doc->payload.data, doc->payload.len)};
-    bool ok = arr != NULL;
-    for (size_t i = 0; i < 4; i++) {
-        ok = ok && parts[i] != NULL && cbor_array_push(arr, parts[i]);
-        if (parts[i]) cbor_decref(&parts[i]);
-    }
-    tm_status st = ok ? tm_cbor_serialize(arr, out, len) : tm_err_set(TM_ERR_NOMEM, "Sig_structure: out of memory");
-    if (arr) cbor_decref(&arr);
-    return st;
-}
-
-/* Raw r||s (48 + 48 bytes) to a DER ECDSA-Sig-Value. */
-static tm_status raw_sig_to_der(const uint8_t *raw, unsigned char **der, int *der_len)
-{
-    ECDSA_SIG *sig = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(raw, ES384_SIG_LEN / 2, NULL);
-    BIGNUM *s = BN_bin2bn(raw + ES384_SIG_LEN / 2, ES384_SIG_LEN / 2, NULL);
-    *der = NULL;
-    *der_len = 0;
-    if (sig != NULL && r != NULL && s != NULL && ECDSA_SIG_set0(sig, r, s) == 1) {
-        r = s = NULL;
-        *der_len = i2d_ECDSA_SIG(sig, der);
-    }
-    BN_free(r);
-    BN_free(s);
-    ECDSA_SIG_free(sig);
-    return *der_len > 0 ? TM_OK : tm_err_set(TM_ERR_NOMEM, "ECDSA signature: out of memory");
-}
-
 static tm_att_error check_cose_signature(const tm_att_doc *doc, const chain *ch)
 {
     tm_att_error err = TM_ATT_ERR_SIGNATURE;
     uint8_t *tbs = NULL;
     size_t tbs_len = 0;
     unsigned char *der = NULL;
-    int der_len = 0;
+    size_t der_len = 0;
     EVP_MD_CTX *md = NULL;
-    if (doc->signature.len != ES384_SIG_LEN) return fail(err, "COSE signature: not 96 bytes (r||s)");
-    if (sig_structure(doc, &tbs, &tbs_len) != TM_OK || raw_sig_to_der(doc->signature.data, &der, &der_len) != TM_OK ||
+    if (doc->signature.len != TM_COSE_ES384_SIG_LEN) return fail(err, "COSE signature: not 96 bytes (r||s)");
+    if (tm_cose_sig_structure(doc->protected_hdr.data, doc->protected_hdr.len, doc->payload.data, doc->payload.len, &tbs,
+                              &tbs_len) != TM_OK ||
+        tm_cose_raw_sig_to_der(doc->signature.data, &der, &der_len) != TM_OK ||
         (md = EVP_MD_CTX_new()) == NULL) {
         err = TM_ATT_ERR_NOMEM;
         goto out;
     }
     if (EVP_DigestVerifyInit(md, NULL, EVP_sha384(), NULL, X509_get0_pubkey(ch->certs[ch->n_ca])) == 1 &&
-        EVP_DigestVerify(md, der, (size_t)der_len, tbs, tbs_len) == 1)
+        EVP_DigestVerify(md, der, der_len, tbs, tbs_len) == 1)
         err = TM_ATT_OK;
     else
         fail(err, "COSE signature: does not verify with the leaf key");

@@ -152,3 +152,11 @@ tm_status tm_cbor_map_put(cbor_item_t *map, const char *key, cbor_item_t *value)
     if (value) cbor_decref(&value);
     return ok ? TM_OK : tm_err_set(TM_ERR_NOMEM, "CBOR: out of memory");
 }
+
+cbor_item_t *tm_cbor_build_uint(uint64_t v)
+{
+    if (v <= UINT8_MAX) return cbor_build_uint8((uint8_t)v);
+    if (v <= UINT16_MAX) return cbor_build_uint16((uint16_t)v);
+    if (v <= UINT32_MAX) return cbor_build_uint32((uint32_t)v);
+    return cbor_build_uint64(v);
+}

@@ -25,6 +25,9 @@ bool tm_cbor_text_is(const cbor_item_t *item, const char *s);
 /* An unsigned integer's value, any width. */
 bool tm_cbor_get_uint(const cbor_item_t *item, uint64_t *out);
 
+/* An unsigned integer in its shortest encoding (as serde_cbor and ciborium write it). */
+cbor_item_t *tm_cbor_build_uint(uint64_t v);
+
 /* Serializes into a malloc'd buffer. */
 tm_status tm_cbor_serialize(const cbor_item_t *item, uint8_t **out, size_t *len);
 

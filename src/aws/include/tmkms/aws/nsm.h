@@ -178,10 +178,12 @@ tm_status tm_nsm_describe(tm_nsm *nsm, tm_nsm_description *out);
 /* ---- the simulator ---- */
 
 typedef struct {
-    /* Directory with the simulated CA: root.pem, intermediate.pem, leaf.pem (certificates)
-     * and root.key, intermediate.key, leaf.key (PKCS#8 PEM, mode 0600). Missing files are
-     * generated (P-384) and written; existing ones are used as given. NULL: an in-memory
-     * chain generated for this simulator only. */
+    /* Directory with the simulated CA: root.pem, intermediate.pem (certificates) and
+     * root.key, intermediate.key (PKCS#8 PEM, mode 0600). Missing ones are generated
+     * (P-384) and written; existing ones are used as given. The leaf (the document
+     * signer) is generated fresh for each simulator, valid for three hours from the
+     * document time, like the real NSM's per-enclave leaf. NULL: an in-memory chain for
+     * this simulator only. */
     const char *ca_dir;
     /* PCR0: SHA-384 of the file `enclave_binary`, or the 96 hex digits `pcr0_hex`, or (both
      * NULL) 48 zero bytes as in a debug-mode enclave. */

@@ -3,14 +3,28 @@
  * (signature checks skipped so the operations, policies and blob parsing are reached).
  * Input "H:" + header lines + "\n\n" + BODY: a request whose headers are fuzzed too, with
  * SigV4 enforced. One key with a known id exists in a temporary data directory. */
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "emu.h"
 
 static kms_emu emu;
 #define FUZZ_KEY "11111111-1111-4111-8111-111111111111"
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* The temporary data directory goes when the fuzzer exits. */
+static void cleanup(void)
+{
+    nftw(emu.data_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -24,6 +38,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     emu.n_users = 1;
     emu.now = 1440938160;
     if (emu_store_init(&emu) != TM_OK) abort();
+    atexit(cleanup);
     emu_key k = {.id = FUZZ_KEY, .enabled = true};
     snprintf(k.arn, sizeof(k.arn), "arn:aws:kms:us-east-1:111122223333:key/%s", FUZZ_KEY);
     k.policy = emu_default_policy(emu.account);

@@ -63,10 +63,11 @@ static bool collect_signed(const emu_request *req, const char *signed_list, tm_h
     char list[TM_SIGV4_SIGNED_HEADERS_MAX];
     snprintf(list, sizeof(list), "%s", signed_list);
     *n = 0;
-    bool host = false;
+    bool host = false, date = false;
     for (char *save = NULL, *name = strtok_r(list, ";", &save); name; name = strtok_r(NULL, ";", &save)) {
         bool found = false;
         host = host || strcmp(name, "host") == 0;
+        date = date || strcmp(name, "x-amz-date") == 0;
         for (size_t i = 0; i < req->n_headers; i++) {
             if (strcasecmp(req->headers[i].name, name) != 0) continue;
             if (*n >= TM_SIGV4_MAX_HEADERS)
@@ -77,7 +78,8 @@ static bool collect_signed(const emu_request *req, const char *signed_list, tm_h
         if (!found)
             return emu_fail(e, 400, "InvalidSignatureException", "signed header %.64s is not in the request", name);
     }
-    if (!host) return emu_fail(e, 400, "InvalidSignatureException", "the host header is not signed");
+    if (!host || !date)
+        return emu_fail(e, 400, "InvalidSignatureException", "the host and x-amz-date headers must be signed");
     return true;
 }
 

@@ -39,8 +39,9 @@ tm_status tm_cms_recipient_new(tm_cms_recipient **out);
 /* Its public key as SubjectPublicKeyInfo DER (valid as long as the recipient). */
 tm_status tm_cms_recipient_public_der(const tm_cms_recipient *r, const uint8_t **der, size_t *len);
 /* Decrypts a CiphertextForRecipient (DER or BER). Errors: TM_ERR_INVALID for input that
- * is not that structure (garbled, truncated, another content type or algorithm),
- * TM_ERR_CRYPTO when it is not for this key or does not decrypt. *out is empty on
+ * is not that structure (garbled, truncated, another content type, not exactly one
+ * key-transport recipient with a subjectKeyIdentifier and RSAES-OAEP), TM_ERR_CRYPTO
+ * when it is not for this key or does not decrypt. *out is empty on
  * failure. */
 tm_status tm_cms_decrypt(const tm_cms_recipient *r, const uint8_t *cms, size_t len, tm_cms_secret *out);
 /* Frees the key pair (OpenSSL clears the private key). NULL is fine. */
@@ -49,9 +50,10 @@ void tm_cms_recipient_free(tm_cms_recipient *r);
 /* ---- encrypt side ---- */
 
 /* Encrypts `plaintext` to the RSA public key `spki_der` (SubjectPublicKeyInfo DER, at
- * least 2048 bits). The recipient is identified by a subjectKeyIdentifier = SHA-1 of the
- * public key bits (RFC 5280 method 1). Output (malloc'd, free()) is BER with
- * indefinite lengths, like KMS's. */
+ * least 2048 bits). The recipient is identified by a 32-byte subjectKeyIdentifier, the
+ * SHA-256 of the public key bits (KMS's responses carry a 32-byte identifier; decryption
+ * does not depend on its value). Output (malloc'd, free()) is BER with indefinite
+ * lengths, like KMS's. */
 tm_status tm_cms_encrypt(const uint8_t *spki_der, size_t spki_len, const uint8_t *plaintext, size_t len,
                          uint8_t **out, size_t *out_len);
 

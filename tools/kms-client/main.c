@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tmkms/aws/cms.h"
 #include "tmkms/aws/credentials.h"
 #include "tmkms/aws/kms.h"
 #include "tmkms/aws/net.h"
+#include "tmkms/aws/nsm.h"
 
 static const char usage[] =
     "usage: kms-client [OPTIONS] COMMAND\n"
@@ -17,6 +19,17 @@ static const char usage[] =
     "                               prints CiphertextForRecipient (CMS), base64\n"
     "  generate-random N            prints N random bytes from KMS, base64\n"
     "  instance-id                  prints the instance id from IMDSv2\n"
+    "  decrypt-attested FILE [KEY_ID]\n"
+    "                               the enclave's flow with the NSM simulator: a fresh RSA-2048\n"
+    "                               key, an attestation document carrying it, Decrypt with\n"
+    "                               Recipient, CMS decryption; writes the plaintext to stdout\n"
+    "  sim-attestation SPKI_DER_FILE  prints a simulator attestation document for that public\n"
+    "                               key, base64\n"
+    "simulator options (decrypt-attested, sim-attestation):\n"
+    "  --sim-ca DIR                 the simulated CA (created if missing; DIR/root.pem is the\n"
+    "                               root for kms-emulator --attestation-root)\n"
+    "  --sim-pcr0 HEX               PCR0 (96 hex digits; default all zero, debug mode)\n"
+    "  --sim-instance-id ID         PCR4 = SHA-384(48 zero bytes || ID)\n"
     "options:\n"
     "  --region R                   AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION)\n"
     "  --endpoint URL               instead of https://kms.REGION.amazonaws.com\n"
@@ -35,6 +48,7 @@ typedef struct {
     tm_aws_via via;
     const char *imds;
     tm_aws_credentials *creds;
+    tm_nsm_sim_config sim;
 } opts;
 
 static int parse_opts(opts *o, int argc, char **argv, int *next)
@@ -53,6 +67,9 @@ static int parse_opts(opts *o, int argc, char **argv, int *next)
         else if (strcmp(a, "--imds") == 0) o->imds = v;
         else if (strcmp(a, "--attempts") == 0) o->kms.max_attempts = (unsigned)atoi(v);
         else if (strcmp(a, "--base-delay-ms") == 0) o->kms.base_delay_ms = (unsigned)atoi(v);
+        else if (strcmp(a, "--sim-ca") == 0) o->sim.ca_dir = v;
+        else if (strcmp(a, "--sim-pcr0") == 0) o->sim.pcr0_hex = v;
+        else if (strcmp(a, "--sim-instance-id") == 0) o->sim.instance_id = v;
         else if (strcmp(a, "--connect-via") == 0) {
             if (tm_aws_via_parse(v, &o->via) != TM_OK) return -1;
             o->kms.connect = tm_aws_via_connect;
@@ -109,6 +126,56 @@ static tm_status load_creds(opts *o)
     return tm_aws_credentials_from_env(o->creds);
 }
 
+/* A simulator attestation document for `spki`, base64 on stdout. */
+static tm_status sim_attestation(opts *o, const char *spki_file)
+{
+    static uint8_t spki[4096];
+    size_t len;
+    tm_nsm *nsm = NULL;
+    uint8_t *doc = NULL;
+    size_t doc_len = 0;
+    TM_TRY(read_file(spki_file, spki, sizeof(spki), &len));
+    TM_TRY(tm_nsm_sim_open(&o->sim, &nsm));
+    tm_nsm_opt_bytes pk = {true, spki, len};
+    tm_status st = tm_nsm_attestation(nsm, NULL, NULL, &pk, &doc, &doc_len);
+    if (st == TM_OK) {
+        tm_kms_bytes b = {doc, doc_len, false};
+        print_b64(&b);
+    }
+    free(doc);
+    tm_nsm_close(nsm);
+    return st;
+}
+
+/* The enclave's unsealing flow, with the NSM simulator. */
+static tm_status decrypt_attested(opts *o, const uint8_t *blob, size_t len, const char *key_id, tm_kms_error *err)
+{
+    tm_status status = TM_OK;
+    tm_nsm *nsm = NULL;
+    tm_cms_recipient *r = NULL;
+    uint8_t *doc = NULL;
+    size_t doc_len = 0, spki_len = 0;
+    const uint8_t *spki = NULL;
+    tm_kms_bytes cms = {0};
+    tm_cms_secret pt = {0};
+    TM_TRY_GOTO(tm_nsm_sim_open(&o->sim, &nsm));
+    TM_TRY_GOTO(tm_cms_recipient_new(&r));
+    TM_TRY_GOTO(tm_cms_recipient_public_der(r, &spki, &spki_len));
+    tm_nsm_opt_bytes pk = {true, (uint8_t *)spki, spki_len};
+    TM_TRY_GOTO(tm_nsm_attestation(nsm, NULL, NULL, &pk, &doc, &doc_len));
+    tm_kms_recipient rec = {doc, doc_len};
+    TM_TRY_GOTO(tm_kms_decrypt(&o->kms, key_id, blob, len, &rec, &cms, err));
+    TM_TRY_GOTO(tm_cms_decrypt(r, cms.data, cms.len, &pt));
+    fwrite(pt.data, 1, pt.len, stdout);
+out:
+    tm_cms_secret_free(&pt);
+    tm_kms_bytes_free(&cms);
+    free(doc);
+    tm_cms_recipient_free(r);
+    tm_nsm_close(nsm);
+    return status;
+}
+
 static tm_status run(opts *o, int argc, char **argv, tm_kms_error *err)
 {
     static uint8_t in[65536], att[TM_KMS_MAX_ATTESTATION];
@@ -122,7 +189,12 @@ static tm_status run(opts *o, int argc, char **argv, tm_kms_error *err)
         puts(id);
         return TM_OK;
     }
+    if (strcmp(cmd, "sim-attestation") == 0 && argc == 2) return sim_attestation(o, argv[1]);
     TM_TRY(load_creds(o));
+    if (strcmp(cmd, "decrypt-attested") == 0 && (argc == 2 || argc == 3)) {
+        TM_TRY(read_b64(argv[1], in, sizeof(in), &len));
+        return decrypt_attested(o, in, len, argc == 3 ? argv[2] : NULL, err);
+    }
     if (strcmp(cmd, "encrypt") == 0 && argc == 3) {
         TM_TRY(read_file(argv[2], in, TM_KMS_MAX_PLAINTEXT, &len));
         TM_TRY(tm_kms_encrypt(&o->kms, argv[1], in, len, &out, err));

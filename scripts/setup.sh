@@ -24,6 +24,12 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The AWS SDK for JavaScript, an independent KMS client for the kms-emulator tests (npm,
+# pinned by tests/node-aws/package-lock.json).
+if [[ -x $here/setup-node-aws.sh ]]; then
+  "$here/setup-node-aws.sh"
+fi
+
 # Test peers built from the Go module proxy (pinned versions), if the script exists.
 if [[ -x $here/setup-go-peers.sh ]]; then
   "$here/setup-go-peers.sh"

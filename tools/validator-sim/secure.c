@@ -14,14 +14,23 @@
 #include <unistd.h>
 
 #include "tmkms/conn.h"
+#include "tmkms/noise.h"
 #include "tmkms/secretconn.h"
 #include "tmkms/signer.h"
 
 struct secure_listener {
+    bool noise; /* noise:// (libp2p Noise), else tcp:// (Secret Connection) */
     int lfd;
     uint8_t *seed; /* locked memory */
-    char expect[65];
+    char expect[TM_NOISE_PEER_ID_SIZE]; /* the KMS's node ID (tcp://) or peer ID (noise://) */
 };
+
+/* The ID a KMS or node is known by on this transport. */
+static void transport_id(const secure_listener *l, const uint8_t pub[32], char id[TM_NOISE_PEER_ID_SIZE])
+{
+    if (l->noise) tm_noise_peer_id(pub, id);
+    else tm_sc_node_id(pub, id);
+}
 
 typedef struct {
     tm_conn *secured;
@@ -98,9 +107,9 @@ static bool write_id_file(const secure_listener *l, const char *id_file)
     if (!sk) return false;
     crypto_sign_seed_keypair(pub, sk, l->seed);
     sodium_free(sk);
-    char id[41];
-    tm_sc_node_id(pub, id);
-    printf("validator-sim: node ID %s\n", id);
+    char id[TM_NOISE_PEER_ID_SIZE];
+    transport_id(l, pub, id);
+    printf("validator-sim: %s %s\n", l->noise ? "peer ID" : "node ID", id);
     if (!id_file) return true;
     FILE *f = fopen(id_file, "w");
     if (!f || fprintf(f, "%s\n", id) < 0 || fclose(f) != 0) {
@@ -113,12 +122,20 @@ static bool write_id_file(const secure_listener *l, const char *id_file)
 secure_listener *secure_listen(const char *url, const char *identity_key, const char *expect_id, const char *id_file)
 {
     char host[64], port[16];
-    if (strncmp(url, "tcp://", 6) != 0 || !split_host_port(url + 6, host, sizeof(host), port, sizeof(port))) {
-        fprintf(stderr, "validator-sim: --listen wants tcp://HOST:PORT, got %s\n", url);
+    bool noise = strncmp(url, "noise://", 8) == 0;
+    const char *hostport = noise ? url + 8 : url + 6;
+    if ((!noise && strncmp(url, "tcp://", 6) != 0) || !split_host_port(hostport, host, sizeof(host), port, sizeof(port))) {
+        fprintf(stderr, "validator-sim: --listen wants tcp://HOST:PORT or noise://HOST:PORT, got %s\n", url);
+        return NULL;
+    }
+    uint8_t pin[32];
+    if (noise && expect_id && tm_noise_peer_id_decode(expect_id, pin) != TM_OK) {
+        fprintf(stderr, "validator-sim: --expect-kms-id: %s\n", tm_err_msg());
         return NULL;
     }
     secure_listener *l = calloc(1, sizeof(*l));
     if (!l) return NULL;
+    l->noise = noise;
     l->lfd = -1;
     if (expect_id) snprintf(l->expect, sizeof(l->expect), "%s", expect_id);
     if (!load_identity(l, identity_key) || (l->lfd = bind_tcp(host, port)) < 0 || !write_id_file(l, id_file)) {
@@ -194,13 +211,17 @@ int secure_accept(secure_listener *l, int tcp_fd, int timeout_ms)
     setsockopt(tcp_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     tm_conn *raw = NULL, *secured = NULL;
     uint8_t remote[32];
-    if (tm_conn_from_fd(tcp_fd, "kms", 0, &raw) != TM_OK || tm_sc_handshake(raw, l->seed, timeout_ms, &secured, remote) != TM_OK) {
+    tm_status st = tm_conn_from_fd(tcp_fd, "kms", 0, &raw);
+    if (st == TM_OK && l->noise) st = tm_noise_handshake(raw, l->seed, false, NULL, timeout_ms, &secured, remote);
+    else if (st == TM_OK) st = tm_sc_handshake(raw, l->seed, timeout_ms, &secured, remote);
+    if (st != TM_OK) {
         printf("validator-sim: handshake with the KMS failed: %s\n", tm_err_msg());
         return -1;
     }
-    char id[41];
-    tm_sc_node_id(remote, id);
-    if (l->expect[0] && strcasecmp(l->expect, id) != 0) {
+    char id[TM_NOISE_PEER_ID_SIZE];
+    transport_id(l, remote, id);
+    /* Node IDs are hex (any case); peer IDs are base58, where case matters. */
+    if (l->expect[0] && (l->noise ? strcmp(l->expect, id) : strcasecmp(l->expect, id)) != 0) {
         printf("validator-sim: refusing KMS %s: only %s is allowed\n", id, l->expect);
         tm_conn_close(secured);
         return -1;

@@ -63,15 +63,15 @@ async function serve(sock, n) {
   const t0 = performance.now();
   const secs = () => ((performance.now() - t0) / 1000).toFixed(2);
   let weClose = false;
+  sock.on('error', () => {});
+  const reader = new SocketReader(sock);
   const end = (why) => {
     if (!sock.destroyed) {
-      weClose = true;
+      weClose = !reader.ended; // not when the KMS had closed already
       log(`conn ${n}: closing: ${why}`);
       sock.destroy();
     }
   };
-  sock.on('error', () => {});
-  const reader = new SocketReader(sock);
   const done = closed(sock);
   let bridge = null;
   let plainFromKms = 0;

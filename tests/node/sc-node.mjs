@@ -33,6 +33,7 @@ const usage = `usage: sc-node.mjs --listen HOST:PORT [options]
   --oversize-len N       oversize: the declared data length (default 1025)
   --probe-chain ID       chain of the vote request hostile modes send (no --bridge); default probe
   --probe-height H       its height (default 7777777)
+  --pace MS              forward at most one chunk from the bridge every MS ms
   --zero-padding         zero frame padding (default random, as Go senders leave it unzeroed)
   --max-conns N          exit after N connections have ended (default: serve forever)
 `;
@@ -40,7 +41,7 @@ const usage = `usage: sc-node.mjs --listen HOST:PORT [options]
 const o = parseArgs(process.argv.slice(2), {
   listen: '', 'port-file': '', 'node-key': '', 'node-id-file': '', 'kms-id-file': '', 'expect-kms-id': '',
   bridge: '', mode: 'normal', 'flip-frame': '1', 'oversize-len': '1025', 'probe-chain': 'probe',
-  'probe-height': '7777777', 'zero-padding': false, 'max-conns': '0', 'node-id-of': '',
+  'probe-height': '7777777', pace: '0', 'zero-padding': false, 'max-conns': '0', 'node-id-of': '',
 }, usage);
 
 if (o['node-id-of']) {
@@ -77,7 +78,7 @@ async function serve(sock, n) {
   let plainFromKms = 0;
   log(`conn ${n}: accepted from ${sock.remoteAddress}:${sock.remotePort} (mode ${o.mode})`);
 
-  try {
+  session: try {
     if (o.mode === 'stall') {
       await done; // read and ignore whatever the KMS sends, send nothing
     } else if (o.mode === 'garbage') {
@@ -97,8 +98,7 @@ async function serve(sock, n) {
         if (e.code === 'EOF') log(`conn ${n}: the KMS closed the connection during the handshake after ${secs()} s`);
         else log(`conn ${n}: handshake failed: ${e.message}`);
         end('handshake failed');
-        await done;
-        return;
+        break session;
       }
       const { sc, remoteId } = hs;
       log(`conn ${n}: handshake complete; KMS node ID ${remoteId}`);
@@ -106,8 +106,7 @@ async function serve(sock, n) {
       if (o['expect-kms-id'] && o['expect-kms-id'].toLowerCase() !== remoteId) {
         log(`conn ${n}: REFUSED: the KMS's node ID ${remoteId} is not the expected ${o['expect-kms-id']}`);
         end('unexpected KMS');
-        await done;
-        return;
+        break session;
       }
 
       // Outgoing plaintext: sealed into frames here, so hostile modes can alter them.
@@ -134,10 +133,19 @@ async function serve(sock, n) {
         } catch (e) {
           log(`conn ${n}: cannot connect to the bridge ${o.bridge}: ${e.message}`);
           end('no bridge');
-          await done;
-          return;
+          break session;
         }
-        bridge.on('data', (d) => send(new Uint8Array(d)));
+        // --pace: at most one chunk from the bridge every PACE ms (keeps a storm's volume low).
+        const pace = Number(o.pace);
+        let nextAt = 0;
+        bridge.on('data', (d) => {
+          const data = new Uint8Array(d);
+          if (!pace) return send(data);
+          const now = performance.now();
+          const at = Math.max(now, nextAt);
+          nextAt = at + pace;
+          setTimeout(() => send(data), at - now);
+        });
         bridge.on('error', () => {});
         bridge.on('close', () => end('the bridged socket closed'));
       } else if (o.mode === 'badmac') {

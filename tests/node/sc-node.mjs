@@ -24,7 +24,8 @@ const usage = `usage: sc-node.mjs --listen HOST:PORT [options]
   --expect-kms-id ID     refuse (close) a KMS whose node ID differs
   --bridge SOCK          after the handshake, connect to this Unix socket and pipe both ways
   --mode M               ${MODES.join(' | ')}
-                         stall: accept, never send the handshake; garbage: random bytes;
+                         stall: accept, never send the handshake; garbage: 2048 random
+                         bytes, then end of stream;
                          badsig: wrong challenge signature; badmac: flip a bit of ciphertext
                          frame --flip-frame (counted after the handshake); oversize: a frame
                          whose length field is --oversize-len; lowkey: a low-order ephemeral
@@ -82,7 +83,9 @@ async function serve(sock, n) {
     if (o.mode === 'stall') {
       await done; // read and ignore whatever the KMS sends, send nothing
     } else if (o.mode === 'garbage') {
-      sock.write(randomBytes(2048));
+      // Random bytes, then end of stream: a reader that wants more than we sent fails at
+      // once instead of waiting (the KMS must still close its side).
+      sock.end(randomBytes(2048));
       await done;
     } else {
       const hsOpts = { zeroPadding: o['zero-padding'], badSig: o.mode === 'badsig' };

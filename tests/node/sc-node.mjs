@@ -11,7 +11,7 @@ import { closed, connectUnix, hex, logger, parseArgs, parseHostPort, probeSignVo
   SocketReader, writeAtomic } from './lib/common.mjs';
 import { handshake, LOW_ORDER_POINTS, nodeIdOf, publicKeyOf, SEALED_LEN } from './lib/secretconn.mjs';
 
-const MODES = ['normal', 'stall', 'garbage', 'badsig', 'badmac', 'oversize', 'lowkey'];
+const MODES = ['normal', 'stall', 'garbage', 'badsig', 'badmac', 'oversize', 'lowkey', 'trickle'];
 const usage = `usage: sc-node.mjs --listen HOST:PORT [options]
        sc-node.mjs --node-id-of KEYFILE      print the node ID of an identity key file
 
@@ -30,6 +30,8 @@ const usage = `usage: sc-node.mjs --listen HOST:PORT [options]
                          frame --flip-frame (counted after the handshake); oversize: a frame
                          whose length field is --oversize-len; lowkey: a low-order ephemeral
                          key (the Nth connection uses point N-1 of the 5 known ones)
+                         trickle: a valid first handshake message, one byte every
+                         --trickle-ms (default 2000)
   --flip-frame N         badmac: which outgoing data frame (default 1)
   --oversize-len N       oversize: the declared data length (default 1025)
   --probe-chain ID       chain of the vote request hostile modes send (no --bridge); default probe
@@ -42,7 +44,7 @@ const usage = `usage: sc-node.mjs --listen HOST:PORT [options]
 const o = parseArgs(process.argv.slice(2), {
   listen: '', 'port-file': '', 'node-key': '', 'node-id-file': '', 'kms-id-file': '', 'expect-kms-id': '',
   bridge: '', mode: 'normal', 'flip-frame': '1', 'oversize-len': '1025', 'probe-chain': 'probe',
-  'probe-height': '7777777', pace: '0', 'zero-padding': false, 'max-conns': '0', 'node-id-of': '',
+  'probe-height': '7777777', pace: '0', 'trickle-ms': '2000', 'zero-padding': false, 'max-conns': '0', 'node-id-of': '',
 }, usage);
 
 if (o['node-id-of']) {
@@ -82,6 +84,17 @@ async function serve(sock, n) {
   session: try {
     if (o.mode === 'stall') {
       await done; // read and ignore whatever the KMS sends, send nothing
+    } else if (o.mode === 'trickle') {
+      // A valid ephemeral-key message, one byte every --trickle-ms: does the KMS bound the
+      // whole handshake, or only each read?
+      const msg = Buffer.concat([Buffer.from([34, 0x0a, 32]), randomBytes(32)]);
+      for (let i = 0; i < msg.length && !sock.destroyed; i++) {
+        sock.write(msg.subarray(i, i + 1));
+        log(`conn ${n}: trickled byte ${i + 1} of ${msg.length} at ${secs()} s`);
+        await Promise.race([new Promise((r) => setTimeout(r, Number(o['trickle-ms']))), done]);
+      }
+      end('trickle done');
+      await done;
     } else if (o.mode === 'garbage') {
       // Random bytes, then end of stream: a reader that wants more than we sent fails at
       // once instead of waiting (the KMS must still close its side).

@@ -12,7 +12,7 @@ import { connectUnix, logger, parseArgs, parseHostPort, probeSignVoteRequest, re
   writeAtomic } from './lib/common.mjs';
 import { identityFromSeed, makeNoise, socketDuplex } from './lib/noise.mjs';
 
-const MODES = ['normal', 'stall', 'garbage', 'badsig', 'badmac', 'oversize', 'lowkey'];
+const MODES = ['normal', 'stall', 'garbage', 'badsig', 'badmac', 'oversize', 'lowkey', 'trickle'];
 const usage = `usage: noise-node.mjs --listen HOST:PORT [options]
        noise-node.mjs --peer-id-of KEYFILE     print the libp2p peer ID of an identity key file
 
@@ -29,7 +29,8 @@ const usage = `usage: noise-node.mjs --listen HOST:PORT [options]
                          stall: accept, never answer; garbage: a random handshake message;
                          badsig: identity signature by another key; badmac: flip a bit of
                          transport frame --flip-frame; oversize: a frame of the largest length
-                         (65535) of junk; lowkey: an all-zero ephemeral key
+                         (65535) of junk; lowkey: an all-zero ephemeral key; trickle: the
+                         handshake answer one byte every --trickle-ms (default 2000)
   --flip-frame N         badmac: which outgoing transport frame (default 1)
   --probe-chain ID       chain of the vote request hostile modes send (no --bridge)
   --probe-height H       its height (default 7777777)
@@ -38,7 +39,7 @@ const usage = `usage: noise-node.mjs --listen HOST:PORT [options]
 const o = parseArgs(process.argv.slice(2), {
   listen: '', 'port-file': '', 'node-key': '', 'peer-id-file': '', 'kms-id-file': '', 'expect-kms-id': '',
   bridge: '', mode: 'normal', 'flip-frame': '1', 'probe-chain': 'probe', 'probe-height': '7777777',
-  'max-conns': '0', 'peer-id-of': '',
+  'max-conns': '0', 'peer-id-of': '', 'trickle-ms': '2000',
 }, usage);
 
 if (o['peer-id-of']) {
@@ -96,6 +97,8 @@ async function serve(sock, n) {
           log(`conn ${n}: flipped one bit of outgoing transport frame ${flipFrame}`);
         }
       },
+      trickleMs: o.mode === 'trickle' ? Number(o['trickle-ms']) : 0,
+      onTrickle: (i, len) => log(`conn ${n}: trickled byte ${i} of ${len} at ${secs()} s`),
     });
     const encrypter = await makeNoise(identity, {
       badSig: o.mode === 'badsig',

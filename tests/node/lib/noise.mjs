@@ -49,7 +49,8 @@ class FrameTap {
 
 // A net.Socket as {source, sink}. The source does not destroy the socket when the library
 // stops reading it (a Readable's own iterator would). outTap/inTap observe raw frames.
-export function socketDuplex(sock, { onOutFrame, onInFrame } = {}) {
+// trickleMs: write the outgoing bytes one at a time, trickleMs apart (a slow peer).
+export function socketDuplex(sock, { onOutFrame, onInFrame, trickleMs = 0, onTrickle } = {}) {
   const queue = [];
   let ended = false;
   let error = null;
@@ -87,6 +88,14 @@ export function socketDuplex(sock, { onOutFrame, onInFrame } = {}) {
       for await (const chunk of source) {
         const bytes = outTap.push(chunk instanceof Uint8Array ? chunk : chunk.subarray());
         if (sock.destroyed) return;
+        if (trickleMs) {
+          for (let i = 0; i < bytes.length && !sock.destroyed; i++) {
+            sock.write(bytes.subarray(i, i + 1));
+            if (onTrickle) onTrickle(i + 1, bytes.length);
+            await Promise.race([new Promise((r) => setTimeout(r, trickleMs)), once(sock, 'close')]);
+          }
+          continue;
+        }
         if (bytes.length && !sock.write(bytes)) {
           await Promise.race([once(sock, 'drain'), once(sock, 'close')]);
         }

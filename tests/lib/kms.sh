@@ -79,3 +79,14 @@ ensure_peers() {
     return 1
   }
 }
+
+# The Node.js peers (tests/node): installs their pinned packages if missing or stale (a
+# no-op taking ~0.1 s when they are up to date). Sets node_dir.
+node_dir=${TMKMS_SOURCE_DIR:-.}/tests/node
+ensure_node_peers() {
+  "${TMKMS_SOURCE_DIR:?}/scripts/setup-node-peers.sh" >"${work:-/tmp}/setup-node-peers.log" 2>&1 || {
+    cat "${work:-/tmp}/setup-node-peers.log"
+    echo "setup-node-peers.sh failed"
+    return 1
+  }
+}

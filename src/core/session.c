@@ -295,9 +295,10 @@ tm_status tm_session_handle(const tm_session *session, tm_pv_msg *req, tm_pv_msg
     }
 }
 
-tm_status tm_session_serve(const tm_session *session, tm_conn *conn)
+tm_status tm_session_serve(const tm_session *session, tm_conn *conn, uint64_t *answered)
 {
     tm_status status;
+    *answered = 0;
     tm_frame_reader fr;
     tm_session_scratch *s = tm_session_scratch_new();
     if (!s) return tm_err_set(TM_ERR_NOMEM, "out of memory");
@@ -309,6 +310,7 @@ tm_status tm_session_serve(const tm_session *session, tm_conn *conn)
         if (status != TM_OK) break;
         status = tm_session_handle(session, req, &resp, s);
         if (status == TM_OK) status = tm_privval_write(conn, &resp);
+        if (status == TM_OK) ++*answered;
         tm_session_done(s);
         tm_pv_msg_free(req);
         if (status != TM_OK) break;

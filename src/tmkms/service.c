@@ -236,12 +236,33 @@ static void log_identity(const tm_validator_config *vc)
     sodium_free(seed);
 }
 
+/* What went wrong last with one validator connection: a failure that repeats is logged
+ * once (then at debug level), a new one again, so a hostile or broken node cannot flood
+ * the log and a change of cause is never hidden. */
+typedef struct {
+    char last[256]; /* "" while the connection is healthy */
+} failure_log;
+
+static void report_failure(failure_log *fl, const validator_thread *vt, bool error, const char *what)
+{
+    const char *msg = tm_err_msg();
+    if (strncmp(fl->last, msg, sizeof(fl->last) - 1) == 0) {
+        tm_log_debug("conn", "[%s] %s %s (again): %s", vt->vc->chain_id, vt->vc->addr, what, msg);
+        return;
+    }
+    snprintf(fl->last, sizeof(fl->last), "%s", msg);
+    if (error)
+        tm_log_error("conn", "[%s] %s %s: %s; retrying with backoff", vt->vc->chain_id, vt->vc->addr, what, msg);
+    else
+        tm_log_warn("conn", "[%s] %s %s: %s; retrying with backoff", vt->vc->chain_id, vt->vc->addr, what, msg);
+}
+
 static void *validator_main(void *arg)
 {
     validator_thread *vt = arg;
     log_identity(vt->vc);
     unsigned backoff = BACKOFF_MIN_MS;
-    tm_status reported_down = TM_OK; /* the failure last logged, so a lasting one is logged once */
+    failure_log fl = {""};
     for (;;) {
         tm_conn *conn = NULL;
         tm_status status = dial(vt->vc, &conn);
@@ -250,26 +271,30 @@ static void *validator_main(void *arg)
             break;
         }
         if (status != TM_OK) {
-            if (status == TM_ERR_REFUSED && reported_down != status) /* the node is not the pinned one */
-                tm_log_error("conn", "[%s] %s; retrying with backoff", vt->vc->chain_id, tm_err_msg());
-            else if (status != TM_ERR_REFUSED && reported_down == TM_OK)
-                tm_log_warn("conn", "[%s] cannot reach %s (%s); retrying with backoff", vt->vc->chain_id,
-                            vt->vc->addr, tm_err_msg());
-            else
-                tm_log_debug("conn", "[%s] %s", vt->vc->chain_id, tm_err_msg());
-            reported_down = status;
+            /* A node that is not the pinned one is an error; one that is down, a warning. */
+            report_failure(&fl, vt, status == TM_ERR_REFUSED, "connection failed");
             sleep_ms(next_backoff(&backoff));
             continue;
         }
-        reported_down = TM_OK;
-        backoff = BACKOFF_MIN_MS;
-        tm_log_info("conn", "[%s] connected to %s", vt->vc->chain_id, vt->vc->addr);
-        status = tm_session_serve(&vt->session, conn);
+        if (fl.last[0]) tm_log_debug("conn", "[%s] connected to %s", vt->vc->chain_id, vt->vc->addr);
+        else tm_log_info("conn", "[%s] connected to %s", vt->vc->chain_id, vt->vc->addr);
+        uint64_t answered = 0;
+        status = tm_session_serve(&vt->session, conn, &answered);
         tm_conn_close(conn);
-        if (status == TM_ERR_EOF)
+        if (answered > 0) {
+            /* A session that did work: the next outage starts afresh. One that broke before
+             * its first answer keeps backing off, so a node that fails right after the
+             * handshake is not redialled ten times a second. */
+            backoff = BACKOFF_MIN_MS;
+            fl.last[0] = '\0';
+        }
+        if (status == TM_ERR_EOF && answered > 0)
             tm_log_info("conn", "[%s] %s closed the connection", vt->vc->chain_id, vt->vc->addr);
+        else if (status == TM_ERR_EOF)
+            /* CometBFT's listeners close right after the handshake when they do not allow us. */
+            report_failure(&fl, vt, true, "closed by the node before any request (does it allow this KMS's identity?)");
         else
-            tm_log_error("conn", "[%s] session with %s ended: %s", vt->vc->chain_id, vt->vc->addr, tm_err_msg());
+            report_failure(&fl, vt, true, answered > 0 ? "session ended" : "session ended before any request");
         if (!vt->vc->reconnect) break;
         sleep_ms(next_backoff(&backoff));
     }

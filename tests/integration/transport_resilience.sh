@@ -96,7 +96,7 @@ addr = "tcp://$(cat "$dir/behind-mitm.id")@127.0.0.1:$mport"
 secret_key = "secrets/identity.key"
 TOML
 kill -TERM "$hostile_pid"; wait "$hostile_pid" 2>/dev/null
-"$tmkms" start -c "$dir/tmkms.toml" --log-level debug >"$dir/tmkms.log" 2>&1 &
+"$tmkms" start -c "$dir/tmkms.toml" >"$dir/tmkms.log" 2>&1 &
 kms_pid=$!
 kms_pids+=("$kms_pid")
 if wait_for 300 more_than "$dir/healthy.record" 19; then
@@ -150,7 +150,7 @@ hostile() {
   fi
 }
 
-hostile stall 'no progress|timed? ?out'
+hostile stall 'deadline|no progress|timed? ?out'
 hostile garbage 'malformed|invalid|unexpected'
 hostile badsig 'signature'
 hostile lowkey 'low.order'

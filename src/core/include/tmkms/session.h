@@ -17,8 +17,9 @@ typedef struct {
 } tm_session;
 
 /* Serve requests until the connection fails or the peer misbehaves. Always returns an
- * error status (TM_ERR_EOF for a clean close), with the reason in tm_err_msg(). */
-tm_status tm_session_serve(const tm_session *session, tm_conn *conn);
+ * error status (TM_ERR_EOF for a clean close), with the reason in tm_err_msg();
+ * *answered counts the responses written. */
+tm_status tm_session_serve(const tm_session *session, tm_conn *conn, uint64_t *answered);
 
 /* Answer one request. *resp is filled with pointers into `req` and into `scratch`; it is
  * valid until tm_session_done(scratch), which must be called before `req` is freed (the

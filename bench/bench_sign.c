@@ -1,15 +1,15 @@
 /* bench_sign: sequential durable signatures over one transport (unix://, tcp:// Secret
- * Connection), against the physical floor measured in the same run.
+ * Connection, noise:// libp2p Noise), against the physical floor measured in the same run.
  *
  * Plays the node: listens (--socket, or --listen for tcp), accepts the KMS, then sends --n
  * SignVoteRequests, each a new (height, step) so each costs the KMS one signature and one
  * durable state write. Interleaved with them, in blocks, it samples the floor: (a) an
  * ed25519 signature of a vote-sized message, (b) a round trip of request/response-sized
- * messages between two threads over the same transport (for tcp: loopback TCP through a
- * Secret Connection pair, so the floor includes the frame encryption the protocol
- * demands), (c) a pwrite of a state-sized record + fdatasync in --state-dir. A durable
- * signature cannot cost less than a + b + c. For tcp it also times complete handshakes
- * between two threads over loopback. */
+ * messages between two threads over the same transport (for tcp and noise: loopback TCP
+ * through a pair of that transport's connections, so the floor includes the frame
+ * encryption the protocol demands), (c) a pwrite of a state-sized record + fdatasync in
+ * --state-dir. A durable signature cannot cost less than a + b + c. For tcp and noise it
+ * also times complete handshakes between two threads over loopback. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "tmkms/conn.h"
+#include "tmkms/noise.h"
 #include "tmkms/privval.h"
 #include "tmkms/secretconn.h"
 #include "tmkms/signer.h"
@@ -37,8 +38,8 @@
 #define RECORD_BYTES 700
 #define HANDSHAKES 30
 
-typedef enum { T_UNIX, T_TCP } transport;
-static const char *const transport_names[] = {"unix", "tcp"};
+typedef enum { T_UNIX, T_TCP, T_NOISE } transport;
+static const char *const transport_names[] = {"unix", "tcp", "noise"};
 
 typedef struct {
     double *v;
@@ -229,23 +230,32 @@ static void tcp_pair(tm_conn **a, tm_conn **b)
 }
 
 typedef struct {
+    transport t;
+    bool initiator;
     tm_conn *raw, *secured;
     uint8_t seed[32];
     tm_status status;
 } handshake_side;
 
+/* The node's (or the KMS's) side of a network transport's handshake. */
+static tm_status secure(transport t, tm_conn *raw, const uint8_t seed[32], bool initiator, tm_conn **out)
+{
+    uint8_t remote[32];
+    if (t == T_NOISE) return tm_noise_handshake(raw, seed, initiator, NULL, 30000, out, remote);
+    return tm_sc_handshake(raw, seed, 30000, out, remote);
+}
+
 static void *handshake_thread(void *arg)
 {
     handshake_side *h = arg;
-    uint8_t remote[32];
-    h->status = tm_sc_handshake(h->raw, h->seed, 30000, &h->secured, remote);
+    h->status = secure(h->t, h->raw, h->seed, h->initiator, &h->secured);
     return NULL;
 }
 
 /* Run the handshake on both ends of a fresh loopback pair at once; returns its time. */
-static double secure_pair(tm_conn **a, tm_conn **b)
+static double secure_pair(transport t, tm_conn **a, tm_conn **b)
 {
-    handshake_side sa = {0}, sb = {0};
+    handshake_side sa = {.t = t, .initiator = true}, sb = {.t = t};
     randombytes_buf(sa.seed, sizeof(sa.seed));
     randombytes_buf(sb.seed, sizeof(sb.seed));
     tcp_pair(&sa.raw, &sb.raw);
@@ -263,8 +273,8 @@ static double secure_pair(tm_conn **a, tm_conn **b)
 
 static void transport_pair(transport t, tm_conn **a, tm_conn **b)
 {
-    if (t == T_TCP) {
-        secure_pair(a, b);
+    if (t != T_UNIX) {
+        secure_pair(t, a, b);
         return;
     }
     int sv[2];
@@ -274,12 +284,12 @@ static void transport_pair(transport t, tm_conn **a, tm_conn **b)
         die(tm_err_msg());
 }
 
-static double handshake_p50(void)
+static double handshake_p50(transport t)
 {
     samples s = {calloc(HANDSHAKES, sizeof(double)), 0};
     for (int i = 0; i < HANDSHAKES; i++) {
         tm_conn *a, *b;
-        s.v[s.n++] = secure_pair(&a, &b);
+        s.v[s.n++] = secure_pair(t, &a, &b);
         tm_conn_close(a);
         tm_conn_close(b);
     }
@@ -319,7 +329,7 @@ static long peak_rss_kib(int pid)
     return kib;
 }
 
-static tm_conn *accept_kms_tcp(const char *listen_addr, const char *identity_key)
+static tm_conn *accept_kms_net(transport t, const char *listen_addr, const char *identity_key)
 {
     char host[64];
     const char *colon = strrchr(listen_addr, ':');
@@ -331,8 +341,7 @@ static tm_conn *accept_kms_tcp(const char *listen_addr, const char *identity_key
     if (!seed || tm_keyfile_read_seed(identity_key, seed) != TM_OK) die(tm_err_msg());
     tm_conn *raw = tcp_accept(ls, 30000), *c = NULL;
     close(ls);
-    uint8_t remote[32];
-    if (tm_sc_handshake(raw, seed, 30000, &c, remote) != TM_OK) die(tm_err_msg());
+    if (secure(t, raw, seed, false, &c) != TM_OK) die(tm_err_msg());
     sodium_free(seed);
     return c;
 }
@@ -381,19 +390,20 @@ int main(int argc, char **argv)
         else if (o == 'k') identity_key = optarg;
         else if (o == 't' && strcmp(optarg, "unix") == 0) t = T_UNIX;
         else if (o == 't' && strcmp(optarg, "tcp") == 0) t = T_TCP;
+        else if (o == 't' && strcmp(optarg, "noise") == 0) t = T_NOISE;
         else return 2;
     }
     bool endpoint_ok = t == T_UNIX ? socket_path != NULL : listen_addr && identity_key;
     if (!endpoint_ok || !state_dir || n < BLOCK || sodium_init() < 0) {
         fprintf(stderr, "usage: bench_sign --state-dir DIR [--transport unix] --socket PATH\n"
-                        "       bench_sign --state-dir DIR --transport tcp --listen HOST:PORT --identity-key FILE\n"
+                        "       bench_sign --state-dir DIR --transport tcp|noise --listen HOST:PORT --identity-key FILE\n"
                         "       [--chain-id ID] [--n N] [--kms-pid-file F] [--label NAME]\n");
         return 2;
     }
     n -= n % BLOCK;
     kms_link k = {.chain_id = chain_id};
     tm_frame_reader_init(&k.fr, TM_PRIVVAL_MAX_FRAME);
-    k.conn = t == T_TCP ? accept_kms_tcp(listen_addr, identity_key) : accept_kms(socket_path);
+    k.conn = t == T_UNIX ? accept_kms(socket_path) : accept_kms_net(t, listen_addr, identity_key);
     request_pubkey(&k);
     floor_ctx f;
     floor_open(&f, t, state_dir);
@@ -428,8 +438,9 @@ int main(int argc, char **argv)
     printf("sequential durable signatures over %s://, %ld requests (floor sampled between blocks of %d)\n", tname, n,
            BLOCK);
     printf("  floor  ed25519 sign          p50 %8.1f us\n", a);
-    printf("  floor  %-4s round trip        p50 %8.1f us%s\n", tname, b,
-           t == T_TCP ? "   (loopback TCP through a Secret Connection pair)" : "");
+    static const char *const floor_notes[] = {"", "   (loopback TCP through a Secret Connection pair)",
+                                              "   (loopback TCP through a Noise pair)"};
+    printf("  floor  %-5s round trip       p50 %8.1f us%s\n", tname, b, floor_notes[t]);
     printf("  floor  pwrite + fdatasync    p50 %8.1f us\n", c);
     printf("  floor  total                     %8.1f us\n", floor_us);
     printf("  %-6s sign round trip       p50 %8.1f us   p99 %8.1f us   max %8.1f us\n", label, p50, p99, max);
@@ -442,8 +453,8 @@ int main(int argc, char **argv)
     }
     long rss = kms_pid > 0 ? peak_rss_kib(kms_pid) : -1;
     if (rss >= 0) printf("  %-6s peak RSS (VmHWM)          %8.2f MiB   (target < 8 MiB)\n", label, (double)rss / 1024.0);
-    double hs = t == T_TCP ? handshake_p50() : 0;
-    if (t == T_TCP) printf("  handshake (loopback, both ends) p50 %8.1f us   (%d handshakes)\n", hs, HANDSHAKES);
+    double hs = t != T_UNIX ? handshake_p50(t) : 0;
+    if (t != T_UNIX) printf("  handshake (loopback, both ends) p50 %8.1f us   (%d handshakes)\n", hs, HANDSHAKES);
     printf("ratio p50/floor = %.2f (target <= 1.30)\n", p50 / floor_us);
     unlink(f.probe_path);
     /* One line for scripts (bench/anchors.sh) to read. */

@@ -1,8 +1,9 @@
 # Shared by bench/run.sh (make bench) and bench/anchors.sh (make bench-anchors). Source it.
 #
 # bench_against LABEL DIR N CMD...
-#   bench_sign (the node) listens on unix://DIR/node.sock (or, with BENCH_TCP=HOST:PORT, on
-#   tcp://HOST:PORT with the identity key DIR/node-identity.key) and samples its floor in DIR/state;
+#   bench_sign (the node) listens on unix://DIR/node.sock (or, with BENCH_NET=tcp|noise and
+#   BENCH_LISTEN=HOST:PORT, on that transport with the identity key DIR/node-identity.key)
+#   and samples its floor in DIR/state;
 #   then CMD (the signer under test) is started and must dial that socket. The signer's pid
 #   goes to DIR/kms.pid so bench_sign can read its peak RSS. bench_sign's output goes to
 #   stdout and to DIR/bench.out; the signer's output to DIR/signer.log. Fails, and says why,
@@ -18,12 +19,13 @@ bench_against() {
     rm -f "$dir/node.sock" "$dir/kms.pid"
     mkdir -p "$dir/state"
     local endpoint=(--socket "$dir/node.sock")
-    [[ -n ${BENCH_TCP:-} ]] && endpoint=(--transport tcp --listen "$BENCH_TCP" --identity-key "$dir/node-identity.key")
+    [[ -n ${BENCH_NET:-} ]] &&
+        endpoint=(--transport "$BENCH_NET" --listen "$BENCH_LISTEN" --identity-key "$dir/node-identity.key")
     "$bench_bin" --label "$label" "${endpoint[@]}" --state-dir "$dir/state" --n "$n" \
         --kms-pid-file "$dir/kms.pid" >"$dir/bench.out" 2>&1 &
     local bench=$!
-    # (A tcp:// signer redials by itself until bench_sign listens.)
-    for _ in $(seq 100); do [[ -n ${BENCH_TCP:-} || -S $dir/node.sock ]] && break; sleep 0.05; done
+    # (A network signer redials by itself until bench_sign listens.)
+    for _ in $(seq 100); do [[ -n ${BENCH_NET:-} || -S $dir/node.sock ]] && break; sleep 0.05; done
     "$@" >"$dir/signer.log" 2>&1 &
     local kms=$!
     echo "$kms" >"$dir/kms.pid"

@@ -240,17 +240,20 @@ static void log_identity(const tm_validator_config *vc)
  * once (then at debug level), a new one again, so a hostile or broken node cannot flood
  * the log and a change of cause is never hidden. */
 typedef struct {
-    char last[256]; /* "" while the connection is healthy */
+    char last[256];   /* "" while the connection is healthy */
+    unsigned repeats; /* how many times in a row `last` happened again */
 } failure_log;
 
 static void report_failure(failure_log *fl, const validator_thread *vt, bool error, const char *what)
 {
     const char *msg = tm_err_msg();
     if (strncmp(fl->last, msg, sizeof(fl->last) - 1) == 0) {
+        fl->repeats++;
         tm_log_debug("conn", "[%s] %s %s (again): %s", vt->vc->chain_id, vt->vc->addr, what, msg);
         return;
     }
     snprintf(fl->last, sizeof(fl->last), "%s", msg);
+    fl->repeats = 0;
     if (error)
         tm_log_error("conn", "[%s] %s %s: %s; retrying with backoff", vt->vc->chain_id, vt->vc->addr, what, msg);
     else
@@ -262,7 +265,7 @@ static void *validator_main(void *arg)
     validator_thread *vt = arg;
     log_identity(vt->vc);
     unsigned backoff = BACKOFF_MIN_MS;
-    failure_log fl = {""};
+    failure_log fl = {"", 0};
     for (;;) {
         tm_conn *conn = NULL;
         tm_status status = dial(vt->vc, &conn);
@@ -276,7 +279,8 @@ static void *validator_main(void *arg)
             sleep_ms(next_backoff(&backoff));
             continue;
         }
-        if (fl.last[0]) tm_log_debug("conn", "[%s] connected to %s", vt->vc->chain_id, vt->vc->addr);
+        /* Quiet only while the same failure keeps repeating (a node that breaks every session). */
+        if (fl.repeats > 0) tm_log_debug("conn", "[%s] connected to %s", vt->vc->chain_id, vt->vc->addr);
         else tm_log_info("conn", "[%s] connected to %s", vt->vc->chain_id, vt->vc->addr);
         uint64_t answered = 0;
         status = tm_session_serve(&vt->session, conn, &answered);
@@ -287,6 +291,7 @@ static void *validator_main(void *arg)
              * handshake is not redialled ten times a second. */
             backoff = BACKOFF_MIN_MS;
             fl.last[0] = '\0';
+            fl.repeats = 0;
         }
         if (status == TM_ERR_EOF && answered > 0)
             tm_log_info("conn", "[%s] %s closed the connection", vt->vc->chain_id, vt->vc->addr);

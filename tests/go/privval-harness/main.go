@@ -29,6 +29,7 @@ import (
 	"github.com/cometbft/cometbft/crypto"
 	cmted25519 "github.com/cometbft/cometbft/crypto/ed25519"
 	"github.com/cometbft/cometbft/libs/log"
+	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
 	privvalproto "github.com/cometbft/cometbft/proto/tendermint/privval"
 	cmtproto "github.com/cometbft/cometbft/proto/tendermint/types"
@@ -517,7 +518,7 @@ func main() {
 	tcpAddr := flag.String("tcp", "", "listen on this TCP address behind a Secret Connection (CometBFT's TCPListener, a fresh identity) instead of -socket")
 	nodeIDFile := flag.String("node-id-file", "", "with -tcp: write the listener's node ID to this file")
 	noiseAddr := flag.String("noise", "", "listen on this TCP address behind libp2p Noise (CometBFT v0.40's NoiseListener; builds with -tags noise) instead of -socket")
-	nodeKeyFile := flag.String("node-key-file", "", "with -noise: the node's key (CometBFT node_key.json), created if missing")
+	nodeKeyFile := flag.String("node-key-file", "", "with -noise (required) or -tcp (optional; default a fresh key, as CometBFT's TCP listener makes): the node's key (CometBFT node_key.json), created if missing")
 	allowPeerID := flag.String("allow-peer-id", "", "with -noise: the signer peer IDs allowed to connect, comma-separated")
 	peerIDFile := flag.String("peer-id-file", "", "with -noise: write the node's libp2p peer ID to this file")
 	sentryRecord := flag.String("sentry-record", "", "instead of the scripted session: act as one of several sentries, sending votes for randomly chosen blocks from -height for -sentry-heights heights, and record every signature received in this file")
@@ -558,6 +559,18 @@ func main() {
 			os.Exit(2)
 		}
 		key := cmted25519.GenPrivKey()
+		if *nodeKeyFile != "" {
+			nk, err := p2p.LoadOrGenNodeKey(*nodeKeyFile)
+			edKey, ok := cmted25519.PrivKey(nil), false
+			if err == nil {
+				edKey, ok = nk.PrivKey.(cmted25519.PrivKey)
+			}
+			if !ok {
+				fmt.Fprintln(os.Stderr, "-node-key-file: not an ed25519 node key:", err)
+				os.Exit(2)
+			}
+			key = edKey
+		}
 		if *nodeIDFile != "" {
 			if err := os.WriteFile(*nodeIDFile, []byte(fmt.Sprintf("%x\n", key.PubKey().Address())), 0o600); err != nil {
 				fmt.Fprintln(os.Stderr, "node-id-file:", err)

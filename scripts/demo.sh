@@ -2,7 +2,7 @@
 # make demo: tmkms signing for a simulated validator node, end to end, in a temporary
 # directory. Creates a key, a config and the state; starts validator-sim (the node) and
 # tmkms; runs the basic and guard scenarios with one line per request, then a short random
-# storm; then the same node over tcp:// (Secret Connection); prints what was signed, what was refused and why, the signing latency tmkms
+# storm; then nodes over tcp:// (Secret Connection) and noise:// (libp2p Noise); prints what was signed, what was refused and why, the signing latency tmkms
 # logged, and the final state. Usage: scripts/demo.sh BUILD_DIR
 set -u
 if [[ $# -ne 1 || ! -x $1/bin/tmkms || ! -x $1/bin/validator-sim ]]; then
@@ -74,37 +74,54 @@ if ((n > 0)); then
 fi
 echo "refused requests logged: $(grep -c '\[sign\] .*refused' "$work/tmkms.log")"
 
-section "The node over the network: tcp:// with Secret Connection, node ID pinned both ways"
-# A second [[validator]] for the same chain (as a sentry would be): it shares the chain's
-# double-sign guard and state with the unix:// one.
-kms_id=$("$bin/tmkms" softsign keygen -t identity "$work/secrets/identity.key" | sed -n 's/^node ID: //p')
-"$bin/tmkms" softsign keygen -t identity "$work/node-identity.key" >/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-h_bg "$work/sim3.log" "$bin/validator-sim" --listen "tcp://127.0.0.1:$port" --identity-key "$work/node-identity.key" \
-  --expect-kms-id "$kms_id" --node-id-file "$work/node-id" --chain-id "$chain" --expect-pubkey "$pk" \
-  --max-height "$max_height" --record "$work/record" --scenario basic --start-height 2000 --verbose
-sim3=$h_last_pid
-for _ in $(seq 100); do [[ -s $work/node-id ]] && break; sleep 0.1; done
+section "The node over the network: tcp:// (Secret Connection) and noise:// (libp2p Noise), pinned both ways"
+# Two more [[validator]] entries for the same chain, as sentries would be: they share the
+# chain's double-sign guard and state with the unix:// one. One identity key serves both
+# (its node ID for tcp://, its libp2p peer ID for noise://); each node has its own key.
+id_of() { sed -n "s/^$1: //p" <<<"$2"; }
+kms_keys=$("$bin/tmkms" softsign keygen -t identity "$work/secrets/identity.key")
+tcp_keys=$("$bin/tmkms" softsign keygen -t identity "$work/node-tcp.key")
+noise_keys=$("$bin/tmkms" softsign keygen -t identity "$work/node-noise.key")
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+tcp_port=$(free_port) noise_port=$(free_port)
 cat >>"$work/tmkms.toml" <<TOML
 
 [[validator]]
 chain_id = "$chain"
-addr = "tcp://$(cat "$work/node-id")@127.0.0.1:$port"
+addr = "tcp://$(id_of "node ID" "$tcp_keys")@127.0.0.1:$tcp_port"
+secret_key = "secrets/identity.key"
+max_height = "$max_height"
+
+[[validator]]
+chain_id = "$chain"
+addr = "noise://$(id_of "peer ID" "$noise_keys")@127.0.0.1:$noise_port"
 secret_key = "secrets/identity.key"
 max_height = "$max_height"
 TOML
-echo "added to tmkms.toml:"
+echo "added to tmkms.toml (tmkms's identity: node ID $(id_of "node ID" "$kms_keys"), peer ID $(id_of "peer ID" "$kms_keys")):"
 sed -n '/^addr = "tcp/,$p' "$work/tmkms.toml" | sed 's/^/        /'
 kill -TERM "$tmkms_pid" 2>/dev/null
 wait "$tmkms_pid"
 h_forget "$tmkms_pid"
 h_bg "$work/tmkms.log" "$bin/tmkms" start -c "$work/tmkms.toml"
 tmkms_pid=$h_last_pid
-wait "$sim3" || status=1
-h_forget "$sim3"
-grep -E "node ID|authenticated" "$work/sim3.log"
-grep -E "this KMS's node ID" "$work/tmkms.log" | tail -n 1 | cut -c 29-
-sed -n '/^validator-sim summary/,$p' "$work/sim3.log"
+# net_sim SCHEME PORT KMS_ID START: validator-sim as that network node, basic scenario.
+net_sim() {
+  local log=$work/sim-$1.log
+  h_bg "$log" "$bin/validator-sim" --listen "$1://127.0.0.1:$2" --identity-key "$work/node-$1.key" \
+    --expect-kms-id "$3" --chain-id "$chain" --expect-pubkey "$pk" --max-height "$max_height" \
+    --record "$work/record" --scenario basic --start-height "$4"
+  local pid=$h_last_pid
+  wait "$pid" || status=1
+  h_forget "$pid"
+  echo "-- $1://"
+  grep -E "ID|authenticated" "$log"
+  sed -n '/^validator-sim summary/,$p' "$log" | grep -E "requests|signatures|double|result"
+}
+net_sim tcp "$tcp_port" "$(id_of "node ID" "$kms_keys")" 2000
+net_sim noise "$noise_port" "$(id_of "peer ID" "$kms_keys")" 3000
+echo "-- tmkms's side"
+grep -E "this KMS's (node|peer) ID|connected to (tcp|noise)" "$work/tmkms.log" | cut -c 29- | sort -u
 
 section "Every signature the node received, checked for double signs across all runs"
 "$bin/validator-sim" --check-record "$work/record" | grep -v '^max_signed' || status=1

@@ -242,11 +242,14 @@ static void log_identity(const tm_validator_config *vc)
 typedef struct {
     char last[256];   /* "" while the connection is healthy */
     unsigned repeats; /* how many times in a row `last` happened again */
+    bool in_session;  /* `last` ended a session (the handshake had succeeded) */
 } failure_log;
 
-static void report_failure(failure_log *fl, const validator_thread *vt, bool error, const char *what)
+static void report_failure(failure_log *fl, const validator_thread *vt, bool error, bool in_session,
+                           const char *what)
 {
     const char *msg = tm_err_msg();
+    fl->in_session = in_session;
     if (strncmp(fl->last, msg, sizeof(fl->last) - 1) == 0) {
         fl->repeats++;
         tm_log_debug("conn", "[%s] %s %s (again): %s", vt->vc->chain_id, vt->vc->addr, what, msg);
@@ -265,7 +268,7 @@ static void *validator_main(void *arg)
     validator_thread *vt = arg;
     log_identity(vt->vc);
     unsigned backoff = BACKOFF_MIN_MS;
-    failure_log fl = {"", 0};
+    failure_log fl = {"", 0, false};
     for (;;) {
         tm_conn *conn = NULL;
         tm_status status = dial(vt->vc, &conn);
@@ -275,12 +278,12 @@ static void *validator_main(void *arg)
         }
         if (status != TM_OK) {
             /* A node that is not the pinned one is an error; one that is down, a warning. */
-            report_failure(&fl, vt, status == TM_ERR_REFUSED, "connection failed");
+            report_failure(&fl, vt, status == TM_ERR_REFUSED, false, "connection failed");
             sleep_ms(next_backoff(&backoff));
             continue;
         }
-        /* Quiet only while the same failure keeps repeating (a node that breaks every session). */
-        if (fl.repeats > 0) tm_log_debug("conn", "[%s] connected to %s", vt->vc->chain_id, vt->vc->addr);
+        /* Quiet only while a node keeps breaking every session the same way. */
+        if (fl.in_session && fl.repeats > 0) tm_log_debug("conn", "[%s] connected to %s", vt->vc->chain_id, vt->vc->addr);
         else tm_log_info("conn", "[%s] connected to %s", vt->vc->chain_id, vt->vc->addr);
         uint64_t answered = 0;
         status = tm_session_serve(&vt->session, conn, &answered);
@@ -297,9 +300,9 @@ static void *validator_main(void *arg)
             tm_log_info("conn", "[%s] %s closed the connection", vt->vc->chain_id, vt->vc->addr);
         else if (status == TM_ERR_EOF)
             /* CometBFT's listeners close right after the handshake when they do not allow us. */
-            report_failure(&fl, vt, true, "closed by the node before any request (does it allow this KMS's identity?)");
+            report_failure(&fl, vt, true, true, "closed by the node before any request (does it allow this KMS's identity?)");
         else
-            report_failure(&fl, vt, true, answered > 0 ? "session ended" : "session ended before any request");
+            report_failure(&fl, vt, true, true, answered > 0 ? "session ended" : "session ended before any request");
         if (!vt->vc->reconnect) break;
         sleep_ms(next_backoff(&backoff));
     }

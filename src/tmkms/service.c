@@ -126,8 +126,73 @@ static unsigned next_backoff(unsigned *backoff_ms)
     return base - base / 4 + jitter;
 }
 
-/* tcp://[NODE_ID@]host:port → Secret Connection with our identity key; the node ID, when
- * given, must match the peer's authenticated key. */
+/* Connect and handshake within this long; see docs/TRANSPORTS.md. */
+#define NET_TIMEOUT_MS 10000
+
+/* Secure a dialled connection with our identity and check who answered against `pin`
+ * (the transport's own form: a node ID string for tcp://, a 32-byte key for noise://). */
+typedef tm_status (*secure_fn)(const tm_validator_config *vc, tm_conn *raw, const uint8_t seed[32], const void *pin,
+                               tm_conn **conn);
+
+/* Load the validator's identity key (locked memory), dial host:port and run `secure`. */
+static tm_status dial_secured(const tm_validator_config *vc, const char *host, const char *port, const void *pin,
+                              secure_fn secure, tm_conn **conn)
+{
+    TM_ENSURE(vc->secret_key != NULL, TM_ERR_CONFIG,
+              "%s: needs secret_key (an identity key: tmkms softsign keygen -t identity PATH)", vc->addr);
+    uint8_t *seed = sodium_malloc(TM_ED25519_SEED_LEN);
+    TM_ENSURE(seed != NULL, TM_ERR_NOMEM, "out of locked memory");
+    tm_status status = tm_keyfile_read_seed(vc->secret_key, seed);
+    if (status == TM_OK) {
+        tm_conn *raw = NULL;
+        status = tm_conn_dial_tcp(host, port, NET_TIMEOUT_MS, &raw);
+        if (status == TM_OK) status = secure(vc, raw, seed, pin, conn);
+    } else {
+        /* Permissions or a missing key file will not fix themselves: a config error. */
+        status = tm_err_prefix(TM_ERR_CONFIG, "%s: identity key: ", vc->addr);
+    }
+    sodium_free(seed);
+    return status;
+}
+
+/* Secret Connection; the node ID, when pinned, must match the peer's authenticated key. */
+static tm_status secure_sc(const tm_validator_config *vc, tm_conn *raw, const uint8_t seed[32], const void *pin_arg,
+                           tm_conn **conn)
+{
+    const char *pin = pin_arg; /* "" when not pinned */
+    uint8_t remote[32];
+    char id[41];
+    TM_TRY(tm_sc_handshake(raw, seed, NET_TIMEOUT_MS, conn, remote));
+    tm_sc_node_id(remote, id);
+    if (pin[0] && strcasecmp(pin, id) != 0) {
+        tm_conn_close(*conn);
+        return tm_err_set(TM_ERR_REFUSED, "%s: the node's ID is %s, not the pinned %s: not serving it", vc->addr, id,
+                          pin);
+    }
+    if (!pin[0])
+        tm_log_warn("conn", "[%s] %s: node %s is not pinned (use tcp://NODE_ID@host:port)", vc->chain_id, vc->addr, id);
+    return TM_OK;
+}
+
+/* libp2p Noise; the pinned key (32 bytes) is checked inside the handshake, before the node
+ * learns our identity. */
+static tm_status secure_noise(const tm_validator_config *vc, tm_conn *raw, const uint8_t seed[32], const void *pin,
+                              tm_conn **conn)
+{
+    uint8_t remote[32];
+    const uint8_t *pin_key = pin;
+    tm_status status = tm_noise_handshake(raw, seed, true, pin_key, NET_TIMEOUT_MS, conn, remote);
+    if (status == TM_ERR_REFUSED) {
+        char got[TM_NOISE_PEER_ID_SIZE], want[TM_NOISE_PEER_ID_SIZE];
+        tm_noise_peer_id(remote, got);
+        tm_noise_peer_id(pin_key, want);
+        status = tm_err_set(status, "%s: the node's peer ID is %s, not the pinned %s: not serving it", vc->addr, got,
+                            want);
+    }
+    return status;
+}
+
+/* tcp://[NODE_ID@]host:port → Secret Connection with our identity key. */
 static tm_status dial_secret(const tm_validator_config *vc, tm_conn **conn)
 {
     char host[256], port[16], pin[64] = "";
@@ -144,68 +209,17 @@ static tm_status dial_secret(const tm_validator_config *vc, tm_conn **conn)
     memcpy(host, rest, (size_t)(colon - rest));
     host[colon - rest] = '\0';
     snprintf(port, sizeof(port), "%s", colon + 1);
-    TM_ENSURE(vc->secret_key != NULL, TM_ERR_CONFIG,
-              "%s: tcp:// needs secret_key (an identity key: tmkms softsign keygen -t identity PATH)", vc->addr);
-
-    uint8_t *seed = sodium_malloc(TM_ED25519_SEED_LEN);
-    TM_ENSURE(seed != NULL, TM_ERR_NOMEM, "out of locked memory");
-    tm_status status = tm_keyfile_read_seed(vc->secret_key, seed);
-    if (status == TM_OK) {
-        /* Permissions or a missing key file will not fix themselves: a config error. */
-        tm_conn *raw = NULL;
-        uint8_t remote[32];
-        status = tm_conn_dial_tcp(host, port, 10000, &raw);
-        if (status == TM_OK) status = tm_sc_handshake(raw, seed, 10000, conn, remote);
-        char id[41];
-        if (status == TM_OK) {
-            tm_sc_node_id(remote, id);
-            if (pin[0] && strcasecmp(pin, id) != 0) {
-                tm_conn_close(*conn);
-                status = tm_err_set(TM_ERR_REFUSED, "%s: the node's ID is %s, not the pinned %s: not serving it",
-                                    vc->addr, id, pin);
-            } else if (!pin[0]) {
-                tm_log_warn("conn", "[%s] %s: node %s is not pinned (use tcp://NODE_ID@host:port)", vc->chain_id,
-                            vc->addr, id);
-            }
-        }
-    } else {
-        status = tm_err_prefix(TM_ERR_CONFIG, "%s: identity key: ", vc->addr);
-    }
-    sodium_free(seed);
-    return status;
+    return dial_secured(vc, host, port, pin, secure_sc, conn);
 }
 
 /* noise://PEER_ID@host:port → libp2p Noise (CometBFT v0.40's NoiseListener) with our
- * identity key; PEER_ID, mandatory, pins the node's persistent key: another node is
- * refused during the handshake, before it learns our identity. */
+ * identity key; PEER_ID, mandatory, pins the node's persistent key. */
 static tm_status dial_noise(const tm_validator_config *vc, tm_conn **conn)
 {
     char host[256], port[8];
     uint8_t pin[32];
     if (tm_noise_parse_addr(vc->addr, pin, host, port) != TM_OK) return TM_ERR_CONFIG; /* message set */
-    TM_ENSURE(vc->secret_key != NULL, TM_ERR_CONFIG,
-              "%s: noise:// needs secret_key (an identity key: tmkms softsign keygen -t identity PATH)", vc->addr);
-    uint8_t *seed = sodium_malloc(TM_ED25519_SEED_LEN);
-    TM_ENSURE(seed != NULL, TM_ERR_NOMEM, "out of locked memory");
-    tm_status status = tm_keyfile_read_seed(vc->secret_key, seed);
-    if (status == TM_OK) {
-        tm_conn *raw = NULL;
-        uint8_t remote[32];
-        status = tm_conn_dial_tcp(host, port, 10000, &raw);
-        if (status == TM_OK) status = tm_noise_handshake(raw, seed, true, pin, 10000, conn, remote);
-        if (status == TM_ERR_REFUSED) {
-            char got[TM_NOISE_PEER_ID_SIZE], want[TM_NOISE_PEER_ID_SIZE];
-            tm_noise_peer_id(remote, got);
-            tm_noise_peer_id(pin, want);
-            status = tm_err_set(status, "%s: the node's peer ID is %s, not the pinned %s: not serving it", vc->addr,
-                                got, want);
-        }
-    } else {
-        /* Permissions or a missing key file will not fix themselves: a config error. */
-        status = tm_err_prefix(TM_ERR_CONFIG, "%s: identity key: ", vc->addr);
-    }
-    sodium_free(seed);
-    return status;
+    return dial_secured(vc, host, port, pin, secure_noise, conn);
 }
 
 static tm_status dial(const tm_validator_config *vc, tm_conn **conn)

@@ -19,7 +19,6 @@ blocks=100
 node_home=$work/node
 cometbft=$peers/cometbft
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rpc_port=$(free_port)
 p2p_port=$(free_port)
 while [[ $p2p_port == "$rpc_port" ]]; do p2p_port=$(free_port); done

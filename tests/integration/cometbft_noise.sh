@@ -16,7 +16,6 @@ harness=$peers/privval-harness-v040
 passed=0 failed=0
 ok() { echo "ok   $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1"; failed=$((failed + 1)); }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # setup DIR CHAIN: a KMS with an identity key; sets kms_peer_id.
 setup() {

@@ -10,7 +10,6 @@ work=$(mktemp -d)
 trap kms_cleanup EXIT
 ensure_peers || exit 1
 failed=0
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 for version in v038 v040; do
   dir=$work/$version

@@ -39,24 +39,7 @@ failed=0
 wait "$sentry1" || failed=1
 wait "$sentry2" || failed=1
 cat "$work/sentry1.out" "$work/sentry2.out"
-python3 - "$work/record1" "$work/record2" <<'PY' || failed=1
-import sys
-seen, per_file = {}, []
-bad = 0
-for path in sys.argv[1:]:
-    n = 0
-    for line in open(path):
-        h, r, t, block, sig = line.split()
-        key = (int(h), int(r), int(t))
-        n += 1
-        if key in seen and seen[key] != (block, sig):
-            print("DOUBLE SIGN at height %s round %s type %s: %s vs %s" % (h, r, t, seen[key], (block, sig)))
-            bad += 1
-        seen.setdefault(key, (block, sig))
-    per_file.append(n)
-print("signatures received per sentry: %s; distinct height/round/type signed: %d; conflicts: %d" % (per_file, len(seen), bad))
-sys.exit(1 if bad or min(per_file) == 0 else 0)
-PY
+python3 "$TMKMS_SOURCE_DIR/tests/lib/check_sentry_records.py" "$work/record1" "$work/record2" || failed=1
 if ((failed)); then
   echo "--- tmkms log (tail)"; tail -30 "$work/tmkms.log"
   echo "0 passed, 1 failed"

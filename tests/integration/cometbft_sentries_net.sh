@@ -14,7 +14,6 @@ source "$TMKMS_SOURCE_DIR/tests/lib/kms.sh"
 work=$(mktemp -d)
 trap kms_cleanup EXIT
 ensure_peers || exit 1
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 heights=300
 [[ ${TMKMS_TEST_LONG:-0} == 1 ]] && heights=10000
 chain=net-sentry-chain
@@ -77,24 +76,10 @@ wait "$noise_pid" && ok "restarted noise sentry finished: $(grep '^sentry seed' 
 reconnects=$(grep -c "connected to noise://" "$work/tmkms.log")
 ((reconnects >= 2)) && ok "tmkms connected to the noise sentry $reconnects times (it came back by itself)" ||
   bad "tmkms did not reconnect to the restarted noise sentry ($reconnects connections)"
-python3 - "$work"/record-tcp "$work"/record-noise1 "$work"/record-noise2 <<'PY' && ok "records agree" || bad "records"
-import sys
-seen, per_file, bad = {}, [], 0
-for path in sys.argv[1:]:
-    n = 0
-    for line in open(path):
-        h, r, t, block, sig = line.split()
-        key = (int(h), int(r), int(t))
-        n += 1
-        if key in seen and seen[key] != (block, sig):
-            print("DOUBLE SIGN at height %s round %s type %s: %s vs %s" % (h, r, t, seen[key], (block, sig)))
-            bad += 1
-        seen.setdefault(key, (block, sig))
-    per_file.append(n)
-print("    signatures per sentry run (tcp, noise, noise after restart): %s; distinct height/round/type: %d; conflicts: %d"
-      % (per_file, len(seen), bad))
-sys.exit(1 if bad or min(per_file) == 0 else 0)
-PY
+# records: tcp sentry, noise sentry, noise sentry after its restart
+python3 "$TMKMS_SOURCE_DIR/tests/lib/check_sentry_records.py" "$work"/record-tcp "$work"/record-noise1 "$work"/record-noise2 |
+  sed 's/^/    /'
+((PIPESTATUS[0] == 0)) && ok "records agree" || bad "records"
 if ((failed)); then
   echo "--- tmkms log (tail)"; tail -30 "$work/tmkms.log"
 fi

@@ -12,7 +12,6 @@ source "$TMKMS_SOURCE_DIR/tests/lib/kms.sh"
 sim=$TMKMS_BUILD_DIR/bin/validator-sim
 work=$(mktemp -d)
 trap kms_cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 failed=0 passed=0
 ok() { echo "ok   $*"; passed=$((passed + 1)); }
 bad() { echo "FAIL $*"; failed=$((failed + 1)); }

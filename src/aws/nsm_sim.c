@@ -183,6 +183,8 @@ static tm_status attest(nsm_sim *s, const tm_nsm_request *req, tm_nsm_response *
 {
     uint8_t *p = NULL;
     size_t plen = 0;
+    int64_t at = (int64_t)(doc_time(s) / 1000);
+    if (at < s->ca.leaf_at - 3000 || at > s->ca.leaf_at + 2 * 3600) TM_TRY(tm_sim_ca_renew_leaf(&s->ca, at));
     TM_TRY(payload(s, req, &p, &plen));
     tm_status st = tm_cose_sign1_es384(s->ca.key[2], p, plen, &r->data, &r->len);
     free(p);

@@ -179,6 +179,17 @@ static void response_messages(void **state)
     assert_int_equal(tm_nsm_decode_response(garbage[0], 4, &d), TM_ERR_INVALID);
     assert_int_equal(tm_nsm_decode_response(garbage[1], 2, &d), TM_ERR_INVALID);
     assert_int_equal(tm_nsm_decode_response(garbage[2], 1, &d), TM_ERR_INVALID);
+    /* fuzzing found this: an array head of 2^28 items (libcbor allocates before reading) */
+    static const uint8_t huge[] = {0xa1, 0x47, 0xdc, 0x90, 0x92, 0x9c, 0x8d, 0x96, 0x9d, 0x9a, 0x50, 0x43, 0x52, 0xa1};
+    tm_nsm_request q;
+    assert_int_equal(tm_nsm_decode_request(huge, sizeof(huge), &q), TM_ERR_INVALID);
+    /* and this: a half float where null or bytes belong (libcbor's cbor_is_null aborts on it) */
+    static const uint8_t half[] = {0xa1, 0x6b, 'A', 't', 't', 'e', 's', 't', 'a', 't', 'i', 'o', 'n',
+                                   0xa1, 0x69, 'u', 's', 'e', 'r', '_', 'd', 'a', 't', 'a', 0xf9, 0x41, 0x01};
+    assert_int_equal(tm_nsm_decode_request(half, sizeof(half), &q), TM_ERR_INVALID);
+    static const uint8_t lockf[] = {0xa1, 0x6b, 'D', 'e', 's', 'c', 'r', 'i', 'b', 'e', 'P', 'C', 'R', 0xa2, 0x64,
+                                    'l', 'o', 'c', 'k', 0xf9, 0x3c, 0x00, 0x64, 'd', 'a', 't', 'a', 0x40};
+    assert_int_equal(tm_nsm_decode_response(lockf, sizeof(lockf), &d), TM_ERR_INVALID);
 }
 
 static tm_nsm *open_sim(const char *dir)

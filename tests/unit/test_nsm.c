@@ -81,6 +81,34 @@ static int fake_ioctl(int fd, unsigned long request, tm_nsm_raw *raw, void *ctx)
     return 0;
 }
 
+static int failing_ioctl(int fd, unsigned long request, tm_nsm_raw *raw, void *ctx)
+{
+    (void)fd;
+    (void)request;
+    if (ctx != NULL) {
+        raw->response.len = TM_NSM_RESPONSE_MAX + 1; /* a lying driver */
+        return 0;
+    }
+    errno = EMSGSIZE;
+    return -1;
+}
+
+static void driver_errors(void **state)
+{
+    (void)state;
+    tm_nsm *dev = NULL;
+    uint8_t buf[8];
+    assert_int_equal(tm_nsm_open_device("/nonexistent/nsm", &dev), TM_ERR_IO);
+    assert_null(dev);
+    assert_int_equal(tm_nsm_open_fd(-1, failing_ioctl, NULL, &dev), TM_OK);
+    assert_int_equal(tm_nsm_get_random(dev, buf, sizeof(buf)), TM_ERR_TOO_LARGE);
+    tm_nsm_close(dev);
+    assert_int_equal(tm_nsm_open_fd(-1, failing_ioctl, buf, &dev), TM_OK);
+    assert_int_equal(tm_nsm_get_random(dev, buf, sizeof(buf)), TM_ERR_INVALID);
+    tm_nsm_close(dev);
+    tm_nsm_close(NULL);
+}
+
 static void ioctl_layout(void **state)
 {
     (void)state;
@@ -352,6 +380,7 @@ int main(void)
         cmocka_unit_test(messages),
         cmocka_unit_test(response_messages),
         cmocka_unit_test(driver_over_simulator),
+        cmocka_unit_test(driver_errors),
         cmocka_unit_test(documents_verify_against_sim_root_only),
         cmocka_unit_test(ca_dir_persists),
         cmocka_unit_test(pcr0_hex_and_debug),

@@ -58,7 +58,7 @@ static tm_att_error copy_bstr(const cbor_item_t *item, tm_att_bytes *out, const 
 
 static tm_att_error optional_bstr(const cbor_item_t *item, tm_att_bytes *out, const char *what)
 {
-    if (cbor_is_null(item)) return TM_ATT_OK;
+    if (tm_cbor_is_null(item)) return TM_ATT_OK;
     return copy_bstr(item, out, what);
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tmkms/signer.h"
 #include "tmkms/aws/attestation.h"
 
 static const char *const error_names[] = {
@@ -73,7 +74,7 @@ tm_status tm_att_base64_decode(const char *text, size_t len, uint8_t **out, size
     while (len > 0 && is_space(text[len - 1])) len--;
     TM_ENSURE_GOTO(len > 0 && len % 4 != 1 && len <= 4 * (size_t)TM_ATT_DOC_MAX, TM_ERR_INVALID,
                    "base64: empty, too long or a bad length (%zu characters)", len);
-    TM_ENSURE_GOTO(sodium_init() >= 0, TM_ERR_CRYPTO, "libsodium init failed");
+    TM_TRY_GOTO(tm_crypto_init()); /* libsodium; jansson frees that wipe */
     size_t plen = (len + 3) / 4 * 4;
     padded = malloc(plen + 1);
     bin = malloc(plen / 4 * 3 + 1);

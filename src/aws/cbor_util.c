@@ -6,9 +6,28 @@
 
 struct scan {
     size_t containers;
+    size_t left;   /* bytes after the current head */
+    bool oversize; /* a head declared more items than bytes remain */
 };
 
-static void count_sized(void *ctx, uint64_t n)
+/* libcbor allocates an array or map of the declared size before reading it: a head
+ * claiming 2^30 items in a 10-byte input would allocate gigabytes. Each item needs at
+ * least one byte, so a declared size above the bytes left is malformed anyway. */
+static void count_array(void *ctx, uint64_t n)
+{
+    struct scan *sc = ctx;
+    sc->containers++;
+    if (n > sc->left) sc->oversize = true;
+}
+
+static void count_map(void *ctx, uint64_t n)
+{
+    struct scan *sc = ctx;
+    sc->containers++;
+    if (n > sc->left / 2) sc->oversize = true;
+}
+
+static void count_tag(void *ctx, uint64_t n)
 {
     (void)n;
     ((struct scan *)ctx)->containers++;
@@ -22,10 +41,10 @@ static void count_indef(void *ctx)
 static tm_status count_containers(const uint8_t *in, size_t len, size_t max, size_t *items_end)
 {
     struct cbor_callbacks cb = cbor_empty_callbacks;
-    struct scan sc = {0};
-    cb.array_start = count_sized;
-    cb.map_start = count_sized;
-    cb.tag = count_sized;
+    struct scan sc = {0, len, false};
+    cb.array_start = count_array;
+    cb.map_start = count_map;
+    cb.tag = count_tag;
     cb.indef_array_start = count_indef;
     cb.indef_map_start = count_indef;
     cb.byte_string_start = count_indef;
@@ -33,9 +52,12 @@ static tm_status count_containers(const uint8_t *in, size_t len, size_t max, siz
     size_t pos = 0;
     while (pos < len) {
         struct cbor_decoder_result r = cbor_stream_decode(in + pos, len - pos, &cb, &sc);
-        TM_ENSURE(r.status == CBOR_DECODER_FINISHED && r.read > 0, TM_ERR_INVALID, "malformed CBOR at byte %zu",
-                  pos);
+        TM_ENSURE(r.status == CBOR_DECODER_FINISHED && r.read > 0 && r.read <= len - pos, TM_ERR_INVALID,
+                  "malformed CBOR at byte %zu", pos);
         pos += r.read;
+        TM_ENSURE(!sc.oversize, TM_ERR_INVALID, "CBOR: a head at byte %zu declares more items than bytes remain",
+                  pos - r.read);
+        sc.left = len - pos;
         TM_ENSURE(sc.containers <= max, TM_ERR_INVALID, "CBOR nests more than %zu containers", max);
     }
     *items_end = pos;
@@ -119,6 +141,23 @@ bool tm_cbor_text_is(const cbor_item_t *item, const char *s)
     if (item == NULL || !cbor_isa_string(item) || !cbor_string_is_definite(item)) return false;
     size_t n = strlen(s);
     return cbor_string_length(item) == n && memcmp(cbor_string_handle(item), s, n) == 0;
+}
+
+static bool is_ctrl(const cbor_item_t *item)
+{
+    return item != NULL && cbor_isa_float_ctrl(item) && cbor_float_get_width(item) == CBOR_FLOAT_0;
+}
+
+bool tm_cbor_is_null(const cbor_item_t *item)
+{
+    return is_ctrl(item) && cbor_is_null(item);
+}
+
+bool tm_cbor_get_bool(const cbor_item_t *item, bool *out)
+{
+    if (!is_ctrl(item) || !cbor_is_bool(item)) return false;
+    *out = cbor_get_bool(item);
+    return true;
 }
 
 bool tm_cbor_get_uint(const cbor_item_t *item, uint64_t *out)

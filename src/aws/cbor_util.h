@@ -22,6 +22,11 @@ tm_status tm_cbor_copy_string(const cbor_item_t *item, bool text, uint8_t **out,
 /* True if `item` is a definite text string equal to `s`. */
 bool tm_cbor_text_is(const cbor_item_t *item, const char *s);
 
+/* CBOR null / a boolean. Safe on any item: libcbor 0.8's cbor_is_null and cbor_is_bool
+ * assert (abort) when given a float (found by fuzzing). */
+bool tm_cbor_is_null(const cbor_item_t *item);
+bool tm_cbor_get_bool(const cbor_item_t *item, bool *out);
+
 /* An unsigned integer's value, any width. */
 bool tm_cbor_get_uint(const cbor_item_t *item, uint64_t *out);
 

@@ -6,9 +6,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tmkms/signer.h"
 #include "tmkms/aws/cms.h"
 
 #define RSA_BITS 2048
@@ -77,6 +79,28 @@ static tm_status parse_cms(const uint8_t *in, size_t len, CMS_ContentInfo **out)
     return TM_OK;
 }
 
+static int algor_nid(const X509_ALGOR *a)
+{
+    return a != NULL ? OBJ_obj2nid(a->algorithm) : NID_undef;
+}
+
+/* RSAES-OAEP-params with SHA-256 and MGF1-SHA-256 (absent fields mean SHA-1: refused). */
+static tm_status check_oaep_params(const X509_ALGOR *alg)
+{
+    RSA_OAEP_PARAMS *p = NULL;
+    X509_ALGOR *mgf_md = NULL;
+    if (alg->parameter != NULL && alg->parameter->type == V_ASN1_SEQUENCE)
+        p = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(RSA_OAEP_PARAMS), alg->parameter);
+    if (p != NULL && algor_nid(p->maskGenFunc) == NID_mgf1 && p->maskGenFunc->parameter != NULL &&
+        p->maskGenFunc->parameter->type == V_ASN1_SEQUENCE)
+        mgf_md = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(X509_ALGOR), p->maskGenFunc->parameter);
+    bool ok = p != NULL && algor_nid(p->hashFunc) == NID_sha256 && algor_nid(mgf_md) == NID_sha256;
+    X509_ALGOR_free(mgf_md);
+    RSA_OAEP_PARAMS_free(p);
+    TM_ENSURE(ok, TM_ERR_INVALID, "CMS: RSAES-OAEP is not SHA-256 with MGF1-SHA-256");
+    return TM_OK;
+}
+
 /* Exactly one KeyTransRecipientInfo, identified by a subjectKeyIdentifier, RSAES-OAEP. */
 static tm_status the_recipient(CMS_ContentInfo *cms, CMS_RecipientInfo **out)
 {
@@ -92,6 +116,7 @@ static tm_status the_recipient(CMS_ContentInfo *cms, CMS_RecipientInfo **out)
     TM_ENSURE(CMS_RecipientInfo_ktri_get0_algs(ri, NULL, NULL, &alg) == 1 && alg != NULL &&
                   OBJ_obj2nid(alg->algorithm) == NID_rsaesOaep,
               TM_ERR_INVALID, "CMS: key transport is not RSAES-OAEP");
+    TM_TRY(check_oaep_params(alg));
     *out = ri;
     return TM_OK;
 }
@@ -116,7 +141,7 @@ tm_status tm_cms_decrypt(const tm_cms_recipient *r, const uint8_t *in, size_t le
     BIO *plain = BIO_new(BIO_s_secmem()); /* freed with a wipe */
     memset(out, 0, sizeof(*out));
     TM_ENSURE_GOTO(plain != NULL, TM_ERR_NOMEM, "out of memory");
-    TM_ENSURE_GOTO(sodium_init() >= 0, TM_ERR_CRYPTO, "libsodium init failed");
+    TM_TRY_GOTO(tm_crypto_init()); /* libsodium; jansson frees that wipe */
     TM_TRY_GOTO(parse_cms(in, len, &cms));
     TM_TRY_GOTO(the_recipient(cms, &ri));
     /* Decrypt the content key with our key only: a wrong key is an error here, not a

@@ -1,4 +1,5 @@
 /* AWS credentials: explicit, environment, IMDSv2. See credentials.h. */
+#include "tmkms/signer.h"
 #include "tmkms/aws/credentials.h"
 
 #include <jansson.h>
@@ -17,7 +18,7 @@
 
 tm_status tm_aws_credentials_new(tm_aws_credentials **out)
 {
-    if (sodium_init() < 0) return tm_err_set(TM_ERR_CRYPTO, "sodium_init failed");
+    TM_TRY(tm_crypto_init()); /* libsodium; jansson frees that wipe */
     tm_aws_credentials *c = sodium_malloc(sizeof(*c));
     TM_ENSURE(c, TM_ERR_NOMEM, "out of memory for credentials");
     sodium_memzero(c, sizeof(*c));

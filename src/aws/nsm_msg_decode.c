@@ -45,7 +45,8 @@ static tm_status get_u16(const cbor_item_t *map, const char *key, uint16_t *out)
 static tm_status get_bstr(const cbor_item_t *map, const char *key, uint8_t **data, size_t *len)
 {
     const cbor_item_t *v = map_get(map, key);
-    TM_ENSURE(v != NULL && cbor_isa_bytestring(v), TM_ERR_INVALID, "NSM message: %s is not a byte string", key);
+    TM_ENSURE(v != NULL && cbor_isa_bytestring(v), TM_ERR_INVALID, "NSM message: %s is not a byte string",
+              key);
     return tm_cbor_copy_string(v, false, data, len);
 }
 
@@ -62,7 +63,7 @@ static tm_status opt_field(const cbor_item_t *body, const char *key, tm_nsm_opt_
 {
     const cbor_item_t *v = map_get(body, key);
     memset(out, 0, sizeof(*out));
-    if (v == NULL || cbor_is_null(v)) return TM_OK;
+    if (v == NULL || tm_cbor_is_null(v)) return TM_OK;
     TM_ENSURE(cbor_isa_bytestring(v) && cbor_bytestring_is_definite(v), TM_ERR_INVALID,
               "NSM Attestation: %s is not a byte string or null", key);
     out->present = true;
@@ -147,9 +148,8 @@ static tm_status error_response(const cbor_item_t *body, tm_nsm_response *r)
 
 static tm_status pcr_response(const cbor_item_t *body, tm_nsm_response *r)
 {
-    const cbor_item_t *lock = map_get(body, "lock");
-    TM_ENSURE(lock != NULL && cbor_is_bool(lock), TM_ERR_INVALID, "NSM DescribePCR: lock is not a bool");
-    r->lock = cbor_get_bool(lock);
+    TM_ENSURE(tm_cbor_get_bool(map_get(body, "lock"), &r->lock), TM_ERR_INVALID,
+              "NSM DescribePCR: lock is not a bool");
     TM_TRY(get_bstr(body, "data", &r->data, &r->len));
     TM_ENSURE(r->len <= TM_NSM_PCR_MAX_LEN, TM_ERR_INVALID, "NSM DescribePCR: %zu-byte PCR", r->len);
     r->kind = TM_NSM_RESP_DESCRIBE_PCR;

@@ -11,6 +11,7 @@
 #include "cbor_util.h"
 #include "cose.h"
 #include "nsm_sim_ca.h"
+#include "tmkms/signer.h"
 #include "tmkms/aws/nsm.h"
 
 #define SIM_PCRS 16
@@ -97,7 +98,7 @@ tm_status tm_nsm_sim_open(const tm_nsm_sim_config *cfg, tm_nsm **out)
     TM_ENSURE(s != NULL, TM_ERR_NOMEM, "out of memory");
     s->base.ops = &sim_ops;
     s->timestamp_ms = cfg->timestamp_ms;
-    TM_ENSURE_GOTO(sodium_init() >= 0, TM_ERR_CRYPTO, "libsodium init failed");
+    TM_TRY_GOTO(tm_crypto_init()); /* libsodium; jansson frees that wipe */
     TM_ENSURE_GOTO(strlen(mid) > 0 && strlen(mid) <= TM_NSM_MODULE_ID_MAX, TM_ERR_CONFIG, "module_id: bad length");
     memcpy(s->module_id, mid, strlen(mid) + 1);
     TM_TRY_GOTO(configure_pcrs(s, cfg));
@@ -183,6 +184,8 @@ static tm_status attest(nsm_sim *s, const tm_nsm_request *req, tm_nsm_response *
 {
     uint8_t *p = NULL;
     size_t plen = 0;
+    int64_t at = (int64_t)(doc_time(s) / 1000);
+    if (at < s->ca.leaf_at - 3000 || at > s->ca.leaf_at + 2 * 3600) TM_TRY(tm_sim_ca_renew_leaf(&s->ca, at));
     TM_TRY(payload(s, req, &p, &plen));
     tm_status st = tm_cose_sign1_es384(s->ca.key[2], p, plen, &r->data, &r->len);
     free(p);

@@ -141,6 +141,28 @@ static tm_status load_or_make(tm_sim_ca *ca, const char *dir, int level, int64_t
     return dir != NULL ? save_level(ca, dir, level) : TM_OK;
 }
 
+static tm_status encode(tm_sim_ca *ca, int level)
+{
+    OPENSSL_free(ca->der[level]);
+    ca->der[level] = NULL;
+    int n = i2d_X509(ca->cert[level], &ca->der[level]);
+    TM_ENSURE(n > 0, TM_ERR_CRYPTO, "simulator CA: DER encoding");
+    ca->der_len[level] = (size_t)n;
+    return TM_OK;
+}
+
+tm_status tm_sim_ca_renew_leaf(tm_sim_ca *ca, int64_t at)
+{
+    EVP_PKEY_free(ca->key[LEAF]);
+    X509_free(ca->cert[LEAF]);
+    ca->key[LEAF] = NULL;
+    ca->cert[LEAF] = NULL;
+    TM_TRY(generate(ca, LEAF, at));
+    TM_TRY(encode(ca, LEAF));
+    ca->leaf_at = at;
+    return TM_OK;
+}
+
 tm_status tm_sim_ca_load(tm_sim_ca *ca, const char *dir, int64_t at)
 {
     tm_status status = TM_OK;
@@ -149,12 +171,8 @@ tm_status tm_sim_ca_load(tm_sim_ca *ca, const char *dir, int64_t at)
         return tm_err_set(TM_ERR_IO, "%s: %s", dir, strerror(errno));
     TM_TRY_GOTO(load_or_make(ca, dir, ROOT, at));
     TM_TRY_GOTO(load_or_make(ca, dir, INTER, at));
-    TM_TRY_GOTO(generate(ca, LEAF, at));
-    for (int i = 0; i < 3; i++) {
-        int n = i2d_X509(ca->cert[i], &ca->der[i]);
-        TM_ENSURE_GOTO(n > 0, TM_ERR_CRYPTO, "simulator CA: DER encoding");
-        ca->der_len[i] = (size_t)n;
-    }
+    for (int i = ROOT; i <= INTER; i++) TM_TRY_GOTO(encode(ca, i));
+    TM_TRY_GOTO(tm_sim_ca_renew_leaf(ca, at));
 out:
     if (status != TM_OK) tm_sim_ca_free(ca);
     return status;

@@ -260,6 +260,11 @@ static void malformed_inputs_named(void **state)
     assert_int_equal(verify_hex("8444a1013822a04ca1696d6f64756c655f69640140"), TM_ATT_ERR_FIELD_TYPE);
     /* trailing byte */
     assert_int_equal(verify_hex("8444a1013822a041a04000"), TM_ATT_ERR_CBOR);
+    /* heads declaring more items than there are bytes: refused before libcbor allocates
+     * them (found by fuzzing: a 14-byte input made libcbor allocate 10 GB) */
+    assert_int_equal(verify_hex("9b00000000ffffffff00"), TM_ATT_ERR_CBOR);
+    assert_int_equal(verify_hex("8444a1013822a0409a3fffffff"), TM_ATT_ERR_CBOR);
+    assert_int_equal(verify_hex("bb00000000ffffffff0000"), TM_ATT_ERR_CBOR);
     /* deep nesting is refused before libcbor builds it */
     uint8_t deep[4096];
     memset(deep, 0x81, sizeof(deep));

@@ -129,6 +129,15 @@ static void real_kms_sample_parses(void **state)
     /* the structure is accepted; only the key is not ours */
     assert_int_equal(tm_cms_decrypt(alice, kms, len, &sec), TM_ERR_CRYPTO);
     assert_null(sec.data);
+    /* OAEP with SHA-384 (the last byte of the SHA-256 OID 2.16.840.1.101.3.4.2.1 -> .2),
+     * in the hash and then in MGF1: not the structure (offsets from openssl asn1parse) */
+    assert_int_equal(kms[94], 0x01);
+    kms[94] = 0x02;
+    assert_int_equal(tm_cms_decrypt(alice, kms, len, &sec), TM_ERR_INVALID);
+    kms[94] = 0x01;
+    assert_int_equal(kms[124], 0x01);
+    kms[124] = 0x02;
+    assert_int_equal(tm_cms_decrypt(alice, kms, len, &sec), TM_ERR_INVALID);
     free(kms);
 }
 

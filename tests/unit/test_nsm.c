@@ -81,6 +81,34 @@ static int fake_ioctl(int fd, unsigned long request, tm_nsm_raw *raw, void *ctx)
     return 0;
 }
 
+static int failing_ioctl(int fd, unsigned long request, tm_nsm_raw *raw, void *ctx)
+{
+    (void)fd;
+    (void)request;
+    if (ctx != NULL) {
+        raw->response.len = TM_NSM_RESPONSE_MAX + 1; /* a lying driver */
+        return 0;
+    }
+    errno = EMSGSIZE;
+    return -1;
+}
+
+static void driver_errors(void **state)
+{
+    (void)state;
+    tm_nsm *dev = NULL;
+    uint8_t buf[8];
+    assert_int_equal(tm_nsm_open_device("/nonexistent/nsm", &dev), TM_ERR_IO);
+    assert_null(dev);
+    assert_int_equal(tm_nsm_open_fd(-1, failing_ioctl, NULL, &dev), TM_OK);
+    assert_int_equal(tm_nsm_get_random(dev, buf, sizeof(buf)), TM_ERR_TOO_LARGE);
+    tm_nsm_close(dev);
+    assert_int_equal(tm_nsm_open_fd(-1, failing_ioctl, buf, &dev), TM_OK);
+    assert_int_equal(tm_nsm_get_random(dev, buf, sizeof(buf)), TM_ERR_INVALID);
+    tm_nsm_close(dev);
+    tm_nsm_close(NULL);
+}
+
 static void ioctl_layout(void **state)
 {
     (void)state;
@@ -179,6 +207,17 @@ static void response_messages(void **state)
     assert_int_equal(tm_nsm_decode_response(garbage[0], 4, &d), TM_ERR_INVALID);
     assert_int_equal(tm_nsm_decode_response(garbage[1], 2, &d), TM_ERR_INVALID);
     assert_int_equal(tm_nsm_decode_response(garbage[2], 1, &d), TM_ERR_INVALID);
+    /* fuzzing found this: an array head of 2^28 items (libcbor allocates before reading) */
+    static const uint8_t huge[] = {0xa1, 0x47, 0xdc, 0x90, 0x92, 0x9c, 0x8d, 0x96, 0x9d, 0x9a, 0x50, 0x43, 0x52, 0xa1};
+    tm_nsm_request q;
+    assert_int_equal(tm_nsm_decode_request(huge, sizeof(huge), &q), TM_ERR_INVALID);
+    /* and this: a half float where null or bytes belong (libcbor's cbor_is_null aborts on it) */
+    static const uint8_t half[] = {0xa1, 0x6b, 'A', 't', 't', 'e', 's', 't', 'a', 't', 'i', 'o', 'n',
+                                   0xa1, 0x69, 'u', 's', 'e', 'r', '_', 'd', 'a', 't', 'a', 0xf9, 0x41, 0x01};
+    assert_int_equal(tm_nsm_decode_request(half, sizeof(half), &q), TM_ERR_INVALID);
+    static const uint8_t lockf[] = {0xa1, 0x6b, 'D', 'e', 's', 'c', 'r', 'i', 'b', 'e', 'P', 'C', 'R', 0xa2, 0x64,
+                                    'l', 'o', 'c', 'k', 0xf9, 0x3c, 0x00, 0x64, 'd', 'a', 't', 'a', 0x40};
+    assert_int_equal(tm_nsm_decode_response(lockf, sizeof(lockf), &d), TM_ERR_INVALID);
 }
 
 static tm_nsm *open_sim(const char *dir)
@@ -341,6 +380,7 @@ int main(void)
         cmocka_unit_test(messages),
         cmocka_unit_test(response_messages),
         cmocka_unit_test(driver_over_simulator),
+        cmocka_unit_test(driver_errors),
         cmocka_unit_test(documents_verify_against_sim_root_only),
         cmocka_unit_test(ca_dir_persists),
         cmocka_unit_test(pcr0_hex_and_debug),

@@ -1,6 +1,8 @@
 /* kms-client: runs one KMS operation with the tmkms_aws client. See usage. */
 #include <errno.h>
 #include <sodium.h>
+
+#include "tmkms/signer.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,7 +226,8 @@ int main(int argc, char **argv)
     opts o;
     memset(&o, 0, sizeof(o));
     int next;
-    if (sodium_init() < 0 || parse_opts(&o, argc, argv, &next) != 0) {
+    /* libsodium, and jansson frees that wipe (keys and credentials pass through JSON). */
+    if (tm_crypto_init() != TM_OK || parse_opts(&o, argc, argv, &next) != 0) {
         fputs(usage, stderr);
         return 2;
     }

@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <sodium.h>
+
+#include "tmkms/signer.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,7 +228,8 @@ int main(int argc, char **argv)
     const char *listen_on = NULL;
     char shown[300], *cert = NULL, *key = NULL;
     int fd = -1;
-    if (sodium_init() < 0 || parse_args(&emu, argc, argv, &listen_on) != 0) {
+    /* libsodium, and jansson frees that wipe (keys and credentials pass through JSON). */
+    if (tm_crypto_init() != TM_OK || parse_args(&emu, argc, argv, &listen_on) != 0) {
         fputs(usage, stderr);
         return 2;
     }

@@ -1,7 +1,8 @@
-/* Key policies: Effect, Principal (AWS role ARN, account root, "*"), Action (exact,
- * "kms:*", "*"; case-insensitive), Resource ignored (a key policy is about its own key),
+/* Key policies: Effect, Principal (AWS role ARN, account root, "*"), Action (IAM patterns
+ * with * and ?, case-insensitive: "kms:Put*", "kms:*"), Resource ignored (a key policy is about its own key),
  * Condition with StringEquals / StringEqualsIgnoreCase (value or list of values, any
  * match). A condition key missing from the request fails the condition. Deny wins. */
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,10 +144,11 @@ static bool principal_match(const char *want, const void *arg)
     return principal_one(want, w->account, w->caller);
 }
 
+/* IAM action patterns: case-insensitive, with * and ? wildcards ("kms:Put*", "kms:*"). */
 static bool action_match(const char *want, const void *arg)
 {
     const char *action = arg;
-    return strcmp(want, "*") == 0 || strcasecmp(want, "kms:*") == 0 || strcasecmp(want, action) == 0;
+    return fnmatch(want, action, FNM_CASEFOLD | FNM_NOESCAPE) == 0;
 }
 
 static const char *context_value(const emu_context *ctx, size_t n, const char *key)

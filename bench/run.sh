@@ -34,11 +34,11 @@ done
 
 echo
 echo "summary (p50 against each transport's own floor, one run):"
-printf '  %-6s %10s %10s %10s %8s %12s\n' transport p50_us p99_us floor_us ratio handshake_us
+printf '  %-6s %10s %10s %10s %8s %12s %9s\n' transport p50_us p99_us floor_us ratio handshake_us rss_mib
 for t in unix tcp noise; do
   line=$(grep '^result ' "$work/$t.out")
   get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
   p50=$(get p50_us) floor=$(get floor_us)
-  printf '  %-6s %10s %10s %10s %8.2f %12s\n' "$t" "$p50" "$(get p99_us)" "$floor" \
-    "$(python3 -c "print($p50/$floor)")" "$(get handshake_us)"
+  printf '  %-6s %10s %10s %10s %8.2f %12s %9s\n' "$t" "$p50" "$(get p99_us)" "$floor" \
+    "$(python3 -c "print($p50/$floor)")" "$(get handshake_us)" "$(get rss_mib)"
 done

@@ -4,7 +4,8 @@
 #   privval-harness-v038  tests/go/privval-harness on CometBFT v0.38.26 (go.mod)
 #   privval-harness-v040  the same source on CometBFT v0.40.0 (go.v040.mod), with -tags noise
 #                         (noise_v040.go: the -noise mode on v0.40's NoiseListener)
-#   cometbft              the CometBFT node v0.38.26, for the single-validator chain test
+#   cometbft              the CometBFT node v0.38.26, for the single-validator chain tests
+#   cometbft-v040         the CometBFT node v0.40.0 (tcp:// and noise:// against a real node)
 # A stamp per peer (NAME.stamp) records the pinned version, a hash of the sources and the
 # Go version it was built with; a peer whose stamp matches is not rebuilt. Concurrent runs
 # (tests call this when a peer is missing) are serialized with a lock.
@@ -13,7 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 peers=${TMKMS_PEERS_DIR:-$root/.peers}
 harness=$root/tests/go/privval-harness
-COMETBFT_NODE_VERSION=v0.38.26
+COMETBFT_NODES=("cometbft v0.38.26" "cometbft-v040 v0.40.0")
 
 if ! command -v go >/dev/null 2>&1; then
   export PATH=$PATH:/usr/local/go/bin
@@ -57,17 +58,20 @@ for v in v038 v040; do
   echo "peer $name (CometBFT $version): built in $((SECONDS - start)) s"
 done
 
-stamp="cometbft $COMETBFT_NODE_VERSION $gover"
-if up_to_date cometbft "$stamp"; then
-  echo "peer cometbft $COMETBFT_NODE_VERSION: up to date"
-else
+for node in "${COMETBFT_NODES[@]}"; do
+  read -r name version <<<"$node"
+  stamp="cometbft $version $gover"
+  if up_to_date "$name" "$stamp"; then
+    echo "peer $name (CometBFT node $version): up to date"
+    continue
+  fi
   start=$SECONDS
-  rm -f "$peers/cometbft.stamp"
+  rm -f "$peers/$name.stamp"
   tmpbin=$(mktemp -d "$peers/.gobin.XXXXXX")
   # Built as its own module (go install pkg@version), with the dependencies CometBFT pins.
-  GOFLAGS="-buildvcs=false -p=2" GOBIN="$tmpbin" go install "github.com/cometbft/cometbft/cmd/cometbft@$COMETBFT_NODE_VERSION"
-  mv -f "$tmpbin/cometbft" "$peers/cometbft"
+  GOFLAGS="-buildvcs=false -p=2" GOBIN="$tmpbin" go install "github.com/cometbft/cometbft/cmd/cometbft@$version"
+  mv -f "$tmpbin/cometbft" "$peers/$name"
   rmdir "$tmpbin"
-  echo "$stamp" >"$peers/cometbft.stamp"
-  echo "peer cometbft $COMETBFT_NODE_VERSION: built in $((SECONDS - start)) s"
-fi
+  echo "$stamp" >"$peers/$name.stamp"
+  echo "peer $name (CometBFT node $version): built in $((SECONDS - start)) s"
+done

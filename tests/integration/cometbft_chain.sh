@@ -11,6 +11,7 @@
 # timeout: 900
 set -u
 source "$TMKMS_SOURCE_DIR/tests/lib/kms.sh"
+source "$TMKMS_SOURCE_DIR/tests/lib/cometbft_node.sh"
 work=$(mktemp -d)
 trap kms_cleanup EXIT
 ensure_peers || exit 1
@@ -23,61 +24,10 @@ rpc_port=$(free_port)
 p2p_port=$(free_port)
 while [[ $p2p_port == "$rpc_port" ]]; do p2p_port=$(free_port); done
 
-"$cometbft" init --home "$node_home" >"$work/init.log" 2>&1 || { cat "$work/init.log"; echo "FAIL cometbft init"; exit 1; }
-chain_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["chain_id"])' "$node_home/config/genesis.json")
-# Vote extensions on from height 1: the node then requires an extension signature on every
-# non-nil precommit (and panics on a missing one).
-python3 - "$node_home/config/genesis.json" <<'PY'
-import json, sys
-p = sys.argv[1]; g = json.load(open(p))
-g.setdefault("consensus_params", {}).setdefault("abci", {})["vote_extensions_enable_height"] = "1"
-json.dump(g, open(p, "w"), indent=2)
-PY
-kms_setup "$work/kms" "$chain_id" "$node_home/config/priv_validator_key.json" || { echo "FAIL tmkms setup"; exit 1; }
-address=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["address"])' "$node_home/config/priv_validator_key.json")
-# The key lives in tmkms only from now on. (A node that used a file key instead would make
-# one anew, with another address, and the signature check below would fail.)
-rm -f "$node_home/config/priv_validator_key.json"
-
-python3 - "$node_home/config/config.toml" "$work/kms/node.sock" "$rpc_port" "$p2p_port" <<'PY'
-import re, sys
-path, sock, rpc, p2p = sys.argv[1:]
-text = open(path).read()
-def setkey(section, key, value):
-    global text
-    pattern = re.compile(r'(^\[%s\][^\[]*?^%s = )[^\n]*' % (re.escape(section), re.escape(key)), re.M | re.S)
-    text, n = pattern.subn(lambda m: m.group(1) + value, text, count=1)
-    assert n == 1, (section, key)
-def settop(key, value):
-    global text
-    head, sep, rest = text.partition("\n[")
-    head, n = re.subn(r'^%s = [^\n]*' % re.escape(key), '%s = %s' % (key, value), head, count=1, flags=re.M)
-    assert n == 1, key
-    text = head + sep + rest
-settop("priv_validator_laddr", '"unix://%s"' % sock)
-settop("proxy_app", '"kvstore"')
-setkey("rpc", "laddr", '"tcp://127.0.0.1:%s"' % rpc)
-setkey("p2p", "laddr", '"tcp://127.0.0.1:%s"' % p2p)
-setkey("p2p", "addr_book_strict", "false")
-setkey("p2p", "pex", "false")
-for key, value in [("timeout_propose", '"1s"'), ("timeout_prevote", '"200ms"'),
-                   ("timeout_precommit", '"200ms"'), ("timeout_commit", '"50ms"')]:
-    setkey("consensus", key, value)
-open(path, "w").write(text)
-PY
-[[ $? -eq 0 ]] || { echo "FAIL editing config.toml"; exit 1; }
-
-# RPC on 127.0.0.1 only, never through a proxy.
-rpc() {
-  python3 - "$rpc_port" "$1" <<'PY'
-import json, sys, urllib.request
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-print(json.dumps(json.load(opener.open("http://127.0.0.1:%s/%s" % (sys.argv[1], sys.argv[2]), timeout=3))))
-PY
-}
-height() {
-  rpc status 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["sync_info"]["latest_block_height"])' 2>/dev/null
-}
+node_init "$cometbft" "$node_home" "$work/kms" || { echo "FAIL cometbft init / tmkms setup"; exit 1; }
+chain_id=$node_chain_id address=$node_address
+node_config "$node_home" "unix://$work/kms/node.sock" "$rpc_port" "$p2p_port" || { echo "FAIL editing config.toml"; exit 1; }
+height() { node_height "$rpc_port"; }
 
 node_pid=
 start_node() {
@@ -131,33 +81,8 @@ wait_height "$blocks" 180
 elapsed=$((SECONDS - start))
 final=$(height)
 
-python3 - "$rpc_port" "$address" "$final" <<'PY' || fail "block check"
-import json, sys, urllib.request
-port, address, last = sys.argv[1], sys.argv[2].upper(), int(sys.argv[3])
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-def get(path):
-    return json.load(opener.open("http://127.0.0.1:%s/%s" % (port, path), timeout=10))["result"]
-bad = 0
-for h in range(2, last + 1):
-    b = get("block?height=%d" % h)["block"]
-    ev = b.get("evidence", {}).get("evidence") or []
-    if ev:
-        print("evidence in block %d: %s" % (h, ev)); bad += 1
-    sigs = [s for s in b["last_commit"]["signatures"] if (s.get("validator_address") or "").upper() == address]
-    if len(b["last_commit"]["signatures"]) != 1 or not sigs:
-        print("block %d: last commit has no signature from %s" % (h, address)); bad += 1
-    elif sigs[0]["block_id_flag"] != 2 or not sigs[0]["signature"]:
-        print("block %d: last commit entry of %s is not a commit signature: %s" % (h, address, sigs[0])); bad += 1
-print("checked the last commits of blocks 2..%d: %d problems" % (last, bad))
-sys.exit(1 if bad else 0)
-PY
-
-# The node's logs name conflicting votes from ourselves ("Found conflicting vote from
-# ourselves") and evidence of double signing.
-if grep -iE "conflicting vote|double.?sign|duplicate vote evidence" "$work/node.log" | grep -v "double_sign_check" >"$work/doublesign.txt"; then
-  cat "$work/doublesign.txt" | head -5
-  fail "the node logged a conflicting vote / double-sign evidence"
-fi
+node_check_blocks "$rpc_port" "$address" "$final" || fail "block check"
+node_check_no_double_sign "$work/node.log" || fail "the node logged a conflicting vote / double-sign evidence"
 
 # Stop: the node, then tmkms, which must exit cleanly on SIGTERM.
 kill -TERM "$node_pid"

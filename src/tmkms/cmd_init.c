@@ -1,5 +1,6 @@
 /* tmkms init: a working starting point — config, directories, a consensus key and a
- * height-0 state per chain. Never overwrites anything that exists. */
+ * height-0 state per chain, and the KMS's identity key for the network transports. Never
+ * overwrites anything that exists. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -12,6 +13,8 @@
 
 #include "cli.h"
 #include "tmkms/config.h"
+#include "tmkms/noise.h"
+#include "tmkms/secretconn.h"
 #include "tmkms/signer.h"
 #include "tmkms/state.h"
 
@@ -21,8 +24,10 @@ static void init_usage(FILE *out)
 {
     fprintf(out, "Usage: tmkms init [-n CHAIN_ID]... [DIR]\n\n"
                  "Creates DIR (default: the current directory) with a commented tmkms.toml,\n"
-                 "secrets/ (0700) holding one softsign consensus key per chain, and state/\n"
-                 "holding a height-0 double-sign state per chain. Existing files are kept.\n\n"
+                 "secrets/ (0700) holding one softsign consensus key per chain and the KMS's\n"
+                 "identity key for tcp:// and noise:// (kms-identity.key; its node ID and peer ID\n"
+                 "are printed), and state/ holding a height-0 double-sign state per chain.\n"
+                 "Existing files are kept.\n\n"
                  "Options:\n"
                  "  -n, --chain CHAIN_ID   a chain to configure (repeatable; default cosmoshub-4)\n"
                  "  -h, --help             this help\n\n"
@@ -93,10 +98,9 @@ static int write_config(const char *dir, char **chains, size_t n)
     return 0;
 }
 
-static int create_key(const char *dir, const char *chain)
+/* A fresh ed25519 seed at path (0600), unless a key is there already. */
+static int create_seed_file(const char *path, const char *what)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/secrets/%s-consensus.key", dir, chain);
     uint8_t *seed = sodium_malloc(TM_ED25519_SEED_LEN);
     if (!seed) return -1;
     randombytes_buf(seed, TM_ED25519_SEED_LEN);
@@ -110,8 +114,40 @@ static int create_key(const char *dir, const char *chain)
         fprintf(stderr, "tmkms init: %s\n", tm_err_msg());
         return -1;
     }
-    printf("created  %s (softsign consensus key, 0600)\n", path);
+    printf("created  %s (%s, 0600)\n", path, what);
     return 0;
+}
+
+static int create_key(const char *dir, const char *chain)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/secrets/%s-consensus.key", dir, chain);
+    return create_seed_file(path, "softsign consensus key");
+}
+
+/* The KMS's identity for tcp:// and noise://, one for all chains; prints the IDs the node
+ * side needs. */
+static int create_identity(const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/secrets/kms-identity.key", dir);
+    if (create_seed_file(path, "identity key for tcp:// and noise://") != 0) return -1;
+    uint8_t *sk = sodium_malloc(TM_ED25519_SEED_LEN + crypto_sign_SECRETKEYBYTES);
+    if (!sk) return -1;
+    int rc = -1;
+    if (tm_keyfile_read_seed(path, sk) == TM_OK) {
+        uint8_t pub[32];
+        char node_id[41], peer_id[TM_NOISE_PEER_ID_SIZE];
+        crypto_sign_seed_keypair(pub, sk + TM_ED25519_SEED_LEN, sk);
+        tm_sc_node_id(pub, node_id);
+        tm_noise_peer_id(pub, peer_id);
+        printf("         node ID %s (tcp://), peer ID %s (noise://)\n", node_id, peer_id);
+        rc = 0;
+    } else {
+        fprintf(stderr, "tmkms init: %s\n", tm_err_msg());
+    }
+    sodium_free(sk);
+    return rc;
 }
 
 static int create_state(const char *dir, const char *chain)
@@ -180,6 +216,7 @@ int cmd_init(int argc, char **argv)
     rc |= make_dir(sub, 0700);
     if (rc == 0) rc |= write_config(dir, chains, n);
     for (size_t i = 0; rc == 0 && i < n; i++) rc |= create_key(dir, chains[i]) | create_state(dir, chains[i]);
+    if (rc == 0) rc |= create_identity(dir);
     free(dir);
     return rc == 0 ? TM_EXIT_OK : TM_EXIT_FAIL;
 }

@@ -30,10 +30,30 @@ grep -q '^tmkms ' "$work/out" && ok || bad "version output: $(cat "$work/out")"
 
 # init: config, key (0600), state, directories (0700); a second run keeps everything.
 expect_status 0 "$tmkms" init -n test-chain-1 "$work/kms"
-for f in tmkms.toml secrets/test-chain-1-consensus.key state/test-chain-1-consensus.state; do
+for f in tmkms.toml secrets/test-chain-1-consensus.key secrets/kms-identity.key state/test-chain-1-consensus.state; do
   [[ -f $work/kms/$f ]] && ok || bad "init did not create $f"
 done
 [[ $(stat -c %a "$work/kms/secrets/test-chain-1-consensus.key") == 600 ]] && ok || bad "key mode"
+[[ $(stat -c %a "$work/kms/secrets/kms-identity.key") == 600 ]] && ok || bad "identity key mode"
+# The identity's IDs as init prints them match what openssl and Python derive from the key
+# file (the public key via openssl's PKCS#8 wrapping of the seed; SHA-256 and base58 here).
+pkcs8_hex=302e020100300506032b657004220420$(base64 -d <"$work/kms/secrets/kms-identity.key" | od -An -v -tx1 | tr -d ' \n')
+pub_hex=$(printf '%b' "$(sed 's/../\\x&/g' <<<"$pkcs8_hex")" | openssl pkey -inform DER -pubout -outform DER |
+  tail -c 32 | od -An -v -tx1 | tr -d ' \n')
+ids=$(python3 - "$pub_hex" <<'PY'
+import hashlib, sys
+pub = bytes.fromhex(sys.argv[1])
+node_id = hashlib.sha256(pub).hexdigest()[:40]
+mh = bytes([0x00, 36, 0x08, 0x01, 0x12, 0x20]) + pub
+alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+n, out = int.from_bytes(mh, "big"), ""
+while n:
+    n, r = divmod(n, 58)
+    out = alphabet[r] + out
+print("node ID %s (tcp://), peer ID %s (noise://)" % (node_id, "1" * (len(mh) - len(mh.lstrip(b"\0"))) + out))
+PY
+)
+grep -qF "$ids" "$work/out" && ok || bad "init's identity IDs: want '$ids' in: $(grep 'node ID' "$work/out")"
 [[ $(stat -c %a "$work/kms/secrets") == 700 ]] && ok || bad "secrets dir mode"
 sum=$(sha256sum "$work/kms/secrets/test-chain-1-consensus.key")
 expect_status 0 "$tmkms" init -n test-chain-1 "$work/kms"

@@ -4,7 +4,8 @@
 # (v0.40's NoiseListener), both pinned. Each asks, concurrently, for prevotes and
 # precommits of one of two blocks chosen at random per height, as sentries that saw
 # different proposals would. A third of the way in, the noise sentry is killed (-9) and
-# restarted with the same node key on the same port: tmkms must reconnect to it by itself.
+# restarted with the same node key on the same port, running past the other's last height:
+# tmkms must reconnect to it by itself and sign for it again.
 # Every signature received is recorded; across all records no height/round/type may carry
 # two different blocks or signatures, and every sentry run must get signatures.
 # labels: cometbft;sentry;secret-connection;noise
@@ -63,7 +64,10 @@ if wait_for 600 bash -c "[[ \$(cat '$work/record-noise1' 2>/dev/null | wc -l) -g
   kill -KILL "$noise_pid"; wait "$noise_pid" 2>/dev/null
   last=$(tail -n 1 "$work/record-noise1" | cut -d' ' -f1)
   restart=$((last + 1))
-  noise_sentry "$restart" "$((heights - restart + 1))" 333 "$work/record-noise2" "$work/sentry-noise2.out"
+  # It runs a third past the tcp sentry's last height: the tcp sentry may be far ahead by
+  # now (every height it signed is a regression for this one), and a sentry that comes
+  # back must be served again, not just connected.
+  noise_sentry "$restart" "$((heights + third - restart + 1))" 333 "$work/record-noise2" "$work/sentry-noise2.out"
   noise_pid=$sentry_pid
   ok "noise sentry killed (-9) after height $last and restarted from $restart"
 else

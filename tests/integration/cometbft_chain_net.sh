@@ -112,7 +112,7 @@ leg() {
     grep -E "\] signed (vote|proposal|prevote|precommit)" "$intr/tmkms.log" && bad "$name: the unallowed KMS signed something"
     kill -TERM "$intr_pid"; wait "$intr_pid" 2>/dev/null
   fi
-  kill -TERM "$node_pid"; wait "$node_pid" 2>/dev/null
+  stop_pid "$node_pid"
 }
 
 leg tcp-v038 "$peers/cometbft" tcp

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tmkms/noise.h"
+#include "tmkms/secretconn.h"
 #include "tmkms/toml.h"
 
 #define MAX_CONFIG_SIZE (1u << 20)
@@ -204,6 +205,21 @@ static tm_status check_noise_addr(const parse_ctx *ctx, const tm_toml_value *t, 
     return TM_OK;
 }
 
+static tm_status check_tcp_addr(const parse_ctx *ctx, const tm_toml_value *t, const tm_validator_config *val,
+                                const char *secret_key)
+{
+    bool pinned;
+    uint8_t pin[TM_SC_NODE_ID_LEN];
+    char host[256], port[8];
+    if (tm_sc_parse_addr(val->addr, &pinned, pin, host, port) != TM_OK)
+        return config_error(ctx, t->line, "validator.addr: %s", tm_err_msg());
+    if (!secret_key)
+        return config_error(ctx, t->line,
+                            "validator.secret_key: required for tcp:// (the KMS's Secret Connection identity: tmkms "
+                            "softsign keygen -t identity PATH)");
+    return TM_OK;
+}
+
 static tm_status parse_validator(const parse_ctx *ctx, const tm_toml_value *t, tm_validator_config *val)
 {
     val->line = t->line;
@@ -238,6 +254,7 @@ static tm_status parse_validator(const parse_ctx *ctx, const tm_toml_value *t, t
         status = config_error(ctx, t->line, "validator.addr: '%s' is not unix://PATH, tcp://... or noise://...",
                               val->addr);
     if (status == TM_OK && strncmp(val->addr, "noise://", 8) == 0) status = check_noise_addr(ctx, t, val, secret_key);
+    if (status == TM_OK && strncmp(val->addr, "tcp://", 6) == 0) status = check_tcp_addr(ctx, t, val, secret_key);
     if (status == TM_OK && secret_key) status = resolve_path(ctx, secret_key, &val->secret_key);
     free(secret_key);
     return status;

@@ -192,6 +192,30 @@ tm_status tm_conn_dial_tcp(const char *host, const char *port, int timeout_ms, t
     return tm_err_set(TM_ERR_NOT_FOUND, "%s: connect: %s", peer, strerror(err));
 }
 
+tm_status tm_parse_host_port(const char *addr, const char *hp, char host[256], char port[8])
+{
+    const char *colon = strrchr(hp, ':'), *h = hp;
+    size_t hlen = colon ? (size_t)(colon - hp) : 0;
+    if (hp[0] == '[') { /* [IPv6]:port */
+        const char *close = strchr(hp, ']');
+        TM_ENSURE(close && close[1] == ':', TM_ERR_INVALID, "%s: expected [IPv6]:port", addr);
+        h = hp + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    }
+    TM_ENSURE(colon && hlen > 0 && hlen < 256, TM_ERR_INVALID, "%s: expected host:port", addr);
+    const char *p = colon + 1;
+    size_t plen = strnlen(p, 8);
+    TM_ENSURE(plen > 0 && plen <= 5 && strspn(p, "0123456789") == plen, TM_ERR_INVALID,
+              "%s: the port '%s' is not a number", addr, p);
+    long v = strtol(p, NULL, 10);
+    TM_ENSURE(v >= 1 && v <= 65535, TM_ERR_INVALID, "%s: port %ld out of range 1-65535", addr, v);
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    memcpy(port, p, plen + 1);
+    return TM_OK;
+}
+
 tm_status tm_conn_read_exact(tm_conn *c, void *buf, size_t len)
 {
     uint8_t *p = buf;

@@ -187,9 +187,33 @@ tm_status tm_sc_handshake(tm_conn *raw, const uint8_t identity_seed[32], int tim
     return TM_OK;
 }
 
-void tm_sc_node_id(const uint8_t pub[32], char out[41])
+void tm_sc_node_id_raw(const uint8_t pub[32], uint8_t out[TM_SC_NODE_ID_LEN])
 {
     uint8_t h[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(h, pub, 32);
-    sodium_bin2hex(out, 41, h, 20);
+    memcpy(out, h, TM_SC_NODE_ID_LEN);
+}
+
+void tm_sc_node_id(const uint8_t pub[32], char out[41])
+{
+    uint8_t id[TM_SC_NODE_ID_LEN];
+    tm_sc_node_id_raw(pub, id);
+    sodium_bin2hex(out, 41, id, sizeof(id));
+}
+
+tm_status tm_sc_parse_addr(const char *addr, bool *pinned, uint8_t pin[TM_SC_NODE_ID_LEN], char host[256],
+                           char port[8])
+{
+    TM_ENSURE(strncmp(addr, "tcp://", 6) == 0, TM_ERR_INVALID, "%s: not a tcp:// address", addr);
+    const char *rest = addr + 6, *at = strrchr(rest, '@');
+    *pinned = at != NULL;
+    if (at) {
+        size_t len = 0;
+        TM_ENSURE(at - rest == 2 * TM_SC_NODE_ID_LEN &&
+                      sodium_hex2bin(pin, TM_SC_NODE_ID_LEN, rest, (size_t)(at - rest), NULL, &len, NULL) == 0 &&
+                      len == TM_SC_NODE_ID_LEN,
+                  TM_ERR_INVALID, "%s: the node ID before '@' must be 40 hex digits", addr);
+        rest = at + 1;
+    }
+    return tm_parse_host_port(addr, rest, host, port);
 }

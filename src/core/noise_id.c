@@ -149,30 +149,6 @@ tm_status tm_noise_peer_id_decode(const char *str, uint8_t pub[32])
 
 /* ---- noise:// addresses ---- */
 
-static tm_status parse_host_port(const char *addr, const char *hp, char host[256], char port[8])
-{
-    const char *colon = strrchr(hp, ':'), *h = hp;
-    size_t hlen = colon ? (size_t)(colon - hp) : 0;
-    if (hp[0] == '[') { /* [IPv6]:port */
-        const char *close = strchr(hp, ']');
-        TM_ENSURE(close && close[1] == ':', TM_ERR_INVALID, "%s: expected [IPv6]:port after '@'", addr);
-        h = hp + 1;
-        hlen = (size_t)(close - h);
-        colon = close + 1;
-    }
-    TM_ENSURE(colon && hlen > 0 && hlen < 256, TM_ERR_INVALID, "%s: expected host:port after '@'", addr);
-    const char *p = colon + 1;
-    size_t plen = strnlen(p, 8);
-    TM_ENSURE(plen > 0 && plen <= 5 && strspn(p, "0123456789") == plen, TM_ERR_INVALID,
-              "%s: the port '%s' is not a number", addr, p);
-    long v = strtol(p, NULL, 10);
-    TM_ENSURE(v >= 1 && v <= 65535, TM_ERR_INVALID, "%s: port %ld out of range 1-65535", addr, v);
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    memcpy(port, p, plen + 1);
-    return TM_OK;
-}
-
 tm_status tm_noise_parse_addr(const char *addr, uint8_t pin[32], char host[256], char port[8])
 {
     TM_ENSURE(strncmp(addr, "noise://", 8) == 0, TM_ERR_INVALID, "%s: not a noise:// address", addr);
@@ -188,7 +164,7 @@ tm_status tm_noise_parse_addr(const char *addr, uint8_t pin[32], char host[256],
     id[idlen] = '\0';
     tm_status status = tm_noise_peer_id_decode(id, pin);
     if (status != TM_OK) return tm_err_prefix(status, "%s: ", addr);
-    return parse_host_port(addr, at + 1, host, port);
+    return tm_parse_host_port(addr, at + 1, host, port);
 }
 
 /* ---- the handshake payload ---- */

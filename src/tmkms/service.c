@@ -130,7 +130,7 @@ static unsigned next_backoff(unsigned *backoff_ms)
 #define NET_TIMEOUT_MS 10000
 
 /* Secure a dialled connection with our identity and check who answered against `pin`
- * (the transport's own form: a node ID string for tcp://, a 32-byte key for noise://). */
+ * (the transport's own form: an sc_pin for tcp://, a 32-byte key for noise://). */
 typedef tm_status (*secure_fn)(const tm_validator_config *vc, tm_conn *raw, const uint8_t seed[32], const void *pin,
                                tm_conn **conn);
 
@@ -155,22 +155,32 @@ static tm_status dial_secured(const tm_validator_config *vc, const char *host, c
     return status;
 }
 
-/* Secret Connection; the node ID, when pinned, must match the peer's authenticated key. */
+/* The node ID pinned in a tcp:// address (none when not pinned). */
+typedef struct {
+    bool pinned;
+    uint8_t id[TM_SC_NODE_ID_LEN];
+} sc_pin;
+
+/* Secret Connection; the node ID, when pinned, must match the peer's authenticated key
+ * (compared in constant time). */
 static tm_status secure_sc(const tm_validator_config *vc, tm_conn *raw, const uint8_t seed[32], const void *pin_arg,
                            tm_conn **conn)
 {
-    const char *pin = pin_arg; /* "" when not pinned */
-    uint8_t remote[32];
-    char id[41];
+    const sc_pin *pin = pin_arg;
+    uint8_t remote[32], id[TM_SC_NODE_ID_LEN];
+    char hex[41], want[41];
     TM_TRY(tm_sc_handshake(raw, seed, NET_TIMEOUT_MS, conn, remote));
-    tm_sc_node_id(remote, id);
-    if (pin[0] && strcasecmp(pin, id) != 0) {
+    tm_sc_node_id_raw(remote, id);
+    tm_sc_node_id(remote, hex);
+    if (pin->pinned && sodium_memcmp(pin->id, id, sizeof(id)) != 0) {
         tm_conn_close(*conn);
-        return tm_err_set(TM_ERR_REFUSED, "%s: the node's ID is %s, not the pinned %s: not serving it", vc->addr, id,
-                          pin);
+        sodium_bin2hex(want, sizeof(want), pin->id, sizeof(pin->id));
+        return tm_err_set(TM_ERR_REFUSED, "%s: the node's ID is %s, not the pinned %s: not serving it", vc->addr, hex,
+                          want);
     }
-    if (!pin[0])
-        tm_log_warn("conn", "[%s] %s: node %s is not pinned (use tcp://NODE_ID@host:port)", vc->chain_id, vc->addr, id);
+    if (!pin->pinned)
+        tm_log_warn("conn", "[%s] %s: node %s is not pinned (use tcp://NODE_ID@host:port)", vc->chain_id, vc->addr,
+                    hex);
     return TM_OK;
 }
 
@@ -195,21 +205,10 @@ static tm_status secure_noise(const tm_validator_config *vc, tm_conn *raw, const
 /* tcp://[NODE_ID@]host:port → Secret Connection with our identity key. */
 static tm_status dial_secret(const tm_validator_config *vc, tm_conn **conn)
 {
-    char host[256], port[16], pin[64] = "";
-    const char *rest = vc->addr + 6, *at = strchr(rest, '@'), *colon;
-    if (at) {
-        TM_ENSURE((size_t)(at - rest) < sizeof(pin), TM_ERR_CONFIG, "%s: node ID too long", vc->addr);
-        memcpy(pin, rest, (size_t)(at - rest));
-        pin[at - rest] = '\0';
-        rest = at + 1;
-    }
-    colon = strrchr(rest, ':');
-    TM_ENSURE(colon && colon != rest && (size_t)(colon - rest) < sizeof(host) && strlen(colon + 1) < sizeof(port),
-              TM_ERR_CONFIG, "%s: expected tcp://[NODE_ID@]host:port", vc->addr);
-    memcpy(host, rest, (size_t)(colon - rest));
-    host[colon - rest] = '\0';
-    snprintf(port, sizeof(port), "%s", colon + 1);
-    return dial_secured(vc, host, port, pin, secure_sc, conn);
+    char host[256], port[8];
+    sc_pin pin;
+    if (tm_sc_parse_addr(vc->addr, &pin.pinned, pin.id, host, port) != TM_OK) return TM_ERR_CONFIG; /* message set */
+    return dial_secured(vc, host, port, &pin, secure_sc, conn);
 }
 
 /* noise://PEER_ID@host:port → libp2p Noise (CometBFT v0.40's NoiseListener) with our

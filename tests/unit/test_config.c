@@ -162,6 +162,30 @@ static void test_noise_addresses(void **unused)
                  ":3: validator.secret_key: required for noise://");
 }
 
+/* tcp://[NODE_ID@]host:port: a pin is 40 hex digits; secret_key is required. */
+#define TCP_ID "f3a9b2c1d4e5f60718293a4b5c6d7e8f90a1b2c3"
+
+static void test_tcp_addresses(void **unused)
+{
+    (void)unused;
+    tm_config *cfg = NULL;
+    const char *ok[] = {NOISE_VALIDATOR("tcp://" TCP_ID "@10.0.0.5:26659", "secret_key = \"id.key\"\n"),
+                        NOISE_VALIDATOR("tcp://F3A9B2C1D4E5F60718293A4B5C6D7E8F90A1B2C3@node.example:1", "secret_key = \"id.key\"\n"),
+                        NOISE_VALIDATOR("tcp://[::1]:26659", "secret_key = \"id.key\"\n")};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        assert_int_equal(load(ok[i], &cfg), TM_OK);
+        tm_config_free(cfg);
+    }
+    expect_error(NOISE_VALIDATOR("tcp://f3a9@10.0.0.5:26659", "secret_key = \"id.key\"\n"),
+                 ":3: validator.addr: tcp://f3a9@10.0.0.5:26659: the node ID before '@' must be 40 hex digits");
+    expect_error(NOISE_VALIDATOR("tcp://" TCP_ID "x@10.0.0.5:26659", "secret_key = \"id.key\"\n"), "40 hex digits");
+    expect_error(NOISE_VALIDATOR("tcp://zz3a9b2c1d4e5f60718293a4b5c6d7e8f90a1b2c3@h:1", "secret_key = \"id.key\"\n"),
+                 "40 hex digits");
+    expect_error(NOISE_VALIDATOR("tcp://10.0.0.5", "secret_key = \"id.key\"\n"), "expected host:port");
+    expect_error(NOISE_VALIDATOR("tcp://10.0.0.5:0", "secret_key = \"id.key\"\n"), "port 0 out of range");
+    expect_error(NOISE_VALIDATOR("tcp://10.0.0.5:26659", ""), ":3: validator.secret_key: required for tcp://");
+}
+
 static void test_missing_file(void **unused)
 {
     (void)unused;
@@ -177,6 +201,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_errors_name_file_and_line),
         cmocka_unit_test(test_noise_addresses),
+        cmocka_unit_test(test_tcp_addresses),
         cmocka_unit_test(test_missing_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -42,6 +42,9 @@ static inline tm_status tm_conn_write_all(tm_conn *c, const void *buf, size_t le
 {
     return c->ops->write_all(c, buf, len);
 }
+/* Split "host:port" or "[IPv6]:port" (port 1-65535) out of hp; errors name `addr`, the
+ * whole address the operator wrote. */
+tm_status tm_parse_host_port(const char *addr, const char *hp, char host[256], char port[8]);
 /* Read exactly len bytes (a short stream is TM_ERR_EOF from the read that found the end). */
 tm_status tm_conn_read_exact(tm_conn *c, void *buf, size_t len);
 static inline void tm_conn_set_deadline(tm_conn *c, int ms)

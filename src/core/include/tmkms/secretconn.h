@@ -27,7 +27,17 @@ tm_status tm_sc_derive_keys(const uint8_t dh_secret[32], bool loc_is_least, uint
 tm_status tm_sc_handshake(tm_conn *raw, const uint8_t identity_seed[32], int timeout_ms, tm_conn **out,
                           uint8_t remote_pub[32]);
 
+#define TM_SC_NODE_ID_LEN 20
+
 /* The node ID of a public key: hex of the first 20 bytes of SHA-256(pubkey). */
 void tm_sc_node_id(const uint8_t pub[32], char out[41]);
+/* The same 20 bytes, unencoded. */
+void tm_sc_node_id_raw(const uint8_t pub[32], uint8_t out[TM_SC_NODE_ID_LEN]);
+
+/* Split "tcp://[NODE_ID@]host:port": *pinned tells whether a NODE_ID (40 hex digits, any
+ * case) was given, pin receives its 20 bytes. Malformed addresses are refused with a
+ * message naming the part. */
+tm_status tm_sc_parse_addr(const char *addr, bool *pinned, uint8_t pin[TM_SC_NODE_ID_LEN], char host[256],
+                           char port[8]);
 
 #endif

@@ -10,6 +10,12 @@
 #   node_check_blocks RPC ADDR LAST  every block 2..LAST carries ADDR's commit signature in
 #                                    its LastCommit and no evidence
 #   node_check_no_double_sign LOG    the node logged no conflicting vote of ours
+#   node_stop PID                    SIGTERM, then SIGKILL after 20 s; waits for it
+#   node_vote_extensions_height RPC  consensus_params.abci.vote_extensions_enable_height (at height 1)
+#
+# The same edits serve v0.38.26 and v0.40.0: v0.40.0 is of the v0.38 line (its config.toml
+# says version 0.39.0), with the same config keys and vote extensions still under
+# consensus_params.abci (no "feature" params, no timeout_vote).
 
 node_init() {
   local bin=$1 home=$2 kms_dir=$3
@@ -74,6 +80,12 @@ node_height() {
     python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["sync_info"]["latest_block_height"])' 2>/dev/null
 }
 
+node_vote_extensions_height() {
+  # At height 1: the latest height's parameters may not be stored yet (RPC error).
+  node_rpc "$1" "consensus_params?height=1" 2>/dev/null |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["consensus_params"]["abci"]["vote_extensions_enable_height"])' 2>/dev/null
+}
+
 node_check_blocks() {
   python3 - "$1" "$2" "$3" <<'PY'
 import json, sys, urllib.request
@@ -104,4 +116,16 @@ node_check_no_double_sign() {
     head -5 "$1.doublesign"
     return 1
   fi
+}
+
+# Stop a node: SIGTERM, and SIGKILL if it has not exited within 20 s. Stop the node before
+# its signer: with the signer gone, CometBFT (v0.38.26, v0.40.0) blocks consensus in
+# RetrySignerClient (50 attempts, each waiting seconds for a connection) and takes
+# ~7 minutes to exit on SIGTERM.
+node_stop() {
+  local tries=200
+  kill -TERM "$1" 2>/dev/null
+  while ((tries-- > 0)) && kill -0 "$1" 2>/dev/null; do sleep 0.1; done
+  { kill -KILL "$1"; wait "$1"; } 2>/dev/null
+  return 0
 }

@@ -61,17 +61,6 @@ kms_start() {
   kms_pids+=("$kms_pid")
 }
 
-# stop_pid PID: SIGTERM, up to 5 s to exit, then SIGKILL; reaps it. (A CometBFT node whose
-# signer is gone can take minutes to shut down.)
-stop_pid() {
-  kill -TERM "$1" 2>/dev/null
-  local n=50
-  while ((n-- > 0)) && kill -0 "$1" 2>/dev/null; do sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null
-  wait "$1" 2>/dev/null
-  return 0
-}
-
 # free_port: a TCP port on 127.0.0.1 that was free a moment ago.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -15,6 +15,7 @@
 #include "proxy.h"
 #include "signal_pipe.h"
 #include "tmkms/log.h"
+#include "tmkms/nitro/vsock.h"
 
 #define DEFAULT_ENCLAVE_TOML "enclave.toml"
 
@@ -224,19 +225,33 @@ static void exec_aws_proxy(const helper_proxy_opts *p, const char *host)
     if (errno != ENOENT) tm_log_warn("vsock-proxy", "cannot run AWS's vsock-proxy (%s); using our own", strerror(errno));
 }
 
+/* The proxy's listener: vsock (any CID) on the parent, or in simulation the mapping's
+ * Unix socket DIR/vsock-3-PORT.sock (the parent's CID), removed again on exit. */
+static tm_status proxy_listener(const char *sim_dir, uint32_t port, tm_vsock_listener **l)
+{
+    tm_vsock_net net;
+    tm_vsock_ep ep = {TM_VSOCK_CID_ANY, port};
+    if (sim_dir != NULL)
+        TM_TRY(tm_vsock_net_simulated(sim_dir, TM_VSOCK_CID_PARENT, &net));
+    else
+        tm_vsock_net_real(&net);
+    return tm_vsock_listen(&net, &ep, l);
+}
+
 static int run_builtin(const proxy_args *a, const helper_proxy_opts *p, const char *host, const char *port)
 {
     static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP};
     proxy_opts o = {.listen_fd = -1, .max_conns = p->num_workers, .stop_fd = -1};
+    tm_vsock_listener *l = NULL;
     snprintf(o.host, sizeof(o.host), "%s", host);
     snprintf(o.port, sizeof(o.port), "%s", port);
-    if (helper_signal_pipe(stop_signals, 3, &o.stop_fd) != TM_OK || proxy_listen(a->sim_dir, p->local_port,
-                                                                                    &o.listen_fd) != TM_OK)
+    if (helper_signal_pipe(stop_signals, 3, &o.stop_fd) != TM_OK ||
+        proxy_listener(a->sim_dir, p->local_port, &l) != TM_OK)
         return fail("vsock-proxy");
-    tm_log_info("vsock-proxy", "listening on vsock port %u%s%s", p->local_port, a->sim_dir ? " in simulation at " : "",
-                a->sim_dir ? a->sim_dir : "");
+    o.listen_fd = tm_vsock_listener_fd(l);
+    tm_log_info("vsock-proxy", "listening on %s", tm_vsock_listener_name(l));
     tm_status st = proxy_serve(&o);
-    close(o.listen_fd);
+    tm_vsock_listener_close(l);
     return st == TM_OK ? HELPER_EXIT_OK : fail("vsock-proxy");
 }
 

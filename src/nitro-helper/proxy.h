@@ -37,8 +37,4 @@ tm_status proxy_serve(const proxy_opts *opts);
  * simulated proxy cannot be pointed off this machine. */
 tm_status proxy_parse_loopback_target(const char *text, char host[PROXY_HOST_MAX + 1], char port[8]);
 
-/* The listening socket of the proxy for vsock port `port`: AF_VSOCK (any CID) in
- * production, or the simulation mapping's Unix socket in `sim_dir` when it is not NULL. */
-tm_status proxy_listen(const char *sim_dir, uint32_t port, int *fd);
-
 #endif

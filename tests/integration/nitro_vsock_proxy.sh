@@ -174,6 +174,7 @@ set -e
 wait "$holder" || fail "the held connection: $(cat hold.out)"
 grep -q "closed by proxy" hold.out || fail "the held connection was not closed"
 grep -q "stopped" proxy.log || fail "no 'stopped' line"
+[[ ! -e sim/vsock-3-8000.sock ]] || fail "the simulated vsock socket was left behind"
 
 # --- a dead target: the connection is closed, the proxy lives on ---
 dead_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -34,6 +34,7 @@
 #define STOP_GRACE_MS 10000
 #define MAX_HISTORY 64
 #define CHILD_ARGV_MAX 16
+#define MAX_CHECK_FAILURES 5
 
 extern char **environ;
 
@@ -64,6 +65,7 @@ typedef struct {
     char self[PATH_MAX];
     int sig_fd;
     double next_check;
+    unsigned check_failures; /* describe-enclaves failures in a row */
     bool give_up, stop;
 } launcher;
 
@@ -286,12 +288,24 @@ static void enclave_started(launcher *l)
     }
 }
 
+/* The enclave is gone when describe-enclaves no longer lists it (or lists it as
+ * terminating). nitro-cli itself failing is not the enclave's death: it is retried, and
+ * only MAX_CHECK_FAILURES failures in a row count as one. */
 static void check_enclave(launcher *l)
 {
     nitro_enclave_info info;
     l->next_check = now_s() + l->a.check_ms / 1000.0;
     tm_status st = nitro_find(&l->cfg.enclave, l->enclave.id, &info);
-    if (st == TM_OK && strcmp(info.state, "TERMINATING") != 0) return;
+    if (st == TM_OK && strcmp(info.state, "TERMINATING") != 0) {
+        l->check_failures = 0;
+        return;
+    }
+    if (st != TM_OK && st != TM_ERR_NOT_FOUND && ++l->check_failures < MAX_CHECK_FAILURES) {
+        tm_log_warn(MOD, "checking the enclave: %s (%u of %u tries)", tm_err_msg(), l->check_failures,
+                    MAX_CHECK_FAILURES);
+        return;
+    }
+    l->check_failures = 0;
     char why[320];
     snprintf(why, sizeof(why), "enclave %s is gone (%s)", l->enclave.id,
              st == TM_OK ? "terminating" : tm_err_msg());

@@ -7,7 +7,8 @@
 # as TMKMS_NITRO_HELPER_BIN records its arguments and sleeps; every other command is the
 # real helper, so the vsock proxy is ours, in simulation). Checks: all three come up, the
 # helper gets the enclave's CID; a killed helper, proxy or enclave is brought back; an
-# enclave that returns with another CID restarts the helper with it; SIGTERM tears
+# enclave that returns with another CID restarts the helper with it; nitro-cli failing for a
+# moment restarts nothing; SIGTERM tears
 # everything down (exit 0, enclave terminated, no process left); a helper that keeps dying
 # and an enclave that cannot start end launch-all with exit status 1, torn down too.
 set -euo pipefail
@@ -99,6 +100,15 @@ read -r eid2 epid2 ecid2 <<<"$(our_enclave)"
 wait_for 50 has_lines helper.starts $((helper_starts + 1)) || fail "the helper was not restarted for the new CID"
 tail -n 1 helper.starts | grep -q -- "--cid 18 " || fail "the helper did not get the new CID: $(tail -n 1 helper.starts)"
 grep -q "enclave $eid is gone" launch.log || fail "the enclave's death was not logged"
+
+# --- nitro-cli failing for a moment is not the enclave's death: no restart ---
+runs=$(nitro_calls run-enclave | wc -l)
+echo describe-enclaves >"$FAKE_NITRO_DIR/fail"
+wait_for 50 grep -q "checking the enclave: nitro-cli describe-enclaves failed" launch.log || fail "no check failure logged"
+rm "$FAKE_NITRO_DIR/fail"
+sleep 0.5
+[[ $(nitro_calls run-enclave | wc -l) == "$runs" ]] || fail "a failing describe-enclaves restarted the enclave"
+[[ $(our_enclave) == "$eid2 $epid2 $ecid2" ]] || fail "our enclave changed: $(our_enclave)"
 
 # --- SIGTERM: everything down, exit 0 ---
 hpid=$(last_pid helper.starts)

@@ -16,6 +16,8 @@ static const struct subcommand subcommands[] = {
     {"pcr4", cmd_pcr4, "print PCR4 of an EC2 instance: SHA-384(48 zero bytes || instance id)"},
     {"kms-policy", cmd_kms_policy, "print the KMS key policy: Decrypt only from the attested enclave"},
     {"verify-attestation", cmd_verify_attestation, "verify an attestation document and print its fields"},
+    {"enclave", cmd_enclave, "run|info|stop the enclave (nitro-cli), or run the vsock proxy to KMS"},
+    {"launch-all", cmd_launch_all, "run enclave, vsock proxy and helper as one supervised unit"},
     {"version", cmd_version, "print the version"},
 };
 

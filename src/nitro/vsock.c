@@ -1,143 +1,214 @@
-/* vsock endpoints: addresses, the kernel's sockaddr_vm, and listen/accept/dial over either
- * AF_VSOCK (production) or the simulation's Unix sockets. */
+/* vsock endpoints: address text, sockaddr_vm, listeners and dialling. See vsock.h. */
 #include "tmkms/nitro/vsock.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <linux/vm_sockets.h>
 #include <poll.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-static bool parse_u32(const char *s, size_t len, uint32_t *out)
+struct tm_vsock_listener {
+    const tm_vsock_net *net;
+    int fd;
+    char name[128];
+};
+
+tm_status tm_vsock_parse_u32(const char *text, const char *what, uint32_t *out)
 {
-    if (len == 0 || len > 10 || strspn(s, "0123456789") < len) return false;
+    TM_ENSURE(text && *text, TM_ERR_INVALID, "%s: empty", what);
     uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) v = v * 10 + (uint64_t)(s[i] - '0');
-    if (v > UINT32_MAX) return false;
+    size_t n = 0;
+    for (; text[n]; n++) {
+        TM_ENSURE(text[n] >= '0' && text[n] <= '9', TM_ERR_INVALID, "%s \"%.32s\" is not a decimal number", what,
+                  text);
+        TM_ENSURE(n < 10, TM_ERR_INVALID, "%s \"%.32s\" is too long", what, text);
+        v = v * 10 + (uint64_t)(text[n] - '0');
+    }
+    TM_ENSURE(v <= UINT32_MAX, TM_ERR_INVALID, "%s %.32s is above 4294967295", what, text);
     *out = (uint32_t)v;
-    return true;
-}
-
-tm_status tm_vsock_addr_parse(const char *text, tm_vsock_addr *out)
-{
-    const char *s = strncmp(text, "vsock://", 8) == 0 ? text + 8 : text;
-    const char *colon = strchr(s, ':');
-    TM_ENSURE(colon != NULL, TM_ERR_INVALID, "'%s': expected vsock://CID:PORT", text);
-    size_t cid_len = (size_t)(colon - s);
-    if (cid_len == 3 && strncmp(s, "any", 3) == 0) {
-        out->cid = TM_VSOCK_CID_ANY;
-    } else {
-        TM_ENSURE(parse_u32(s, cid_len, &out->cid), TM_ERR_INVALID, "'%s': the CID is not a number", text);
-    }
-    TM_ENSURE(parse_u32(colon + 1, strlen(colon + 1), &out->port) && out->port != 0 && out->port != UINT32_MAX,
-              TM_ERR_INVALID, "'%s': the port must be 1..4294967294", text);
     return TM_OK;
 }
 
-void tm_vsock_addr_format(const tm_vsock_addr *a, char out[TM_VSOCK_ADDR_STRLEN])
+static const char *skip_prefix(const char *text)
 {
-    if (a->cid == TM_VSOCK_CID_ANY) snprintf(out, TM_VSOCK_ADDR_STRLEN, "vsock://any:%" PRIu32, a->port);
-    else snprintf(out, TM_VSOCK_ADDR_STRLEN, "vsock://%" PRIu32 ":%" PRIu32, a->cid, a->port);
+    if (strncmp(text, "vsock://", 8) == 0) return text + 8;
+    if (strncmp(text, "vsock:", 6) == 0) return text + 6;
+    return text;
 }
 
-void tm_vsock_sockaddr(const tm_vsock_addr *a, uint8_t out[TM_VSOCK_SOCKADDR_LEN])
+tm_status tm_vsock_ep_parse(const char *text, tm_vsock_ep *out)
 {
-    struct sockaddr_vm sa;
-    _Static_assert(sizeof(sa) == TM_VSOCK_SOCKADDR_LEN, "struct sockaddr_vm is 16 bytes");
-    memset(&sa, 0, sizeof(sa));
-    sa.svm_family = AF_VSOCK;
-    sa.svm_port = a->port;
-    sa.svm_cid = a->cid;
-    memcpy(out, &sa, sizeof(sa));
-}
-
-tm_status tm_vsock_sim_path(const char *dir, uint32_t cid, uint32_t port, char *out, size_t cap)
-{
-    struct sockaddr_un un;
-    int n = snprintf(out, cap, "%s/vsock-%" PRIu32 "-%" PRIu32 ".sock", dir, cid, port);
-    TM_ENSURE(n > 0 && (size_t)n < cap && (size_t)n < sizeof(un.sun_path), TM_ERR_INVALID,
-              "simulation directory '%s' is too long for a Unix socket path (%zu bytes at most)", dir,
-              sizeof(un.sun_path) - 1);
+    TM_ENSURE(text, TM_ERR_INVALID, "vsock address: empty");
+    const char *rest = skip_prefix(text);
+    const char *colon = strchr(rest, ':');
+    TM_ENSURE(colon, TM_ERR_INVALID, "vsock address \"%.64s\" is not CID:PORT", text);
+    char cid[16];
+    size_t clen = (size_t)(colon - rest);
+    TM_ENSURE(clen > 0 && clen < sizeof(cid), TM_ERR_INVALID, "vsock address \"%.64s\": bad CID", text);
+    memcpy(cid, rest, clen);
+    cid[clen] = '\0';
+    tm_vsock_ep ep;
+    if (strcmp(cid, "any") == 0) ep.cid = TM_VSOCK_CID_ANY;
+    else TM_TRY(tm_vsock_parse_u32(cid, "vsock CID", &ep.cid));
+    TM_TRY(tm_vsock_parse_u32(colon + 1, "vsock port", &ep.port));
+    *out = ep;
     return TM_OK;
 }
 
-/* A socket bound to `sa` and listening; *lfd on success. */
-static tm_status bind_listen(int family, const void *sa, socklen_t len, const char *what, int *lfd)
+tm_status tm_vsock_ep_format(const tm_vsock_ep *ep, char *buf, size_t cap)
 {
-    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    TM_ENSURE(fd >= 0, TM_ERR_IO, "%s: socket: %s", what, strerror(errno));
-    if (bind(fd, sa, len) != 0 || listen(fd, 8) != 0) {
-        int err = errno;
-        close(fd);
-        return tm_err_set(TM_ERR_IO, "%s: listen: %s", what, strerror(err));
-    }
-    *lfd = fd;
-    return TM_OK;
-}
-
-tm_status tm_vsock_listen(const tm_vsock_ctx *ctx, uint32_t port, int *lfd)
-{
-    char what[TM_VSOCK_ADDR_STRLEN];
-    tm_vsock_addr any = {TM_VSOCK_CID_ANY, port};
-    tm_vsock_addr_format(&any, what);
-    if (!ctx->sim_dir) {
-        uint8_t sa[TM_VSOCK_SOCKADDR_LEN];
-        tm_vsock_sockaddr(&any, sa);
-        return bind_listen(AF_VSOCK, sa, sizeof(sa), what, lfd);
-    }
-    struct sockaddr_un un = {.sun_family = AF_UNIX};
-    TM_TRY(tm_vsock_sim_path(ctx->sim_dir, ctx->own_cid, port, un.sun_path, sizeof(un.sun_path)));
-    unlink(un.sun_path); /* a stale socket of an earlier run */
-    return bind_listen(AF_UNIX, &un, sizeof(un), un.sun_path, lfd);
-}
-
-tm_status tm_vsock_accept(int lfd, int timeout_ms, int io_timeout_ms, tm_conn **out)
-{
-    struct pollfd p = {.fd = lfd, .events = POLLIN};
     int n;
-    while ((n = poll(&p, 1, timeout_ms > 0 ? timeout_ms : -1)) < 0 && errno == EINTR) {
-    }
-    TM_ENSURE(n >= 0, TM_ERR_IO, "vsock accept: poll: %s", strerror(errno));
-    TM_ENSURE(n > 0, TM_ERR_TIMEOUT, "vsock accept: nobody connected within %d ms", timeout_ms);
-    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    TM_ENSURE(fd >= 0, TM_ERR_IO, "vsock accept: %s", strerror(errno));
-    return tm_conn_from_fd(fd, "vsock-peer", io_timeout_ms, out);
+    if (ep->cid == TM_VSOCK_CID_ANY) n = snprintf(buf, cap, "vsock:any:%u", (unsigned)ep->port);
+    else n = snprintf(buf, cap, "vsock:%u:%u", (unsigned)ep->cid, (unsigned)ep->port);
+    TM_ENSURE(n > 0 && (size_t)n < cap, TM_ERR_TOO_LARGE, "vsock address does not fit %zu bytes", cap);
+    return TM_OK;
 }
 
-tm_status tm_vsock_dial(const tm_vsock_ctx *ctx, const tm_vsock_addr *to, int io_timeout_ms, tm_conn **out)
+tm_status tm_vsock_sockaddr(const tm_vsock_ep *ep, struct sockaddr_storage *out, socklen_t *len)
 {
-    char what[TM_VSOCK_ADDR_STRLEN];
-    tm_vsock_addr_format(to, what);
-    TM_ENSURE(to->cid != TM_VSOCK_CID_ANY, TM_ERR_INVALID, "%s: cannot dial CID any", what);
-    if (ctx->sim_dir) {
-        char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-        TM_TRY(tm_vsock_sim_path(ctx->sim_dir, to->cid, to->port, path, sizeof(path)));
-        tm_status status = tm_conn_dial_unix(path, io_timeout_ms, out);
-        if (status == TM_OK) snprintf((*out)->peer, sizeof((*out)->peer), "%s", what);
+    struct sockaddr_vm vm;
+    memset(&vm, 0, sizeof(vm));
+    vm.svm_family = AF_VSOCK;
+    vm.svm_cid = ep->cid;
+    vm.svm_port = ep->port;
+    memset(out, 0, sizeof(*out));
+    memcpy(out, &vm, sizeof(vm));
+    *len = (socklen_t)sizeof(vm);
+    return TM_OK;
+}
+
+/* ---- AF_VSOCK ---- */
+
+static tm_status real_socket(const tm_vsock_ep *ep, char *name, size_t name_cap, int *fd)
+{
+    TM_TRY(tm_vsock_ep_format(ep, name, name_cap));
+    *fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    TM_ENSURE(*fd >= 0, TM_ERR_IO, "%s: socket: %s", name, strerror(errno));
+    return TM_OK;
+}
+
+static tm_status real_listen(const tm_vsock_net *net, const tm_vsock_ep *ep, int *fd, char *name, size_t name_cap)
+{
+    (void)net;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    TM_TRY(tm_vsock_sockaddr(ep, &ss, &len));
+    TM_TRY(real_socket(ep, name, name_cap, fd));
+    if (bind(*fd, (struct sockaddr *)&ss, len) != 0 || listen(*fd, 16) != 0) {
+        int err = errno;
+        close(*fd);
+        *fd = -1;
+        return tm_err_set(TM_ERR_IO, "%s: bind/listen: %s", name, strerror(err));
+    }
+    return TM_OK;
+}
+
+static tm_status real_dial(const tm_vsock_net *net, const tm_vsock_ep *ep, int *fd, char *name, size_t name_cap)
+{
+    (void)net;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    TM_TRY(tm_vsock_sockaddr(ep, &ss, &len));
+    TM_TRY(real_socket(ep, name, name_cap, fd));
+    if (connect(*fd, (struct sockaddr *)&ss, len) != 0) {
+        int err = errno;
+        close(*fd);
+        *fd = -1;
+        return tm_err_set(err == ECONNREFUSED || err == ENODEV || err == ECONNRESET ? TM_ERR_NOT_FOUND : TM_ERR_IO,
+                          "%s: connect: %s", name, strerror(err));
+    }
+    return TM_OK;
+}
+
+static const struct tm_vsock_net_ops real_ops = {.listen = real_listen, .dial = real_dial, .unlisten = NULL};
+
+void tm_vsock_net_real(tm_vsock_net *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->ops = &real_ops;
+    out->local_cid = TM_VSOCK_CID_ANY;
+}
+
+bool tm_vsock_net_is_simulated(const tm_vsock_net *net)
+{
+    return net->ops != &real_ops;
+}
+
+/* ---- listeners and connections, any net ---- */
+
+tm_status tm_vsock_listen(const tm_vsock_net *net, const tm_vsock_ep *ep, tm_vsock_listener **out)
+{
+    tm_vsock_listener *l = calloc(1, sizeof(*l));
+    TM_ENSURE(l, TM_ERR_NOMEM, "out of memory");
+    l->net = net;
+    tm_status status = net->ops->listen(net, ep, &l->fd, l->name, sizeof(l->name));
+    if (status != TM_OK) {
+        free(l);
         return status;
     }
-    uint8_t sa[TM_VSOCK_SOCKADDR_LEN];
-    tm_vsock_sockaddr(to, sa);
-    int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    TM_ENSURE(fd >= 0, TM_ERR_IO, "%s: socket: %s", what, strerror(errno));
-    if (connect(fd, (const struct sockaddr *)sa, sizeof(sa)) != 0) {
-        int err = errno;
-        close(fd);
-        return tm_err_set(err == ECONNREFUSED || err == ENODEV ? TM_ERR_NOT_FOUND : TM_ERR_IO, "%s: connect: %s",
-                          what, strerror(err));
-    }
-    return tm_conn_from_fd(fd, what, io_timeout_ms, out);
+    *out = l;
+    return TM_OK;
 }
 
-void tm_vsock_close_listener(const tm_vsock_ctx *ctx, uint32_t port, int lfd)
+tm_status tm_vsock_accept(tm_vsock_listener *l, int wait_ms, int io_timeout_ms, tm_conn **out)
 {
-    if (lfd >= 0) close(lfd);
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    if (ctx->sim_dir && tm_vsock_sim_path(ctx->sim_dir, ctx->own_cid, port, path, sizeof(path)) == TM_OK) unlink(path);
+    struct pollfd p = {.fd = l->fd, .events = POLLIN};
+    int n;
+    while ((n = poll(&p, 1, wait_ms)) < 0 && errno == EINTR) {
+    }
+    TM_ENSURE(n >= 0, TM_ERR_IO, "%s: poll: %s", l->name, strerror(errno));
+    TM_ENSURE(n > 0, TM_ERR_TIMEOUT, "%s: no connection within %d ms", l->name, wait_ms);
+    int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+    TM_ENSURE(fd >= 0, errno == EAGAIN || errno == EINTR || errno == ECONNABORTED ? TM_ERR_TIMEOUT : TM_ERR_IO,
+              "%s: accept: %s", l->name, strerror(errno));
+    return tm_conn_from_fd(fd, l->name, io_timeout_ms, out);
+}
+
+int tm_vsock_listener_fd(const tm_vsock_listener *l)
+{
+    return l->fd;
+}
+
+const char *tm_vsock_listener_name(const tm_vsock_listener *l)
+{
+    return l->name;
+}
+
+void tm_vsock_listener_close(tm_vsock_listener *l)
+{
+    if (!l) return;
+    if (l->fd >= 0) close(l->fd);
+    if (l->net->ops->unlisten) l->net->ops->unlisten(l->net, l->name);
+    free(l);
+}
+
+tm_status tm_vsock_dial_fd(const tm_vsock_net *net, const tm_vsock_ep *ep, int *fd)
+{
+    char name[128];
+    return net->ops->dial(net, ep, fd, name, sizeof(name));
+}
+
+tm_status tm_vsock_dial(const tm_vsock_net *net, const tm_vsock_ep *ep, int io_timeout_ms, tm_conn **out)
+{
+    char name[128];
+    int fd = -1;
+    TM_TRY(net->ops->dial(net, ep, &fd, name, sizeof(name)));
+    return tm_conn_from_fd(fd, name, io_timeout_ms, out);
+}
+
+int tm_vsock_connect_hook(void *ctx)
+{
+    const tm_vsock_target *t = ctx;
+    if (!t || !t->net) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = -1;
+    if (tm_vsock_dial_fd(t->net, &t->ep, &fd) != TM_OK) {
+        errno = ECONNREFUSED;
+        return -1;
+    }
+    return fd;
 }

@@ -10,6 +10,17 @@ static tm_log_level current_level = TM_LOG_INFO;
 /* One lock so lines from several connection threads never interleave. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static tm_log_sink_fn sink_fn;
+static void *sink_ctx;
+
+void tm_log_set_sink(tm_log_sink_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&log_lock);
+    sink_fn = fn;
+    sink_ctx = ctx;
+    pthread_mutex_unlock(&log_lock);
+}
+
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
 void tm_log_set_level(tm_log_level level)
@@ -46,7 +57,12 @@ void tm_log(tm_log_level level, const char *module, const char *fmt, ...)
     gmtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 
+    char line[1200];
+    snprintf(line, sizeof(line), "%s.%06ldZ %-5s [%s] %s", when, ts.tv_nsec / 1000, level_names[level], module, msg);
     pthread_mutex_lock(&log_lock);
-    fprintf(stderr, "%s.%06ldZ %-5s [%s] %s\n", when, ts.tv_nsec / 1000, level_names[level], module, msg);
+    fprintf(stderr, "%s\n", line);
+    tm_log_sink_fn fn = sink_fn;
+    void *ctx = sink_ctx;
     pthread_mutex_unlock(&log_lock);
+    if (fn) fn(level, line, ctx);
 }

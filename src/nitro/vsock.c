@@ -152,7 +152,7 @@ tm_status tm_vsock_listen(const tm_vsock_net *net, const tm_vsock_ep *ep, tm_vso
     return TM_OK;
 }
 
-tm_status tm_vsock_accept(tm_vsock_listener *l, int wait_ms, int io_timeout_ms, tm_conn **out)
+tm_status tm_vsock_accept_fd(tm_vsock_listener *l, int wait_ms, int *fd)
 {
     struct pollfd p = {.fd = l->fd, .events = POLLIN};
     int n;
@@ -160,9 +160,16 @@ tm_status tm_vsock_accept(tm_vsock_listener *l, int wait_ms, int io_timeout_ms, 
     }
     TM_ENSURE(n >= 0, TM_ERR_IO, "%s: poll: %s", l->name, strerror(errno));
     TM_ENSURE(n > 0, TM_ERR_TIMEOUT, "%s: no connection within %d ms", l->name, wait_ms);
-    int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
-    TM_ENSURE(fd >= 0, errno == EAGAIN || errno == EINTR || errno == ECONNABORTED ? TM_ERR_TIMEOUT : TM_ERR_IO,
+    *fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+    TM_ENSURE(*fd >= 0, errno == EAGAIN || errno == EINTR || errno == ECONNABORTED ? TM_ERR_TIMEOUT : TM_ERR_IO,
               "%s: accept: %s", l->name, strerror(errno));
+    return TM_OK;
+}
+
+tm_status tm_vsock_accept(tm_vsock_listener *l, int wait_ms, int io_timeout_ms, tm_conn **out)
+{
+    int fd = -1;
+    TM_TRY(tm_vsock_accept_fd(l, wait_ms, &fd));
     return tm_conn_from_fd(fd, l->name, io_timeout_ms, out);
 }
 

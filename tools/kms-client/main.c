@@ -12,6 +12,7 @@
 #include "tmkms/aws/kms.h"
 #include "tmkms/aws/net.h"
 #include "tmkms/aws/nsm.h"
+#include "tmkms/nitro/unseal.h"
 
 static const char usage[] =
     "usage: kms-client [OPTIONS] COMMAND\n"
@@ -149,31 +150,17 @@ static tm_status sim_attestation(opts *o, const char *spki_file)
     return st;
 }
 
-/* The enclave's unsealing flow, with the NSM simulator. */
+/* The enclave's unsealing flow (tm_nitro_unseal), with the NSM simulator. */
 static tm_status decrypt_attested(opts *o, const uint8_t *blob, size_t len, const char *key_id, tm_kms_error *err)
 {
     tm_status status = TM_OK;
     tm_nsm *nsm = NULL;
-    tm_cms_recipient *r = NULL;
-    uint8_t *doc = NULL;
-    size_t doc_len = 0, spki_len = 0;
-    const uint8_t *spki = NULL;
-    tm_kms_bytes cms = {0};
     tm_cms_secret pt = {0};
     TM_TRY_GOTO(tm_nsm_sim_open(&o->sim, &nsm));
-    TM_TRY_GOTO(tm_cms_recipient_new(&r));
-    TM_TRY_GOTO(tm_cms_recipient_public_der(r, &spki, &spki_len));
-    tm_nsm_opt_bytes pk = {true, (uint8_t *)spki, spki_len};
-    TM_TRY_GOTO(tm_nsm_attestation(nsm, NULL, NULL, &pk, &doc, &doc_len));
-    tm_kms_recipient rec = {doc, doc_len};
-    TM_TRY_GOTO(tm_kms_decrypt(&o->kms, key_id, blob, len, &rec, &cms, err));
-    TM_TRY_GOTO(tm_cms_decrypt(r, cms.data, cms.len, &pt));
+    TM_TRY_GOTO(tm_nitro_unseal(nsm, &o->kms, key_id, blob, len, &pt, err));
     fwrite(pt.data, 1, pt.len, stdout);
 out:
     tm_cms_secret_free(&pt);
-    tm_kms_bytes_free(&cms);
-    free(doc);
-    tm_cms_recipient_free(r);
     tm_nsm_close(nsm);
     return status;
 }

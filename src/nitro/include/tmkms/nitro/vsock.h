@@ -104,6 +104,8 @@ tm_status tm_vsock_listen(const tm_vsock_net *net, const tm_vsock_ep *ep, tm_vso
 /* Wait up to wait_ms (-1: forever) for a connection; TM_ERR_TIMEOUT when none came.
  * The connection's reads and writes time out after io_timeout_ms (0: never). */
 tm_status tm_vsock_accept(tm_vsock_listener *l, int wait_ms, int io_timeout_ms, tm_conn **out);
+/* Same, the raw connected fd (for relays). */
+tm_status tm_vsock_accept_fd(tm_vsock_listener *l, int wait_ms, int *fd);
 /* The listening fd, for poll(); and the description ("vsock:any:5050" or the path). */
 int tm_vsock_listener_fd(const tm_vsock_listener *l);
 const char *tm_vsock_listener_name(const tm_vsock_listener *l);

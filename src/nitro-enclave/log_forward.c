@@ -1,0 +1,132 @@
+/* The enclave's log, forwarded to the helper's log port as LogLine messages. An enclave
+ * has no disk and, outside debug mode, no console the operator can read, so this is how
+ * its lines reach the host's journal. The log sink only copies a line into a bounded ring
+ * (never blocks on the network); one thread drains it. When the ring is full the oldest
+ * lines go and the count of dropped lines is sent with the next one. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "enclave.h"
+#include "tmkms/log.h"
+
+#define RING_LINES 512
+
+typedef struct {
+    uint32_t level;
+    char text[TM_NITRO_MAX_LOG_LINE + 1];
+} ring_line;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t ready;
+    ring_line lines[RING_LINES];
+    size_t head, count;
+    unsigned long long head_seq; /* sequence number of lines[head]; advances with head */
+    unsigned long dropped;
+    const tm_vsock_net *net;
+    tm_vsock_ep ep;
+    bool started;
+} fwd = {.lock = PTHREAD_MUTEX_INITIALIZER, .ready = PTHREAD_COND_INITIALIZER};
+
+static void copy_printable(char *dst, const char *src)
+{
+    size_t n = 0;
+    for (; src[n] && n < TM_NITRO_MAX_LOG_LINE; n++) dst[n] = src[n] >= 0x20 && src[n] < 0x7f ? src[n] : '?';
+    dst[n] = '\0';
+}
+
+static void sink(tm_log_level level, const char *line, void *ctx)
+{
+    (void)ctx;
+    pthread_mutex_lock(&fwd.lock);
+    if (fwd.count == RING_LINES) {
+        fwd.head = (fwd.head + 1) % RING_LINES;
+        fwd.head_seq++;
+        fwd.count--;
+        fwd.dropped++;
+    }
+    ring_line *slot = &fwd.lines[(fwd.head + fwd.count) % RING_LINES];
+    slot->level = (uint32_t)level;
+    copy_printable(slot->text, line);
+    fwd.count++;
+    pthread_cond_signal(&fwd.ready);
+    pthread_mutex_unlock(&fwd.lock);
+}
+
+static tm_status send_line(tm_conn *conn, uint32_t level, char *text)
+{
+    Tmkms__Nitro__LogLine l = TMKMS__NITRO__LOG_LINE__INIT;
+    l.level = level;
+    l.text = text;
+    tm_nitro_msg m = TMKMS__NITRO__MESSAGE__INIT;
+    m.body_case = TMKMS__NITRO__MESSAGE__BODY_LOG_LINE;
+    m.log_line = &l;
+    return tm_nitro_send(conn, &m);
+}
+
+/* Send the oldest line; it leaves the ring only once written. */
+static tm_status drain_one(tm_conn *conn)
+{
+    ring_line line;
+    unsigned long dropped;
+    pthread_mutex_lock(&fwd.lock);
+    while (fwd.count == 0) pthread_cond_wait(&fwd.ready, &fwd.lock);
+    line = fwd.lines[fwd.head];
+    unsigned long long seq = fwd.head_seq;
+    dropped = fwd.dropped;
+    fwd.dropped = 0;
+    pthread_mutex_unlock(&fwd.lock);
+    if (dropped) {
+        char note[96];
+        snprintf(note, sizeof(note), "(%lu enclave log lines dropped: the helper's log port was not reading)",
+                 dropped);
+        TM_TRY(send_line(conn, TM_LOG_WARN, note));
+    }
+    TM_TRY(send_line(conn, line.level, line.text));
+    pthread_mutex_lock(&fwd.lock);
+    if (fwd.head_seq == seq) { /* not dropped for space meanwhile */
+        fwd.head = (fwd.head + 1) % RING_LINES;
+        fwd.head_seq++;
+        fwd.count--;
+    }
+    pthread_mutex_unlock(&fwd.lock);
+    return TM_OK;
+}
+
+static void *forward_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        tm_conn *conn = NULL;
+        /* Not tm_log here: its lines would come back through the sink. */
+        if (tm_vsock_dial(fwd.net, &fwd.ep, ENCLAVE_IO_TIMEOUT_MS, &conn) != TM_OK) {
+            struct timespec ts = {1, 0};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        while (drain_one(conn) == TM_OK) {
+        }
+        fprintf(stderr, "enclave log forwarding: %s; reconnecting\n", tm_err_msg());
+        tm_conn_close(conn);
+    }
+    return NULL;
+}
+
+tm_status enclave_log_forward_start(const tm_vsock_net *net, uint32_t port)
+{
+    pthread_mutex_lock(&fwd.lock);
+    bool started = fwd.started;
+    fwd.started = true;
+    fwd.net = net;
+    fwd.ep = (tm_vsock_ep){TM_VSOCK_CID_PARENT, port};
+    pthread_mutex_unlock(&fwd.lock);
+    if (started) return TM_OK;
+    pthread_t tid;
+    TM_ENSURE(pthread_create(&tid, NULL, forward_main, NULL) == 0, TM_ERR_NOMEM, "cannot start the log thread");
+    pthread_detach(tid);
+    tm_log_set_sink(sink, NULL);
+    return TM_OK;
+}

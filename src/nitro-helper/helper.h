@@ -13,6 +13,8 @@ int cmd_verify_attestation(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_enclave(int argc, char **argv);
 int cmd_launch_all(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_start(int argc, char **argv);
 
 /* Exit statuses: 0 ok, 1 runtime failure (or a failed check), 2 usage error. */
 #define HELPER_EXIT_OK 0

@@ -64,8 +64,20 @@ static int connect_one(const struct addrinfo *ai)
     return -1;
 }
 
+static int connect_unix(const proxy_opts *o, char *why, size_t cap)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", o->unix_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) return fd;
+    snprintf(why, cap, "cannot connect to unix://%s: %s", o->unix_path, strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
+}
+
 static int connect_target(const proxy_opts *o, char *why, size_t cap)
 {
+    if (o->unix_path[0]) return connect_unix(o, why, cap);
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_family = AF_UNSPEC;
@@ -115,7 +127,7 @@ static void relay(int a, int b, int idle_s)
     bool a_eof = false, b_eof = false, ok = buf != NULL;
     while (ok && !(a_eof && b_eof)) {
         struct pollfd p[2] = {{a_eof ? -1 : a, POLLIN, 0}, {b_eof ? -1 : b, POLLIN, 0}};
-        int n = poll(p, 2, idle_s * 1000);
+        int n = poll(p, 2, idle_s < 0 ? -1 : idle_s * 1000);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break; /* idle for too long, or poll failed */
         if (p[0].revents & (POLLERR | POLLNVAL) || p[1].revents & (POLLERR | POLLNVAL)) break;
@@ -146,8 +158,8 @@ static void *conn_thread(void *arg)
     if (fd < 0) {
         tm_log_warn(MOD, "connection %lu: %s", s->id, why);
     } else if (!stopping) {
-        tm_log_debug(MOD, "connection %lu: relaying to %s:%s", s->id, s->opts->host, s->opts->port);
-        relay(s->client_fd, fd, s->opts->idle_seconds > 0 ? s->opts->idle_seconds : PROXY_IDLE_SECONDS);
+        tm_log_debug(MOD, "connection %lu: relaying", s->id);
+        relay(s->client_fd, fd, s->opts->idle_seconds != 0 ? s->opts->idle_seconds : PROXY_IDLE_SECONDS);
         tm_log_debug(MOD, "connection %lu: closed", s->id);
     }
     slot_close(s);
@@ -212,7 +224,8 @@ tm_status proxy_serve(const proxy_opts *o)
     unsigned long next_id = 1;
     bool stopping = false;
     if (slots == NULL) return tm_err_set(TM_ERR_NOMEM, "out of memory");
-    tm_log_info(MOD, "relaying to %s:%s, at most %u connections", o->host, o->port, o->max_conns);
+    if (o->unix_path[0]) tm_log_info(MOD, "relaying to unix://%s, at most %u connections", o->unix_path, o->max_conns);
+    else tm_log_info(MOD, "relaying to %s:%s, at most %u connections", o->host, o->port, o->max_conns);
     for (;;) {
         struct pollfd p[2] = {{o->listen_fd, POLLIN, 0}, {o->stop_fd, POLLIN, 0}};
         if (poll(p, 2, 1000) < 0 && errno != EINTR) {

@@ -23,9 +23,10 @@ typedef struct {
     int listen_fd;      /* listening stream socket (vsock, or Unix in simulation) */
     char host[PROXY_HOST_MAX + 1]; /* the one destination */
     char port[8];
+    char unix_path[108]; /* instead of host:port when set: a Unix socket (the node's) */
     uint32_t max_conns;
     int stop_fd;        /* becomes readable (or hung up) when the proxy must stop */
-    int idle_seconds;   /* 0: PROXY_IDLE_SECONDS */
+    int idle_seconds;   /* 0: PROXY_IDLE_SECONDS; < 0: never idle (the node relay) */
 } proxy_opts;
 
 /* Serves until stop_fd is readable; TM_OK then. Errors only when accepting fails for

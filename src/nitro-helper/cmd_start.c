@@ -1,0 +1,302 @@
+/* tmkms-nitro-helper start: the host side of a running enclave.
+ *
+ *   1. listens on the parent's vsock ports: state (enclave_state_port), node relay
+ *      (enclave_tendermint_conn) and logs (--log-port, 6050);
+ *   2. pushes the config to the enclave's config port (enclave_config_cid:port): chain,
+ *      sealed keys, transport and pin, ports, region and credentials;
+ *   3. serves: durable state for the enclave (state_server.c), bytes between the enclave
+ *      and the node (proxy.c; for tcp:// and noise:// the bytes are the enclave's
+ *      ciphertext), the enclave's log lines (log_receiver.c);
+ *   4. every --repush-seconds sends the config again, so an enclave that restarted with
+ *      the same CID is serving again without the operator (the enclave answers a repeat
+ *      of its current config as done).
+ * SIGTERM/SIGINT: waits for a persist in progress, exits 0. */
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "enclave_link.h"
+#include "helper.h"
+#include "log_receiver.h"
+#include "proxy.h"
+#include "signal_pipe.h"
+#include "state_server.h"
+#include "tmkms/log.h"
+#include "tmkms/noise.h"
+#include "tmkms/secretconn.h"
+#include "tmkms/signer.h"
+
+#define MOD "helper"
+
+typedef struct {
+    const char *config_path, *sim_dir;
+    uint32_t cid, log_port, kms_proxy_port;
+    bool cid_given, verbose, no_extensions;
+    unsigned repush_s, boot_wait_s;
+} start_args;
+
+typedef struct {
+    tm_nitro_config *cfg;
+    tm_vsock_net net;
+    Tmkms__Nitro__Transport transport;
+    char peer_id[TM_NITRO_MAX_PEER_ID + 1];
+    uint8_t *sealed, *sealed_id;
+    size_t sealed_len, sealed_id_len;
+    state_server state;
+    tm_vsock_listener *state_l, *node_l, *log_l;
+    proxy_opts relay;
+    int relay_stop[2];
+} helper_run;
+
+static void start_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: tmkms-nitro-helper start [-c tmkms.toml] [--cid N] [-v] [options]\n\n"
+            "Pushes the config to the enclave and serves it: the chain's state (made durable here\n"
+            "before the enclave releases a signature), the node connection (bytes relayed between\n"
+            "the enclave and `address`), and the enclave's log lines.\n\n"
+            "Options:\n"
+            "  -c, --config FILE       tmkms.toml (default ./tmkms.toml)\n"
+            "      --cid N             the enclave's CID (default: enclave_config_cid)\n"
+            "      --log-port N        vsock port for the enclave's logs (default 6050)\n"
+            "      --kms-proxy-port N  the vsock-proxy port the enclave reaches KMS through\n"
+            "                          (default 8000)\n"
+            "      --no-extensions     do not sign vote extensions (default: sign them)\n"
+            "      --repush-seconds S  resend the config this often (default 10; 0: never)\n"
+            "      --boot-wait S       wait this long for the enclave to listen (default 120)\n"
+            "      --simulate DIR      simulation: vsock endpoints are DIR/vsock-<cid>-<port>.sock\n"
+            "  -v, --verbose           debug logging\n"
+            "  -h, --help              this help\n\n"
+            "Credentials for KMS: [credentials] in tmkms.toml, else AWS_ACCESS_KEY_ID and\n"
+            "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the instance role via IMDSv2.\n");
+}
+
+static int parse_start_args(int argc, char **argv, start_args *a)
+{
+    enum { O_CID = 256, O_LOG, O_KMS, O_NOEXT, O_REPUSH, O_BOOT, O_SIM };
+    static const struct option longs[] = {{"config", required_argument, NULL, 'c'},
+                                          {"cid", required_argument, NULL, O_CID},
+                                          {"log-port", required_argument, NULL, O_LOG},
+                                          {"kms-proxy-port", required_argument, NULL, O_KMS},
+                                          {"no-extensions", no_argument, NULL, O_NOEXT},
+                                          {"repush-seconds", required_argument, NULL, O_REPUSH},
+                                          {"boot-wait", required_argument, NULL, O_BOOT},
+                                          {"simulate", required_argument, NULL, O_SIM},
+                                          {"verbose", no_argument, NULL, 'v'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
+    int c;
+    uint32_t v = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:vh", longs, NULL)) != -1) {
+        tm_status st = TM_OK;
+        switch (c) {
+        case 'c': a->config_path = optarg; break;
+        case O_CID: st = tm_vsock_parse_u32(optarg, "--cid", &a->cid); a->cid_given = true; break;
+        case O_LOG: st = tm_vsock_parse_u32(optarg, "--log-port", &a->log_port); break;
+        case O_KMS: st = tm_vsock_parse_u32(optarg, "--kms-proxy-port", &a->kms_proxy_port); break;
+        case O_NOEXT: a->no_extensions = true; break;
+        case O_REPUSH: st = tm_vsock_parse_u32(optarg, "--repush-seconds", &v); a->repush_s = v; break;
+        case O_BOOT: st = tm_vsock_parse_u32(optarg, "--boot-wait", &v); a->boot_wait_s = v; break;
+        case O_SIM: a->sim_dir = optarg; break;
+        case 'v': a->verbose = true; break;
+        case 'h': start_usage(stdout); return -1;
+        default: start_usage(stderr); return HELPER_EXIT_USAGE;
+        }
+        if (st != TM_OK) {
+            fprintf(stderr, "tmkms-nitro-helper start: %s\n", tm_err_msg());
+            return HELPER_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tmkms-nitro-helper start: unexpected argument '%s'\n", argv[optind]);
+        return HELPER_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* The address's transport, pin and where the relay connects. */
+static tm_status node_target(helper_run *h)
+{
+    const char *addr = h->cfg->address;
+    char host[256], port[8];
+    memset(&h->relay, 0, sizeof(h->relay));
+    if (strncmp(addr, "unix://", 7) == 0) {
+        h->transport = TMKMS__NITRO__TRANSPORT__TRANSPORT_PLAIN;
+        TM_ENSURE(strlen(addr + 7) > 0 && strlen(addr + 7) < sizeof(h->relay.unix_path), TM_ERR_CONFIG,
+                  "%s: address: the socket path must be 1..107 bytes", h->cfg->path);
+        snprintf(h->relay.unix_path, sizeof(h->relay.unix_path), "%s", addr + 7);
+        return TM_OK;
+    }
+    if (strncmp(addr, "tcp://", 6) == 0) {
+        bool pinned;
+        uint8_t id[TM_SC_NODE_ID_LEN];
+        TM_ENSURE(tm_sc_parse_addr(addr, &pinned, id, host, port) == TM_OK, TM_ERR_CONFIG, "%s: address: %s",
+                  h->cfg->path, tm_err_msg());
+        h->transport = TMKMS__NITRO__TRANSPORT__TRANSPORT_SECRET_CONNECTION;
+        if (pinned) sodium_bin2hex(h->peer_id, sizeof(h->peer_id), id, sizeof(id));
+    } else {
+        uint8_t pin[32];
+        TM_ENSURE(tm_noise_parse_addr(addr, pin, host, port) == TM_OK, TM_ERR_CONFIG, "%s: address: %s",
+                  h->cfg->path, tm_err_msg());
+        h->transport = TMKMS__NITRO__TRANSPORT__TRANSPORT_NOISE;
+        tm_noise_peer_id(pin, h->peer_id);
+    }
+    TM_ENSURE(strlen(host) < sizeof(h->relay.host), TM_ERR_CONFIG, "%s: address: host name too long", h->cfg->path);
+    memcpy(h->relay.host, host, strlen(host) + 1);
+    snprintf(h->relay.port, sizeof(h->relay.port), "%s", port);
+    return TM_OK;
+}
+
+static tm_status listen_port(helper_run *h, uint32_t port, tm_vsock_listener **l)
+{
+    tm_vsock_ep ep = {h->net.dir[0] ? TM_VSOCK_CID_PARENT : TM_VSOCK_CID_ANY, port};
+    return tm_vsock_listen(&h->net, &ep, l);
+}
+
+static tm_status push_config(helper_run *h, const start_args *a, int wait_ms, uint8_t pub[32])
+{
+    tm_status status = TM_OK;
+    tm_aws_credentials *creds = NULL;
+    const char *source = "";
+    tm_nitro_msg *resp = NULL;
+    TM_TRY_GOTO(tm_aws_credentials_new(&creds));
+    TM_TRY_GOTO(helper_credentials(h->cfg, creds, &source));
+    Tmkms__Nitro__AwsCredentials c;
+    helper_credentials_msg(creds, &c);
+    Tmkms__Nitro__StartRequest r = TMKMS__NITRO__START_REQUEST__INIT;
+    r.chain_id = h->cfg->chain_id;
+    r.max_height = h->cfg->max_height;
+    r.sealed_consensus_key = (ProtobufCBinaryData){h->sealed_len, h->sealed};
+    r.sealed_identity_key = (ProtobufCBinaryData){h->sealed_id_len, h->sealed_id};
+    r.transport = h->transport;
+    r.peer_id = h->peer_id;
+    r.state_port = h->cfg->enclave_state_port;
+    r.node_port = h->cfg->enclave_tendermint_conn;
+    r.log_port = a->log_port;
+    r.aws_region = h->cfg->aws_region;
+    r.credentials = &c;
+    r.kms_proxy_port = a->kms_proxy_port;
+    r.sign_extensions = !a->no_extensions;
+    tm_nitro_msg m = TMKMS__NITRO__MESSAGE__INIT;
+    m.body_case = TMKMS__NITRO__MESSAGE__BODY_START_REQUEST;
+    m.start_request = &r;
+    tm_log_debug(MOD, "pushing the config to the enclave (credentials from %s)", source);
+    /* Unsealing takes two KMS round trips through the proxy: allow a minute. */
+    TM_TRY_GOTO(helper_enclave_call(&h->net, a->cid, h->cfg->enclave_config_port, &m,
+                                    TMKMS__NITRO__MESSAGE__BODY_START_RESPONSE, wait_ms, 60000, &resp));
+    memcpy(pub, resp->start_response->consensus_pubkey.data, 32);
+out:
+    tm_nitro_msg_free(resp);
+    tm_aws_credentials_free(creds);
+    return status;
+}
+
+static void *state_main(void *arg)
+{
+    helper_run *h = arg;
+    state_server_run(&h->state, h->state_l);
+    return NULL;
+}
+
+static void *log_main(void *arg)
+{
+    log_receiver_run(((helper_run *)arg)->log_l);
+    return NULL;
+}
+
+static void *relay_main(void *arg)
+{
+    helper_run *h = arg;
+    if (proxy_serve(&h->relay) != TM_OK) tm_log_error(MOD, "node relay: %s", tm_err_msg());
+    return NULL;
+}
+
+static tm_status prepare(helper_run *h, const start_args *a)
+{
+    TM_TRY(tm_nitro_config_load(a->config_path, &h->cfg));
+    TM_TRY(helper_net(a->sim_dir, &h->net));
+    TM_TRY(node_target(h));
+    TM_TRY(helper_read_sealed(h->cfg->sealed_consensus_key_path, &h->sealed, &h->sealed_len));
+    if (h->transport != TMKMS__NITRO__TRANSPORT__TRANSPORT_PLAIN)
+        TM_TRY(helper_read_sealed(h->cfg->sealed_id_key_path, &h->sealed_id, &h->sealed_id_len));
+    TM_TRY(state_server_open(&h->state, h->cfg->state_file_path, h->cfg->chain_id));
+    TM_TRY(listen_port(h, h->cfg->enclave_state_port, &h->state_l));
+    TM_TRY(listen_port(h, h->cfg->enclave_tendermint_conn, &h->node_l));
+    TM_TRY(listen_port(h, a->log_port, &h->log_l));
+    TM_ENSURE(pipe(h->relay_stop) == 0, TM_ERR_IO, "pipe failed");
+    h->relay.listen_fd = tm_vsock_listener_fd(h->node_l);
+    h->relay.max_conns = 16;
+    h->relay.stop_fd = h->relay_stop[0];
+    h->relay.idle_seconds = -1;
+    pthread_t t;
+    TM_ENSURE(pthread_create(&t, NULL, state_main, h) == 0 && pthread_detach(t) == 0 &&
+                  pthread_create(&t, NULL, log_main, h) == 0 && pthread_detach(t) == 0 &&
+                  pthread_create(&t, NULL, relay_main, h) == 0 && pthread_detach(t) == 0,
+              TM_ERR_NOMEM, "cannot start the helper's threads");
+    return TM_OK;
+}
+
+static void cleanup(helper_run *h)
+{
+    tm_vsock_listener_close(h->state_l);
+    tm_vsock_listener_close(h->node_l);
+    tm_vsock_listener_close(h->log_l);
+}
+
+/* Until a termination signal: repush the config now and then. */
+static int serve(helper_run *h, const start_args *a, int sig_fd)
+{
+    for (;;) {
+        struct pollfd p = {sig_fd, POLLIN, 0};
+        int n = poll(&p, 1, a->repush_s ? (int)a->repush_s * 1000 : -1);
+        int sig = n > 0 ? helper_signal_next(sig_fd) : 0;
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+            tm_log_info(MOD, "received %s, shutting down", strsignal(sig));
+            return HELPER_EXIT_OK;
+        }
+        if (n != 0) continue;
+        uint8_t pub[32];
+        if (push_config(h, a, 1000, pub) != TM_OK) tm_log_warn(MOD, "config repush: %s", tm_err_msg());
+    }
+}
+
+int cmd_start(int argc, char **argv)
+{
+    start_args a = {.config_path = "tmkms.toml", .log_port = TM_NITRO_PORT_LOGS, .repush_s = 10, .boot_wait_s = 120};
+    int r = parse_start_args(argc, argv, &a);
+    if (r) return r < 0 ? HELPER_EXIT_OK : r;
+    if (a.verbose) tm_log_set_level(TM_LOG_DEBUG);
+    static helper_run h;
+    h.relay_stop[0] = h.relay_stop[1] = -1;
+    static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP};
+    int sig_fd = -1, code = HELPER_EXIT_FAIL;
+    uint8_t pub[32];
+    if (tm_crypto_init() != TM_OK || helper_signal_pipe(stop_signals, 3, &sig_fd) != TM_OK || prepare(&h, &a) != TM_OK) {
+        tm_log_error(MOD, "%s", tm_err_msg());
+        goto out;
+    }
+    if (!a.cid_given) a.cid = h.cfg->enclave_config_cid;
+    tm_log_info(MOD, "chain '%s', node %s, state %s; enclave at CID %u port %u", h.cfg->chain_id, h.cfg->address,
+                h.cfg->state_file_path, a.cid, h.cfg->enclave_config_port);
+    if (push_config(&h, &a, (int)a.boot_wait_s * 1000, pub) != TM_OK) {
+        tm_log_error(MOD, "%s", tm_err_msg());
+        goto out;
+    }
+    char b64[64];
+    sodium_bin2base64(b64, sizeof(b64), pub, 32, sodium_base64_VARIANT_ORIGINAL);
+    tm_log_info(MOD, "the enclave serves chain '%s' with consensus key %s", h.cfg->chain_id, b64);
+    code = serve(&h, &a, sig_fd);
+out:
+    /* A persist in progress finishes first: its ack may be on the way to the enclave. */
+    pthread_mutex_lock(&h.state.lock);
+    cleanup(&h);
+    fflush(stderr);
+    _exit(code);
+}

@@ -1,0 +1,164 @@
+/* See state_server.h. */
+#include "state_server.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tmkms/guard.h"
+#include "tmkms/log.h"
+#include "tmkms/nitro/msg.h"
+
+#define MOD "state"
+
+typedef struct {
+    state_server *s;
+    tm_conn *conn;
+    int fd;
+} state_conn;
+
+tm_status state_server_open(state_server *s, const char *path, const char *chain_id)
+{
+    memset(s, 0, sizeof(*s));
+    s->chain_id = chain_id;
+    s->path = path;
+    s->current_fd = -1;
+    pthread_mutex_init(&s->lock, NULL);
+    tm_status status = tm_state_file_open(path, chain_id, &s->store, &s->last);
+    if (status == TM_ERR_NOT_FOUND)
+        return tm_err_set(status,
+                          "no state file at %s; refusing to start from an unknown state. If this key has never "
+                          "signed on chain '%s', create it with tmkms-nitro-helper init --chain-id %s (or import "
+                          "the node's priv_validator_state.json with tmkms state import)",
+                          path, chain_id, chain_id);
+    if (status != TM_OK) return tm_err_prefix(status, "state file %s: ", path);
+    return TM_OK;
+}
+
+void state_server_close(state_server *s)
+{
+    if (s->store) s->store->ops->close(s->store);
+    s->store = NULL;
+    pthread_mutex_destroy(&s->lock);
+}
+
+static tm_status send_ack(tm_conn *conn, uint64_t seq)
+{
+    Tmkms__Nitro__StateAck a = TMKMS__NITRO__STATE_ACK__INIT;
+    a.seq = seq;
+    tm_nitro_msg m = TMKMS__NITRO__MESSAGE__INIT;
+    m.body_case = TMKMS__NITRO__MESSAGE__BODY_STATE_ACK;
+    m.state_ack = &a;
+    return tm_nitro_send(conn, &m);
+}
+
+static tm_status answer_load(state_conn *c, const Tmkms__Nitro__StateLoadRequest *req)
+{
+    state_server *s = c->s;
+    TM_ENSURE(strcmp(req->chain_id, s->chain_id) == 0, TM_ERR_REFUSED,
+              "the enclave asked for chain '%s', this helper serves '%s'", req->chain_id, s->chain_id);
+    pthread_mutex_lock(&s->lock);
+    tm_sign_state last = s->last;
+    pthread_mutex_unlock(&s->lock);
+    Tmkms__Nitro__SignState st;
+    tm_nitro_state_to_msg(&last, &st);
+    Tmkms__Nitro__StateLoadResponse r = TMKMS__NITRO__STATE_LOAD_RESPONSE__INIT;
+    r.state = &st;
+    tm_nitro_msg m = TMKMS__NITRO__MESSAGE__INIT;
+    m.body_case = TMKMS__NITRO__MESSAGE__BODY_STATE_LOAD_RESPONSE;
+    m.state_load_response = &r;
+    tm_log_info(MOD, "[%s] enclave loaded state %lld/%d/%s", s->chain_id, (long long)last.height, last.round,
+                tm_step_name(last.step));
+    return tm_nitro_send(c->conn, &m);
+}
+
+/* Durable first, then the ack. */
+static tm_status persist(state_conn *c, const Tmkms__Nitro__StatePersist *p)
+{
+    state_server *s = c->s;
+    tm_sign_state next;
+    TM_TRY(tm_nitro_state_from_msg(p->state, &next)); /* validated already; converts */
+    pthread_mutex_lock(&s->lock);
+    tm_status status = TM_OK;
+    if (tm_hrs_compare(next.height, next.round, next.step, s->last.height, s->last.round, s->last.step) < 0)
+        status = tm_err_set(TM_ERR_DOUBLE_SIGN, "state_persist.state %lld/%d/%s is below the file's %lld/%d/%s",
+                            (long long)next.height, next.round, tm_step_name(next.step), (long long)s->last.height,
+                            s->last.round, tm_step_name(s->last.step));
+    if (status == TM_OK) status = s->store->ops->persist(s->store, &next);
+    if (status == TM_OK) {
+        s->last = next;
+        s->persisted++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (status != TM_OK) return tm_err_prefix(status, "not persisted (the enclave withholds the signature): ");
+    return send_ack(c->conn, p->seq);
+}
+
+static tm_status serve_one(state_conn *c)
+{
+    tm_nitro_msg *m = NULL;
+    TM_TRY(tm_nitro_recv_expect(c->conn, TMKMS__NITRO__MESSAGE__BODY_STATE_LOAD_REQUEST, &m));
+    tm_status status = answer_load(c, m->state_load_request);
+    tm_nitro_msg_free(m);
+    while (status == TM_OK) {
+        status = tm_nitro_recv_expect(c->conn, TMKMS__NITRO__MESSAGE__BODY_STATE_PERSIST, &m);
+        if (status != TM_OK) break;
+        status = persist(c, m->state_persist);
+        tm_nitro_msg_free(m);
+    }
+    return status;
+}
+
+static void *conn_main(void *arg)
+{
+    state_conn *c = arg;
+    tm_status status = serve_one(c);
+    if (status == TM_ERR_EOF) {
+        tm_log_info(MOD, "[%s] the enclave closed the state connection", c->s->chain_id);
+    } else {
+        tm_log_error(MOD, "[%s] state connection: %s", c->s->chain_id, tm_err_msg());
+        if (status != TM_ERR_IO) tm_nitro_send_error(c->conn, status, tm_err_msg());
+    }
+    pthread_mutex_lock(&c->s->lock);
+    if (c->s->current_fd == c->fd) c->s->current_fd = -1;
+    pthread_mutex_unlock(&c->s->lock);
+    tm_conn_close(c->conn);
+    free(c);
+    return NULL;
+}
+
+void state_server_run(state_server *s, tm_vsock_listener *l)
+{
+    for (;;) {
+        int fd = -1;
+        tm_status status = tm_vsock_accept_fd(l, -1, &fd);
+        if (status == TM_ERR_TIMEOUT) continue;
+        if (status != TM_OK) {
+            tm_log_error(MOD, "state port: %s", tm_err_msg());
+            return;
+        }
+        state_conn *c = calloc(1, sizeof(*c));
+        if (!c || tm_conn_from_fd(fd, tm_vsock_listener_name(l), 0, &c->conn) != TM_OK) {
+            tm_log_error(MOD, "state port: out of memory");
+            free(c);
+            continue;
+        }
+        c->s = s;
+        c->fd = fd;
+        pthread_mutex_lock(&s->lock);
+        /* The enclave dials again when it restarts or a persist failed: the old stream is
+         * dead or abandoned, so unblock its thread. */
+        if (s->current_fd >= 0) shutdown(s->current_fd, SHUT_RDWR);
+        s->current_fd = fd;
+        pthread_mutex_unlock(&s->lock);
+        pthread_t tid;
+        if (pthread_create(&tid, NULL, conn_main, c) != 0) {
+            tm_log_error(MOD, "state port: cannot start a thread");
+            tm_conn_close(c->conn);
+            free(c);
+            continue;
+        }
+        pthread_detach(tid);
+    }
+}

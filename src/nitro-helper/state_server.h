@@ -1,0 +1,32 @@
+/* The helper's side of the enclave's state store: it answers StateLoadRequest with the
+ * chain's state from the state file and StatePersist with StateAck only after the core's
+ * file store made the state durable (pwrite + fdatasync). It never lets the file go
+ * backwards: a state below the one on disk is refused. One enclave connection at a time:
+ * a new one replaces the old (an enclave that restarted dials again). */
+#ifndef TMKMS_NITRO_HELPER_STATE_SERVER_H
+#define TMKMS_NITRO_HELPER_STATE_SERVER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "tmkms/nitro/vsock.h"
+#include "tmkms/state.h"
+
+typedef struct {
+    const char *chain_id;
+    const char *path;       /* for log lines */
+    tm_state_store *store;  /* the file store; this server's */
+    pthread_mutex_t lock;   /* store, last, current */
+    tm_sign_state last;     /* what the file holds */
+    int current_fd;         /* the enclave's connection being served, -1 none */
+    unsigned long persisted;
+} state_server;
+
+/* Opens the chain's state file; TM_ERR_NOT_FOUND says how to create one. */
+tm_status state_server_open(state_server *s, const char *path, const char *chain_id);
+void state_server_close(state_server *s);
+
+/* Accept loop on `l` (runs until the listener fails or is shut down). */
+void state_server_run(state_server *s, tm_vsock_listener *l);
+
+#endif

@@ -166,7 +166,9 @@ void tm_link_run(const tm_link *link)
         else if (status == TM_ERR_EOF)
             /* CometBFT's listeners close right after the handshake when they do not allow us. */
             report_failure(&fl, link, true, true,
-                           "closed by the node before any request (does it allow this KMS's identity?)");
+                           link->early_close_hint ? link->early_close_hint
+                                                  : "closed by the node before any request (does it allow this KMS's "
+                                                    "identity?)");
         else
             report_failure(&fl, link, true, true, answered > 0 ? "session ended" : "session ended before any request");
         if (!link->reconnect) return;

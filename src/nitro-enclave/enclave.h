@@ -15,6 +15,7 @@
 
 #include "tmkms/aws/kms.h"
 #include "tmkms/aws/nsm.h"
+#include "tmkms/chain.h"
 #include "tmkms/conn.h"
 #include "tmkms/nitro/msg.h"
 #include "tmkms/nitro/vsock.h"
@@ -35,6 +36,7 @@ typedef struct {
     char chain_id[TM_MAX_CHAIN_ID_LEN + 1];
     uint8_t sealed_hash[32];
     uint8_t pubkey[TM_ED25519_PUBKEY_LEN];
+    tm_chain *chain; /* once serving */
 } enclave;
 
 /* A KMS client configuration for a request's region and credentials, reaching KMS
@@ -54,5 +56,9 @@ tm_status enclave_start(enclave *e, const Tmkms__Nitro__StartRequest *req, tm_co
 
 /* Forward every log line to the helper's log port (best effort, bounded buffer). */
 tm_status enclave_log_forward_start(const tm_vsock_net *net, uint32_t port);
+
+/* On SIGTERM: wait for a state persist in flight (the chain's lock), wipe the key. The
+ * chain stays locked: the process exits next. */
+void enclave_stop(enclave *e);
 
 #endif

@@ -202,6 +202,13 @@ static void handle(enclave *e, tm_conn *conn)
     tm_nitro_msg_free(m);
 }
 
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+    stop_signal = sig;
+}
+
 int main(int argc, char **argv)
 {
     options o = {.port = TM_NITRO_PORT_CONFIG};
@@ -213,6 +220,9 @@ int main(int argc, char **argv)
     if (r) return r == 1 ? 0 : 2;
     if (o.verbose) tm_log_set_level(TM_LOG_DEBUG);
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_stop};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     tm_vsock_listener *l = NULL;
     if (tm_crypto_init() != TM_OK || open_platform(&o, &e) != TM_OK) {
         tm_log_error(MOD, "%s", tm_err_msg());
@@ -225,13 +235,21 @@ int main(int argc, char **argv)
         return 1;
     }
     tm_log_info(MOD, PROGRAM " %s listening on %s for the helper", TMKMS_VERSION, tm_vsock_listener_name(l));
-    for (;;) {
+    while (!stop_signal) {
         tm_conn *conn = NULL;
-        if (tm_vsock_accept(l, -1, ENCLAVE_IO_TIMEOUT_MS, &conn) != TM_OK) {
+        tm_status status = tm_vsock_accept(l, 500, ENCLAVE_IO_TIMEOUT_MS, &conn);
+        if (status == TM_ERR_TIMEOUT) continue;
+        if (status != TM_OK) {
             tm_log_warn(MOD, "accept: %s", tm_err_msg());
             continue;
         }
         handle(&e, conn);
         tm_conn_close(conn);
     }
+    /* A signature being persisted finishes first (the chain's lock); then the key is
+     * wiped by exiting: locked pages are not written anywhere. */
+    tm_log_info(MOD, "received %s, stopping", strsignal(stop_signal));
+    tm_vsock_listener_close(l);
+    enclave_stop(&e);
+    return 0;
 }

@@ -140,6 +140,8 @@ static tm_status open_node_link(enclave *e, const Tmkms__Nitro__StartRequest *re
                                                                                            : TM_LINK_PLAIN;
     link->identity_seed = identity_seed;
     link->reconnect = true;
+    link->early_close_hint = "closed before any request: the helper could not reach the node (see the helper's log)"
+                             " or the node does not allow this KMS's identity";
     tm_status status = parse_pin(req, link);
     pthread_t tid;
     if (status == TM_OK && pthread_create(&tid, NULL, link_main, nl) != 0)
@@ -180,7 +182,8 @@ static tm_status start_serving(enclave *e, const Tmkms__Nitro__StartRequest *req
     memcpy(e->pubkey, chain->signer->pubkey, 32);
     TM_TRY_GOTO(open_node_link(e, req, chain, identity_seed));
     identity_seed = NULL; /* the link's now */
-    chain = NULL;         /* serves for the life of the process */
+    e->chain = chain;     /* serves for the life of the process */
+    chain = NULL;
     char b64[64];
     sodium_bin2base64(b64, sizeof(b64), e->pubkey, 32, sodium_base64_VARIANT_ORIGINAL);
     tm_log_info(MOD, "[%s] consensus key %s unsealed; last signed %lld/%d/%s; serving through vsock:3:%u",
@@ -210,4 +213,13 @@ tm_status enclave_start(enclave *e, const Tmkms__Nitro__StartRequest *req, tm_co
         tm_nitro_send_error(conn, status, tm_err_msg());
     }
     return status;
+}
+
+void enclave_stop(enclave *e)
+{
+    pthread_mutex_lock(&e->lock);
+    if (!e->chain) return;
+    pthread_mutex_lock(&e->chain->lock);
+    tm_signer_destroy(e->chain->signer); /* wipes the key */
+    e->chain->signer = NULL;
 }

@@ -146,6 +146,24 @@ static void slot_close(slot *s)
     pthread_mutex_unlock(s->lock);
 }
 
+/* A destination that stays down would log a line per attempt (the enclave redials every
+ * second): the same failure is logged once at warning level, repeats at debug level. */
+static pthread_mutex_t failure_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_failure[256];
+
+static void report_connect(unsigned long id, const char *why)
+{
+    pthread_mutex_lock(&failure_lock);
+    bool repeat = why ? strcmp(why, last_failure) == 0 : last_failure[0] == '\0';
+    if (why) snprintf(last_failure, sizeof(last_failure), "%s", why);
+    else if (last_failure[0]) tm_log_info(MOD, "connection %lu: destination reachable again", id);
+    if (!why) last_failure[0] = '\0';
+    pthread_mutex_unlock(&failure_lock);
+    if (!why) return;
+    if (repeat) tm_log_debug(MOD, "connection %lu: %s (again)", id, why);
+    else tm_log_warn(MOD, "connection %lu: %s (repeats are logged at debug level)", id, why);
+}
+
 static void *conn_thread(void *arg)
 {
     slot *s = arg;
@@ -155,9 +173,8 @@ static void *conn_thread(void *arg)
     s->target_fd = fd;
     bool stopping = *s->stopping;
     pthread_mutex_unlock(s->lock);
-    if (fd < 0) {
-        tm_log_warn(MOD, "connection %lu: %s", s->id, why);
-    } else if (!stopping) {
+    report_connect(s->id, fd < 0 ? why : NULL);
+    if (fd >= 0 && !stopping) {
         tm_log_debug(MOD, "connection %lu: relaying", s->id);
         relay(s->client_fd, fd, s->opts->idle_seconds != 0 ? s->opts->idle_seconds : PROXY_IDLE_SECONDS);
         tm_log_debug(MOD, "connection %lu: closed", s->id);

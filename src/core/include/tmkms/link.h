@@ -34,6 +34,9 @@ typedef struct {
     bool pinned;                  /* SC: pin = the node ID (20 bytes); Noise: always, its key */
     uint8_t pin[32];
     bool reconnect; /* false: one session, then return */
+    /* What a close before the first request most likely means, for the log line (NULL:
+     * the node does not allow this KMS's identity, as CometBFT's listeners do). */
+    const char *early_close_hint;
 } tm_link;
 
 /* Serve until the link gives up (a config error, or the session ended and !reconnect). */

@@ -583,6 +583,12 @@ static void test_frame_errors(void **state)
         {"\x08\x01\x12\x03\x0a\x09", 6}, /* keygen_request claiming 3 bytes of 2 */
         {"\x0b\x0c", 2},                /* groups */
         {"{\"version\":1}", 13},
+        /* field number 0 in a two-byte tag (protobuf-c reads it; its re-encoding would not
+         * decode): at the top, in a body, in a body's submessage */
+        {"\x80\x00\x06\x08\x01\x4a\x02\x08\x2a", 9},
+        {"\x08\x01\x4a\x05\x08\x2a\x80\x00\x06", 9},
+        {"\x08\x01\x42\x05\x12\x03\x80\x00\x01", 9},
+        {"\x08\x01\x12\x05\x1a\x03\x80\x00\x07", 9},
     };
     for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
         pair_open(&p);
@@ -594,6 +600,13 @@ static void test_frame_errors(void **state)
         assert_int_equal(tm_nitro_msg_decode((const uint8_t *)junk[i].bytes, junk[i].len, &m), TM_ERR_INVALID);
         assert_null(m);
     }
+
+    /* ... while other unknown fields pass, at any depth */
+    static const uint8_t unknown_ok[] = {0x08, 0x01, 0x42, 0x08, 0x12, 0x03, 0xf8, 0x01, 0x01, 0x98, 0x03, 0x05};
+    assert_int_equal(tm_nitro_msg_decode(unknown_ok, sizeof(unknown_ok), &m), TM_OK);
+    assert_int_equal(m->body_case, TMKMS__NITRO__MESSAGE__BODY_STATE_PERSIST);
+    assert_non_null(m->state_persist->state);
+    tm_nitro_msg_free(m);
 
     /* the sender refuses a message above 64 KiB and writes nothing of it */
     char *huge = repeat('a', TM_NITRO_FRAME_MAX + 100);

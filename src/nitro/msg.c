@@ -153,6 +153,26 @@ tm_status tm_nitro_msg_validate(const tm_nitro_msg *m)
     return check_body(m);
 }
 
+/* protobuf-c refuses field number 0 in a one-byte tag but accepts it in a longer one
+ * (0x80 0x00) and keeps it as an unknown field. Protobuf forbids field 0, and the
+ * re-encoded message (a one-byte tag) no longer decodes: refuse it here, at any depth. */
+static bool has_field_zero(const ProtobufCMessage *m)
+{
+    for (size_t i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0) return true;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED) continue;
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
+            continue;
+        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)((const char *)m + f->offset);
+        if (sub && has_field_zero(sub)) return true;
+    }
+    return false;
+}
+
 tm_status tm_nitro_msg_decode(const uint8_t *buf, size_t len, tm_nitro_msg **out)
 {
     *out = NULL;
@@ -160,6 +180,11 @@ tm_status tm_nitro_msg_decode(const uint8_t *buf, size_t len, tm_nitro_msg **out
               TM_NITRO_FRAME_MAX);
     tm_nitro_msg *m = tmkms__nitro__message__unpack(NULL, len, buf);
     TM_ENSURE(m, TM_ERR_INVALID, "message: %zu bytes that are not a host.proto Message", len);
+    if (has_field_zero(&m->base)) {
+        tmkms__nitro__message__free_unpacked(m, NULL);
+        return tm_err_set(TM_ERR_INVALID, "message: %zu bytes that are not a host.proto Message (field number 0)",
+                          len);
+    }
     tm_status status = tm_nitro_msg_validate(m);
     if (status != TM_OK) {
         tmkms__nitro__message__free_unpacked(m, NULL);

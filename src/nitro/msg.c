@@ -240,6 +240,7 @@ tm_status tm_nitro_recv(tm_conn *conn, tm_nitro_msg **out)
 tm_status tm_nitro_recv_expect(tm_conn *conn, tm_nitro_body want, tm_nitro_msg **out)
 {
     tm_nitro_msg *m = NULL;
+    *out = NULL;
     TM_TRY(tm_nitro_recv(conn, &m));
     if (m->body_case == want) {
         *out = m;
@@ -248,7 +249,8 @@ tm_status tm_nitro_recv_expect(tm_conn *conn, tm_nitro_body want, tm_nitro_msg *
     tm_status status;
     if (m->body_case == TMKMS__NITRO__MESSAGE__BODY_ERROR) {
         uint32_t code = m->error->code;
-        status = code > TM_OK && code <= TM_ERR_CONFIG ? (tm_status)code : TM_ERR_REFUSED;
+        /* A peer's EOF code would read as our connection closing: report it as a refusal. */
+        status = code > TM_OK && code <= TM_ERR_CONFIG && code != TM_ERR_EOF ? (tm_status)code : TM_ERR_REFUSED;
         tm_err_set(status, "%s", m->error->message ? m->error->message : "");
     } else {
         status = tm_err_set(TM_ERR_INVALID, "expected %s, got %s", tm_nitro_body_name(want),

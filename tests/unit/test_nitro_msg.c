@@ -1114,7 +1114,7 @@ static void test_recv_expect(void **state)
         uint32_t code;
         tm_status want;
     } codes[] = {
-        {TM_ERR_INVALID, TM_ERR_INVALID}, {TM_ERR_EOF, TM_ERR_EOF},       {TM_ERR_CONFIG, TM_ERR_CONFIG},
+        {TM_ERR_INVALID, TM_ERR_INVALID}, {TM_ERR_EOF, TM_ERR_REFUSED},     {TM_ERR_CONFIG, TM_ERR_CONFIG},
         {TM_ERR_TIMEOUT, TM_ERR_TIMEOUT}, {TM_OK, TM_ERR_REFUSED},         {TM_ERR_CONFIG + 1, TM_ERR_REFUSED},
         {0xFFFFFFFFu, TM_ERR_REFUSED},    {0x80000001u, TM_ERR_REFUSED},
     };

@@ -18,13 +18,15 @@ typedef struct {
     const char *config_path;
     const char *chain;
     const char *output;
+    const char *state_file;
     int force;
 } state_args;
 
 static void state_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: tmkms state <init|show|export|import> -c FILE [--chain ID] [options]\n\n"
+            "Usage: tmkms state <init|show|export|import> -c FILE [--chain ID] [options]\n"
+            "       tmkms state <init|show|export|import> --state-file PATH --chain ID [options]\n\n"
             "  init   [--chain ID]            create a height-0 state for each chain (or one);\n"
             "                                 an existing state is never overwritten\n"
             "  show   [--chain ID]            print the state as CometBFT's priv_validator_state.json\n"
@@ -37,6 +39,8 @@ static void state_usage(FILE *out)
             "  -c, --config FILE   configuration file (default: tmkms.toml)\n"
             "      --chain ID      the chain (default: every chain for init/show)\n"
             "  -o, --output FILE   export destination\n"
+            "      --state-file PATH  act on this state file instead of a config's chains (e.g. the\n"
+            "                      state_file_path of tmkms-nitro-helper's tmkms.toml); needs --chain\n"
             "      --force         import even if the imported state is older than the current one\n"
             "  -h, --help          this help\n\n"
             "State files hold the last signed height/round/step with its sign bytes and signature\n"
@@ -184,6 +188,7 @@ static int parse_args(int argc, char **argv, state_args *a)
                                             {"chain", required_argument, NULL, 'n'},
                                             {"output", required_argument, NULL, 'o'},
                                             {"force", no_argument, NULL, 'f'},
+                                            {"state-file", required_argument, NULL, 's'},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     int opt;
@@ -194,11 +199,20 @@ static int parse_args(int argc, char **argv, state_args *a)
         case 'n': a->chain = optarg; break;
         case 'o': a->output = optarg; break;
         case 'f': a->force = 1; break;
+        case 's': a->state_file = optarg; break;
         case 'h': state_usage(stdout); return -1;
         default: state_usage(stderr); return TM_EXIT_USAGE;
         }
     }
     return TM_EXIT_OK;
+}
+
+static int run_action(const char *action, const tm_chain_config *cc, const state_args *a, const char *json_path)
+{
+    if (strcmp(action, "init") == 0) return do_init(cc);
+    if (strcmp(action, "show") == 0) return do_show(cc, stdout, true);
+    if (strcmp(action, "export") == 0) return do_export(cc, a->output);
+    return do_import(cc, json_path, a->force);
 }
 
 int cmd_state(int argc, char **argv)
@@ -208,7 +222,7 @@ int cmd_state(int argc, char **argv)
         return argc < 2 ? TM_EXIT_USAGE : TM_EXIT_OK;
     }
     const char *action = argv[1];
-    state_args a = {"tmkms.toml", NULL, NULL, 0};
+    state_args a = {"tmkms.toml", NULL, NULL, NULL, 0};
     int rc = parse_args(argc - 1, argv + 1, &a);
     if (rc != TM_EXIT_OK) return rc < 0 ? TM_EXIT_OK : rc;
     bool is_import = strcmp(action, "import") == 0;
@@ -218,9 +232,18 @@ int cmd_state(int argc, char **argv)
         return TM_EXIT_USAGE;
     }
     const char *json_path = is_import ? argv[1 + optind] : NULL;
-    if ((is_import || strcmp(action, "export") == 0) && !a.chain) {
+    if ((is_import || strcmp(action, "export") == 0 || a.state_file) && !a.chain) {
         fprintf(stderr, "tmkms state %s: --chain ID is required\n", action);
         return TM_EXIT_USAGE;
+    }
+    bool known = strcmp(action, "init") == 0 || strcmp(action, "show") == 0 || strcmp(action, "export") == 0 || is_import;
+    if (!known) {
+        fprintf(stderr, "tmkms state: unknown action '%s'\n", action);
+        return TM_EXIT_USAGE;
+    }
+    if (a.state_file) {
+        tm_chain_config one = {.id = (char *)a.chain, .state_file = (char *)a.state_file};
+        return run_action(action, &one, &a, json_path);
     }
     tm_config *config = NULL;
     tm_status status = tm_config_load(a.config_path, &config);
@@ -234,19 +257,10 @@ int cmd_state(int argc, char **argv)
         return TM_EXIT_USAGE;
     }
     rc = TM_EXIT_OK;
-    bool known = strcmp(action, "init") == 0 || strcmp(action, "show") == 0 || strcmp(action, "export") == 0 || is_import;
-    if (!known) {
-        fprintf(stderr, "tmkms state: unknown action '%s'\n", action);
-        rc = TM_EXIT_USAGE;
-    }
-    for (size_t i = 0; known && i < config->n_chains; i++) {
+    for (size_t i = 0; i < config->n_chains; i++) {
         const tm_chain_config *cc = &config->chains[i];
         if (a.chain && strcmp(cc->id, a.chain) != 0) continue;
-        int r;
-        if (strcmp(action, "init") == 0) r = do_init(cc);
-        else if (strcmp(action, "show") == 0) r = do_show(cc, stdout, true);
-        else if (strcmp(action, "export") == 0) r = do_export(cc, a.output);
-        else r = do_import(cc, json_path, a.force);
+        int r = run_action(action, cc, &a, json_path);
         if (r != TM_EXIT_OK) rc = r;
     }
     tm_config_free(config);

@@ -84,23 +84,31 @@ static tm_status exchange(remote_store *rs, const tm_sign_state *state)
     return TM_OK;
 }
 
+/* A stream that broke since the last persist (the helper restarted, or a new connection
+ * replaced ours) fails on first use: dial again and retry once. A helper that answered
+ * with an error is not retried: the signature is withheld. */
 static tm_status remote_persist(tm_state_store *store, const tm_sign_state *state)
 {
     remote_store *rs = (remote_store *)store;
     tm_status status = TM_OK;
-    if (!rs->conn) {
-        tm_sign_state host;
-        status = connect_and_load(rs, &host);
-        if (status != TM_OK) return tm_err_prefix(status, "helper state port: ");
-        check_reloaded(rs, &host);
-        tm_log_info(MOD, "[%s] reconnected to the helper's state store", rs->chain_id);
-    }
-    status = exchange(rs, state);
-    if (status != TM_OK) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool fresh = rs->conn == NULL;
+        if (fresh) {
+            tm_sign_state host;
+            status = connect_and_load(rs, &host);
+            if (status != TM_OK) return tm_err_prefix(status, "helper state port: ");
+            check_reloaded(rs, &host);
+            tm_log_info(MOD, "[%s] connected to the helper's state store again", rs->chain_id);
+        }
+        status = exchange(rs, state);
+        if (status == TM_OK) break;
         tm_conn_close(rs->conn);
         rs->conn = NULL;
-        return tm_err_prefix(status, "helper did not acknowledge the state: ");
+        bool broken_stream = status == TM_ERR_EOF || status == TM_ERR_IO;
+        if (fresh || !broken_stream) break;
+        tm_log_debug(MOD, "[%s] state stream broken (%s); dialling again", rs->chain_id, tm_err_msg());
     }
+    if (status != TM_OK) return tm_err_prefix(status, "helper did not acknowledge the state: ");
     rs->acked = *state;
     rs->have_acked = true;
     return TM_OK;

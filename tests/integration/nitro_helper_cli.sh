@@ -36,7 +36,7 @@ expect() {
 
 # --- help ---
 expect 0 "$HELPER" --help
-for c in pcr4 kms-policy verify-attestation; do
+for c in init start pcr4 kms-policy verify-attestation; do
     expect 0 "$HELPER" "$c" --help
     [[ $out == Usage:* ]] || fail "$c --help"
 done
@@ -194,5 +194,30 @@ expect 2 "$HELPER" kms-policy --account 12345 --role r --pcr0 "$pcr0" --pcr4 "$w
 expect 2 "$HELPER" kms-policy --account 123456789012 --role r --debug --pcr0 "$pcr0" --pcr4 "$want"
 expect 2 "$HELPER" kms-policy --account 123456789012 --role 'r/x' --pcr0 "$pcr0" --pcr4 "$want"
 expect 2 "$HELPER" kms-policy --account 123456789012 --role r --pcr0 abc --pcr4 "$want"
+
+# --- init and start: usage errors name what is wrong; nothing is written
+mkdir -p home
+expect 2 "$HELPER" init -k key -p base64 -c home
+[[ $err == *"-a REGION is required"* ]] || fail "init without -a: $err"
+expect 2 "$HELPER" init -a ap-southeast-1 -p base64 -c home
+[[ $err == *"-k KEY_ID is required"* ]] || fail "init without -k: $err"
+expect 2 "$HELPER" init -a ap-southeast-1 -k key -p bech32 -c home
+[[ $err == *"needs -b PREFIX"* ]] || fail "init bech32 without -b: $err"
+expect 2 "$HELPER" init -a ap-southeast-1 -k key -p pem -c home
+expect 2 "$HELPER" init -a 'AP;x' -k key -p base64 -c home
+expect 2 "$HELPER" init -a ap-southeast-1 -k key -p base64 -c home --chain-id "bad'quote"
+expect 2 "$HELPER" init -a ap-southeast-1 -k key -p base64 -c home --cid 12x
+[[ -z $(ls -A home) ]] || fail "a refused init wrote files: $(ls -A home)"
+# No enclave listening (simulated vsock in an empty folder): a clear error, exit 1.
+mkdir -p vs
+AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=secret expect 1 "$HELPER" init -a ap-southeast-1 -k key -p base64 \
+    -c home --simulate vs
+[[ $err == *"is the enclave running?"* ]] || fail "init without an enclave: $err"
+expect 2 "$HELPER" start --no-such-option
+expect 1 "$HELPER" start -c no-such.toml
+[[ $err == *"no-such.toml"* ]] || fail "start without a config: $err"
+cp "$TMKMS_SOURCE_DIR/tests/data/nitro/guide-generic.toml" home/tmkms.toml
+expect 1 "$HELPER" start -c home/tmkms.toml --simulate vs
+[[ $err == *"secrets/secret.key"* ]] || fail "start without the sealed key: $err"
 
 echo "nitro_helper_cli: all checks passed"

@@ -7,7 +7,10 @@
 #   then CMD (the signer under test) is started and must dial that socket. The signer's pid
 #   goes to DIR/kms.pid so bench_sign can read its peak RSS. bench_sign's output goes to
 #   stdout and to DIR/bench.out; the signer's output to DIR/signer.log. Fails, and says why,
-#   if the signer exits before bench_sign is done.
+#   if the signer exits before bench_sign is done. The time the signer is started goes to
+#   DIR/kms.start (CLOCK_REALTIME ns) so bench_sign reports its cold start (signer started
+#   -> first signature). BENCH_SIGN_ARGS adds words to bench_sign's command line (e.g.
+#   "--floor-round-trips 3").
 # setup_ours BUILD DIR
 #   config, softsign key (DIR/secrets/consensus.key) and initial state for our tmkms in DIR
 #   (the same set-up as the integration tests).
@@ -16,16 +19,19 @@ bench_against() {
     local label=$1 dir=$2 n=$3
     shift 3
     local bench_bin=${BENCH_SIGN:?BENCH_SIGN not set}
-    rm -f "$dir/node.sock" "$dir/kms.pid"
+    rm -f "$dir/node.sock" "$dir/kms.pid" "$dir/kms.start"
     mkdir -p "$dir/state"
     local endpoint=(--socket "$dir/node.sock")
     [[ -n ${BENCH_NET:-} ]] &&
         endpoint=(--transport "$BENCH_NET" --listen "$BENCH_LISTEN" --identity-key "$dir/node-identity.key")
+    local extra=()
+    read -r -a extra <<<"${BENCH_SIGN_ARGS:-}"
     "$bench_bin" --label "$label" "${endpoint[@]}" --state-dir "$dir/state" --n "$n" \
-        --kms-pid-file "$dir/kms.pid" >"$dir/bench.out" 2>&1 &
+        --kms-pid-file "$dir/kms.pid" --kms-start-file "$dir/kms.start" "${extra[@]}" >"$dir/bench.out" 2>&1 &
     local bench=$!
     # (A network signer redials by itself until bench_sign listens.)
     for _ in $(seq 100); do [[ -n ${BENCH_NET:-} || -S $dir/node.sock ]] && break; sleep 0.05; done
+    date +%s%N >"$dir/kms.start"
     "$@" >"$dir/signer.log" 2>&1 &
     local kms=$!
     echo "$kms" >"$dir/kms.pid"

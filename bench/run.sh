@@ -68,7 +68,7 @@ echo "scripts/simulate up --no-helper (IMDS, KMS, key and policy via the AWS CLI
 BENCH_SIGN_ARGS="--floor-round-trips 3" bench_against nitro "$nd" "$n" \
   env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
   AWS_EC2_METADATA_SERVICE_ENDPOINT="$SIM_IMDS_URL" AWS_REGION="$AWS_REGION" \
-  "$build/bin/tmkms-nitro-helper" start -c "$SIM_KMS_HOME/tmkms.toml" --cid 16 --simulate "$SIM_VSOCK" |
+  "$build/bin/tmkms-nitro-helper" start -c "$SIM_KMS_HOME/tmkms.toml" --cid 16 --simulate "$SIM_VSOCK" --log-level warn |
   tee "$work/nitro.out"
 # The enclave outlives the helper (it waits for the next one): its peak RSS, then stop.
 enclave_rss=$(awk '/^VmHWM:/ {printf "%.2f", $2 / 1024}' "/proc/$(cat "$sim/pids/enclave.pid")/status")

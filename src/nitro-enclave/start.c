@@ -205,6 +205,7 @@ out:
 
 tm_status enclave_start(enclave *e, const Tmkms__Nitro__StartRequest *req, tm_conn *conn)
 {
+    if (req->log_level) tm_log_set_level((tm_log_level)(req->log_level - 1));
     pthread_mutex_lock(&e->lock);
     tm_status status = e->serving ? restart_request(e, req, conn) : start_serving(e, req, conn);
     pthread_mutex_unlock(&e->lock);

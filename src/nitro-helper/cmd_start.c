@@ -37,7 +37,8 @@
 typedef struct {
     const char *config_path, *sim_dir;
     uint32_t cid, log_port, kms_proxy_port;
-    bool cid_given, verbose, no_extensions;
+    bool cid_given, no_extensions;
+    int log_level; /* tm_log_level, -1: not given */
     unsigned repush_s, boot_wait_s;
 } start_args;
 
@@ -71,7 +72,9 @@ static void start_usage(FILE *out)
             "      --repush-seconds S  resend the config this often (default 10; 0: never)\n"
             "      --boot-wait S       wait this long for the enclave to listen (default 120)\n"
             "      --simulate DIR      simulation: vsock endpoints are DIR/vsock-<cid>-<port>.sock\n"
-            "  -v, --verbose           debug logging\n"
+            "      --log-level L       error, warn, info (default) or debug, for the helper and the\n"
+            "                          enclave\n"
+            "  -v, --verbose           --log-level debug\n"
             "  -h, --help              this help\n\n"
             "Credentials for KMS: [credentials] in tmkms.toml, else AWS_ACCESS_KEY_ID and\n"
             "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the instance role via IMDSv2.\n");
@@ -79,7 +82,7 @@ static void start_usage(FILE *out)
 
 static int parse_start_args(int argc, char **argv, start_args *a)
 {
-    enum { O_CID = 256, O_LOG, O_KMS, O_NOEXT, O_REPUSH, O_BOOT, O_SIM };
+    enum { O_CID = 256, O_LOG, O_KMS, O_NOEXT, O_REPUSH, O_BOOT, O_SIM, O_LEVEL };
     static const struct option longs[] = {{"config", required_argument, NULL, 'c'},
                                           {"cid", required_argument, NULL, O_CID},
                                           {"log-port", required_argument, NULL, O_LOG},
@@ -89,6 +92,7 @@ static int parse_start_args(int argc, char **argv, start_args *a)
                                           {"boot-wait", required_argument, NULL, O_BOOT},
                                           {"simulate", required_argument, NULL, O_SIM},
                                           {"verbose", no_argument, NULL, 'v'},
+                                          {"log-level", required_argument, NULL, O_LEVEL},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     int c;
@@ -105,7 +109,11 @@ static int parse_start_args(int argc, char **argv, start_args *a)
         case O_REPUSH: st = tm_vsock_parse_u32(optarg, "--repush-seconds", &v); a->repush_s = v; break;
         case O_BOOT: st = tm_vsock_parse_u32(optarg, "--boot-wait", &v); a->boot_wait_s = v; break;
         case O_SIM: a->sim_dir = optarg; break;
-        case 'v': a->verbose = true; break;
+        case 'v': a->log_level = TM_LOG_DEBUG; break;
+        case O_LEVEL:
+            a->log_level = tm_log_parse_level(optarg);
+            if (a->log_level < 0) st = tm_err_set(TM_ERR_INVALID, "--log-level: '%s' is not error, warn, info or debug", optarg);
+            break;
         case 'h': start_usage(stdout); return -1;
         default: start_usage(stderr); return HELPER_EXIT_USAGE;
         }
@@ -184,6 +192,7 @@ static tm_status push_config(helper_run *h, const start_args *a, int wait_ms, ui
     r.credentials = &c;
     r.kms_proxy_port = a->kms_proxy_port;
     r.sign_extensions = !a->no_extensions;
+    r.log_level = a->log_level >= 0 ? (uint32_t)a->log_level + 1 : 0;
     tm_nitro_msg m = TMKMS__NITRO__MESSAGE__INIT;
     m.body_case = TMKMS__NITRO__MESSAGE__BODY_START_REQUEST;
     m.start_request = &r;
@@ -269,10 +278,11 @@ static int serve(helper_run *h, const start_args *a, int sig_fd)
 
 int cmd_start(int argc, char **argv)
 {
-    start_args a = {.config_path = "tmkms.toml", .log_port = TM_NITRO_PORT_LOGS, .repush_s = 10, .boot_wait_s = 120};
+    start_args a = {.config_path = "tmkms.toml", .log_port = TM_NITRO_PORT_LOGS, .repush_s = 10, .boot_wait_s = 120,
+                    .log_level = -1};
     int r = parse_start_args(argc, argv, &a);
     if (r) return r < 0 ? HELPER_EXIT_OK : r;
-    if (a.verbose) tm_log_set_level(TM_LOG_DEBUG);
+    if (a.log_level >= 0) tm_log_set_level((tm_log_level)a.log_level);
     static helper_run h;
     h.relay_stop[0] = h.relay_stop[1] = -1;
     static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP};

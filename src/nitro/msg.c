@@ -102,6 +102,7 @@ static tm_status check_start_request(const Tmkms__Nitro__StartRequest *r)
     CHECK(check_port(r->log_port, true, "start_request.log_port"));
     CHECK(check_region(r->aws_region, "start_request.aws_region"));
     CHECK(check_credentials(r->credentials, "start_request.credentials"));
+    TM_ENSURE(r->log_level <= TM_LOG_DEBUG + 1, TM_ERR_INVALID, "start_request.log_level: %u unknown", r->log_level);
     return check_port(r->kms_proxy_port, true, "start_request.kms_proxy_port");
 }
 

@@ -160,13 +160,18 @@ static tm_status write_starter_toml(const char *path, const init_args *a)
     return TM_OK;
 }
 
-static tm_status print_pubkey(const init_args *a, const uint8_t pub[32])
+static tm_status print_pubkey(const init_args *a, const uint8_t pub[TM_ED25519_PUBKEY_LEN])
 {
     char out[256];
     if (!strcmp(a->format, "bech32")) TM_TRY(tm_pubkey_bech32(pub, a->prefix, out, sizeof(out)));
     else if (!strcmp(a->format, "json")) TM_TRY(tm_pubkey_cometbft_json(pub, out, sizeof(out)));
     else TM_TRY(tm_pubkey_base64(pub, out, sizeof(out)));
     printf("public key: %s\n", out);
+    /* Scripts and the node's genesis want the plain form too. */
+    if (strcmp(a->format, "base64") != 0) {
+        TM_TRY(tm_pubkey_base64(pub, out, sizeof(out)));
+        printf("consensus key (base64): %s\n", out);
+    }
     return TM_OK;
 }
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 struct tm_vsock_listener {
-    const tm_vsock_net *net;
+    tm_vsock_net net; /* a copy: callers often pass a net that lives on their stack */
     int fd;
     char name[128];
 };
@@ -142,7 +142,7 @@ tm_status tm_vsock_listen(const tm_vsock_net *net, const tm_vsock_ep *ep, tm_vso
 {
     tm_vsock_listener *l = calloc(1, sizeof(*l));
     TM_ENSURE(l, TM_ERR_NOMEM, "out of memory");
-    l->net = net;
+    l->net = *net;
     tm_status status = net->ops->listen(net, ep, &l->fd, l->name, sizeof(l->name));
     if (status != TM_OK) {
         free(l);
@@ -187,7 +187,7 @@ void tm_vsock_listener_close(tm_vsock_listener *l)
 {
     if (!l) return;
     if (l->fd >= 0) close(l->fd);
-    if (l->net->ops->unlisten) l->net->ops->unlisten(l->net, l->name);
+    if (l->net.ops->unlisten) l->net.ops->unlisten(&l->net, l->name);
     free(l);
 }
 

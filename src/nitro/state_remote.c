@@ -84,22 +84,40 @@ static tm_status exchange(remote_store *rs, const tm_sign_state *state)
     return TM_OK;
 }
 
+static tm_status reconnect(remote_store *rs)
+{
+    tm_sign_state host;
+    tm_status status = connect_and_load(rs, &host);
+    if (status != TM_OK) return tm_err_prefix(status, "helper state port: ");
+    check_reloaded(rs, &host);
+    tm_log_info(MOD, "[%s] reconnected to the helper's state store", rs->chain_id);
+    return TM_OK;
+}
+
 static tm_status remote_persist(tm_state_store *store, const tm_sign_state *state)
 {
     remote_store *rs = (remote_store *)store;
-    tm_status status = TM_OK;
-    if (!rs->conn) {
-        tm_sign_state host;
-        status = connect_and_load(rs, &host);
-        if (status != TM_OK) return tm_err_prefix(status, "helper state port: ");
-        check_reloaded(rs, &host);
-        tm_log_info(MOD, "[%s] reconnected to the helper's state store", rs->chain_id);
-    }
-    status = exchange(rs, state);
+    bool reused = rs->conn != NULL;
+    if (!reused) TM_TRY(reconnect(rs));
+    tm_status status = exchange(rs, state);
     if (status != TM_OK) {
         tm_conn_close(rs->conn);
         rs->conn = NULL;
-        return tm_err_prefix(status, "helper did not acknowledge the state: ");
+        /* A connection from before a helper restart is closed by a dead peer: the persist
+         * breaks on it at once (EOF or EPIPE) although a new helper listens. Dial once more
+         * and resend; nothing was released, and persisting the same state twice is harmless.
+         * A silent helper (timeout) or a fresh connection failing is not retried. */
+        if (reused && status != TM_ERR_TIMEOUT) {
+            tm_log_info(MOD, "[%s] the state connection broke (%s); dialling the helper again", rs->chain_id,
+                        tm_err_msg());
+            TM_TRY(reconnect(rs));
+            status = exchange(rs, state);
+            if (status != TM_OK) {
+                tm_conn_close(rs->conn);
+                rs->conn = NULL;
+            }
+        }
+        if (status != TM_OK) return tm_err_prefix(status, "helper did not acknowledge the state: ");
     }
     rs->acked = *state;
     rs->have_acked = true;

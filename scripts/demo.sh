@@ -18,8 +18,9 @@ work=$(mktemp -d)
 # shellcheck source=../tools/validator-sim/harness.sh
 source "$here/tools/validator-sim/harness.sh"
 # The Nitro part's simulation (its own short directory) is always stopped, also on failure.
-sim_dir=
+sim_dir= storm_pid=
 cleanup() {
+  [[ -n $storm_pid ]] && kill -TERM "$storm_pid" 2>/dev/null
   if [[ -n $sim_dir ]]; then
     "$here/scripts/simulate" down --dir "$sim_dir" >/dev/null 2>&1
     [[ -z ${H_KEEP:-} ]] && rm -rf "$sim_dir"
@@ -154,6 +155,16 @@ nitro_fail() {
   echo "FAILED: $*"
   nitro_status=1
 }
+# sim_result LOG WHAT: the summary of a validator-sim run; its failed checks if it failed.
+sim_result() {
+  sed -n '/^validator-sim summary/,$p' "$1" | grep -E 'requests|signatures|refusals|connections|highest|double|result'
+  if ! grep -q '^result: PASS' "$1"; then
+    grep -E '^FAIL' "$1" | head -n 5
+    grep -q '^validator-sim summary' "$1" || tail -n 5 "$1"
+    nitro_fail "$2"
+    return 1
+  fi
+}
 # sign_lines FILE FROM_LINE N: N of the enclave's signing lines in the helper's log.
 sign_lines() {
   tail -n +"$2" "$1" | grep -E '^enclave\| .*\[sign\] \[[^]]*\] (signed|re-sent)' | head -n "$3" | untime
@@ -185,7 +196,7 @@ nitro_demo() {
     return 1
   fi
   # shellcheck source=/dev/null
-  source "$sim_dir/env" || return 1
+  source "$sim_dir/env" || { nitro_fail "no $sim_dir/env"; return 1; }
   local logs=$sim_dir/logs node_sock=${SIM_ADDRESS#unix://}
   local state_file=$SIM_KMS_HOME/state/priv_validator_state.json
   echo "up in $((SECONDS - t0)) s in $sim_dir: KMS key $SIM_KEY_ID, its policy allows Decrypt only"
@@ -233,26 +244,26 @@ nitro_demo() {
   }
   local from
   from=$(($(wc -l <"$logs/helper.log") + 1))
-  nsim "$work/nsim1.log" --scenario basic,guard || nitro_fail "basic,guard scenarios"
   echo "-- basic and guard scenarios (the same table as above, now against the enclave)"
-  sed -n '/^validator-sim summary/,$p' "$work/nsim1.log" | grep -E 'requests|signatures|refusals|highest|double|result'
-  nsim "$work/nsim2.log" --scenario storm --heights "$storm_heights" --start-height 1000 || nitro_fail "storm"
+  nsim "$work/nsim1.log" --scenario basic,guard
+  sim_result "$work/nsim1.log" "basic,guard scenarios against the enclave" || return 1
   echo "-- a storm of $storm_heights heights"
-  sed -n '/^validator-sim summary/,$p' "$work/nsim2.log" | grep -E 'requests|signatures|refusals|highest|double|result'
+  nsim "$work/nsim2.log" --scenario storm --heights "$storm_heights" --start-height 1000
+  sim_result "$work/nsim2.log" "storm against the enclave" || return 1
   echo "-- the enclave's log, as the helper prints it (helper.log)"
   sign_lines "$logs/helper.log" "$from" 4
   echo "  ..."
   tail -n +"$from" "$logs/helper.log" | grep -E '^enclave\| .*\[sign\] .*refused' | head -n 2 | untime
   echo "  ..."
   echo "the helper's state file now (made durable before each signature left the enclave):"
-  nitro_state
+  nitro_state || return 1
 
   section "The helper killed -9 mid-storm and restarted: the enclave keeps its key and state"
   local crash_seconds=10
   "$bin/validator-sim" --socket "$node_sock" --chain-id "$SIM_CHAIN_ID" --expect-pubkey "$SIM_PUBKEY" \
     --record "$work/nitro-record" --scenario storm --heights 0 --seconds "$crash_seconds" --start-height 5000 \
     --crashes >"$work/nsim3.log" 2>&1 &
-  local sim_pid=$!
+  storm_pid=$!
   from=$(($(wc -l <"$logs/helper.log") + 1))
   sleep 3
   local helper_pid
@@ -269,7 +280,8 @@ nitro_demo() {
     setsid "$bin/tmkms-nitro-helper" start -c "$SIM_KMS_HOME/tmkms.toml" --cid 16 --simulate "$SIM_VSOCK" \
     >>"$logs/helper.log" 2>&1 </dev/null &
   echo $! >"$sim_dir/pids/helper.pid"
-  wait "$sim_pid" || nitro_fail "storm with the helper killed"
+  wait "$storm_pid"
+  storm_pid=
   echo "after the restart (helper.log):"
   tail -n +"$from" "$logs/helper.log" | grep -E 'the enclave serves chain|enclave loaded state|log lines dropped' | untime
   sign_lines "$logs/helper.log" "$from" 3
@@ -280,7 +292,7 @@ nitro_demo() {
   else
     nitro_fail "no signature after the helper's restart"
   fi
-  sed -n '/^validator-sim summary/,$p' "$work/nsim3.log" | grep -E 'requests|signatures|connections|highest|double|result'
+  sim_result "$work/nsim3.log" "storm with the helper killed" || return 1
   echo "the helper's state file at the end:"
   nitro_state json
 
@@ -293,16 +305,22 @@ nitro_demo() {
   sim_dir=
   return $nitro_status
 }
-nitro_demo || status=1
+tmkms_status=$status
+nitro_demo || nitro_status=1
+((nitro_status)) && status=1
 
-if ((status)); then
+if ((tmkms_status)); then
   section "demo FAILED; last lines of the tmkms log:"
   tail -n 20 "$work/tmkms.log"
-  if ((nitro_status)) && [[ -n $sim_dir ]]; then
-    echo "-- last lines of the Nitro helper's log ($sim_dir/logs/helper.log):"
+fi
+if ((nitro_status)); then
+  section "demo FAILED in the Nitro part"
+  if [[ -n $sim_dir && -e $sim_dir/logs/helper.log ]]; then
+    echo "-- last lines of the helper's log ($sim_dir/logs/helper.log; the simulation is stopped on exit):"
     tail -n 20 "$sim_dir/logs/helper.log"
   fi
-else
+fi
+if ((status == 0)); then
   section "demo finished: all checks passed"
 fi
 exit $status

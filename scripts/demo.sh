@@ -3,10 +3,13 @@
 # directory. Creates a key, a config and the state; starts validator-sim (the node) and
 # tmkms; runs the basic and guard scenarios with one line per request, then a short random
 # storm; then nodes over tcp:// (Secret Connection) and noise:// (libp2p Noise); prints what was signed, what was refused and why, the signing latency tmkms
-# logged, and the final state. Usage: scripts/demo.sh BUILD_DIR
+# logged, and the final state. Then the Nitro deployment, simulated (scripts/simulate):
+# the key generated and sealed in the enclave, its attestation checked, validator-sim
+# against the enclave through the helper, the helper killed -9 mid-storm and restarted,
+# and every signature checked for double signs. Usage: scripts/demo.sh BUILD_DIR
 set -u
-if [[ $# -ne 1 || ! -x $1/bin/tmkms || ! -x $1/bin/validator-sim ]]; then
-  echo "usage: $0 BUILD_DIR   (with bin/tmkms and bin/validator-sim built)" >&2
+if [[ $# -ne 1 || ! -x $1/bin/tmkms || ! -x $1/bin/validator-sim || ! -x $1/bin/tmkms-nitro-helper ]]; then
+  echo "usage: $0 BUILD_DIR   (with bin/tmkms, bin/validator-sim and the Nitro programs built)" >&2
   exit 2
 fi
 bin=$(cd "$1/bin" && pwd)
@@ -14,7 +17,18 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 # shellcheck source=../tools/validator-sim/harness.sh
 source "$here/tools/validator-sim/harness.sh"
-trap h_cleanup EXIT
+# The Nitro part's simulation (its own short directory) is always stopped, also on failure.
+sim_dir= storm_pid=
+cleanup() {
+  [[ -n $storm_pid ]] && kill -TERM "$storm_pid" 2>/dev/null
+  if [[ -n $sim_dir ]]; then
+    "$here/scripts/simulate" down --dir "$sim_dir" >/dev/null 2>&1
+    [[ -z ${H_KEEP:-} ]] && rm -rf "$sim_dir"
+  fi
+  h_cleanup
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 chain=demo-chain
 max_height=1000000
 storm_heights=25
@@ -132,10 +146,181 @@ h_forget "$tmkms_pid"
 section "tmkms state show (the chain's last signed step, as CometBFT's priv_validator_state.json)"
 "$bin/tmkms" state show -c "$work/tmkms.toml" || status=1
 
-if ((status)); then
+# ---------------------------------------------------------------------------------------
+# The Nitro deployment, simulated: scripts/simulate runs the operator guide's system on this
+# machine (IMDS and KMS emulators, a KMS key whose policy demands the enclave's PCR0 and the
+# instance's PCR4, the simulated enclave, the vsock proxy, helper init and start).
+nitro_status=0
+nitro_fail() {
+  echo "FAILED: $*"
+  nitro_status=1
+}
+# sim_result LOG WHAT: the summary of a validator-sim run; its failed checks if it failed.
+sim_result() {
+  sed -n '/^validator-sim summary/,$p' "$1" | grep -E 'requests|signatures|refusals|connections|highest|double|result'
+  if ! grep -q '^result: PASS' "$1"; then
+    grep -E '^FAIL' "$1" | head -n 5
+    grep -q '^validator-sim summary' "$1" || tail -n 5 "$1"
+    nitro_fail "$2"
+    return 1
+  fi
+}
+# sign_lines FILE FROM_LINE N: N of the enclave's signing lines in the helper's log.
+sign_lines() {
+  tail -n +"$2" "$1" | grep -E '^enclave\| .*\[sign\] \[[^]]*\] (signed|re-sent)' | head -n "$3" | untime
+}
+# untime: log lines without their timestamps, indented.
+untime() {
+  sed -E 's/^(enclave\| )?[0-9]{4}-[0-9-]+T[0-9:.]+Z [A-Z]+ +/\1/; s/^/  /'
+}
+# nitro_state [json]: the helper's state file through `tmkms state show` (one line, or the
+# JSON too).
+nitro_state() {
+  local out
+  out=$("$bin/tmkms" state show -c "$work/nitro-state.toml" 2>&1 >"$work/nitro-state.json") || {
+    nitro_fail "tmkms state show: $out"
+    return 1
+  }
+  echo "  ${out% (*}"
+  [[ ${1:-} == json ]] && sed 's/^/  /' "$work/nitro-state.json"
+  return 0
+}
+
+nitro_demo() {
+  section "The Nitro deployment, simulated: scripts/simulate up (no Nitro, no AWS on this machine)"
+  sim_dir=$(mktemp -d /tmp/tmkms-nitro.XXXXXX) || return 1
+  local t0=$SECONDS
+  if ! "$here/scripts/simulate" up --dir "$sim_dir" --build "$bin/.." >"$work/simulate.log" 2>&1; then
+    cat "$work/simulate.log"
+    nitro_fail "scripts/simulate up"
+    return 1
+  fi
+  # shellcheck source=/dev/null
+  source "$sim_dir/env" || { nitro_fail "no $sim_dir/env"; return 1; }
+  local logs=$sim_dir/logs node_sock=${SIM_ADDRESS#unix://}
+  local state_file=$SIM_KMS_HOME/state/priv_validator_state.json
+  echo "up in $((SECONDS - t0)) s in $sim_dir: KMS key $SIM_KEY_ID, its policy allows Decrypt only"
+  echo "to an enclave with PCR0 = SHA-384(tmkms-nitro-enclave-sim) and this instance's PCR4."
+  echo "tmkms-nitro-helper init asked the enclave for keys; the enclave generated them, sealed them"
+  echo "with KMS and attested the public key. It wrote (KMS home, mode):"
+  local line path
+  while IFS= read -r line; do
+    path=$(sed -E 's/^wrote ([^ ]+).*/\1/' <<<"$line")
+    printf '  0%s  %s\n' "$(stat -c %a "$path")" "${line#wrote "$SIM_KMS_HOME"/}"
+  done < <(grep '^wrote ' "$logs/init.log")
+  grep '^public key: ' "$logs/init.log" | sed 's/^/  /'
+
+  section "The attestation document init printed, verified against the NSM simulator's root"
+  sed -n '/^attestation document/{n;p}' "$logs/init.log" >"$work/attestation.b64"
+  if ! "$bin/tmkms-nitro-helper" verify-attestation "$work/attestation.b64" --root "$sim_dir/vsock/nsm-ca/root.pem" \
+    >"$work/attestation.txt" 2>&1; then
+    cat "$work/attestation.txt"
+    nitro_fail "verify-attestation"
+    return 1
+  fi
+  grep -E '^  (module_id|PCR0 |PCR4 )|^    (validator public key|KMS key id)|^Result' "$work/attestation.txt"
+  local user_data
+  user_data=$("$bin/tmkms-nitro-helper" verify-attestation "$work/attestation.b64" --root "$sim_dir/vsock/nsm-ca/root.pem" \
+    --json | jq -r .user_data | python3 -c 'import sys; print(bytes.fromhex(sys.stdin.read().strip()).decode())')
+  echo "user_data: $user_data"
+  local pcr0
+  pcr0=$(sha384sum "$bin/tmkms-nitro-enclave-sim" | cut -c1-96)
+  if grep -q "PCR0 *$pcr0" "$work/attestation.txt" && grep -q "\"pubkey\":\"$SIM_PUBKEY\"" <<<"$user_data"; then
+    echo "-> PCR0 is the enclave image's hash, and the claimed pubkey is the one init printed"
+  else
+    nitro_fail "PCR0 or pubkey in the attestation differ from the enclave's"
+  fi
+  printf '[[chain]]\nid = "%s"\nstate_file = "%s"\n' "$SIM_CHAIN_ID" "$state_file" >"$work/nitro-state.toml"
+  echo "the helper's state file (state/priv_validator_state.json), read by tmkms state show:"
+  nitro_state
+
+  section "validator-sim plays the node; the enclave serves it through the helper's relay"
+  # nsim LOG ARGS...: validator-sim on the helper's address; the enclave dials it by itself.
+  nsim() {
+    local log=$1
+    shift
+    "$bin/validator-sim" --socket "$node_sock" --chain-id "$SIM_CHAIN_ID" --expect-pubkey "$SIM_PUBKEY" \
+      --record "$work/nitro-record" "$@" >"$log" 2>&1
+  }
+  local from
+  from=$(($(wc -l <"$logs/helper.log") + 1))
+  echo "-- basic and guard scenarios (the same table as above, now against the enclave)"
+  nsim "$work/nsim1.log" --scenario basic,guard
+  sim_result "$work/nsim1.log" "basic,guard scenarios against the enclave" || return 1
+  echo "-- a storm of $storm_heights heights"
+  nsim "$work/nsim2.log" --scenario storm --heights "$storm_heights" --start-height 1000
+  sim_result "$work/nsim2.log" "storm against the enclave" || return 1
+  echo "-- the enclave's log, as the helper prints it (helper.log)"
+  sign_lines "$logs/helper.log" "$from" 4
+  echo "  ..."
+  tail -n +"$from" "$logs/helper.log" | grep -E '^enclave\| .*\[sign\] .*refused' | head -n 2 | untime
+  echo "  ..."
+  echo "the helper's state file now (made durable before each signature left the enclave):"
+  nitro_state || return 1
+
+  section "The helper killed -9 mid-storm and restarted: the enclave keeps its key and state"
+  local crash_seconds=10
+  "$bin/validator-sim" --socket "$node_sock" --chain-id "$SIM_CHAIN_ID" --expect-pubkey "$SIM_PUBKEY" \
+    --record "$work/nitro-record" --scenario storm --heights 0 --seconds "$crash_seconds" --start-height 5000 \
+    --crashes >"$work/nsim3.log" 2>&1 &
+  storm_pid=$!
+  from=$(($(wc -l <"$logs/helper.log") + 1))
+  sleep 3
+  local helper_pid
+  helper_pid=$(cat "$sim_dir/pids/helper.pid")
+  echo "storm running for $crash_seconds s (validator-sim --crashes); after 3 s: kill -9 the helper (pid $helper_pid)"
+  kill -KILL "$helper_pid" || nitro_fail "kill the helper"
+  sleep 1
+  echo "the state file the dead helper left (the last state it acknowledged):"
+  nitro_state
+  echo "restarting it as scripts/simulate does: tmkms-nitro-helper start -c \$SIM_KMS_HOME/tmkms.toml --cid 16 --simulate \$SIM_VSOCK"
+  from=$(($(wc -l <"$logs/helper.log") + 1))
+  env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
+    AWS_EC2_METADATA_SERVICE_ENDPOINT="$AWS_EC2_METADATA_SERVICE_ENDPOINT" AWS_REGION="$AWS_REGION" \
+    setsid "$bin/tmkms-nitro-helper" start -c "$SIM_KMS_HOME/tmkms.toml" --cid 16 --simulate "$SIM_VSOCK" \
+    >>"$logs/helper.log" 2>&1 </dev/null &
+  echo $! >"$sim_dir/pids/helper.pid"
+  wait "$storm_pid"
+  storm_pid=
+  echo "after the restart (helper.log):"
+  tail -n +"$from" "$logs/helper.log" | grep -E 'the enclave serves chain|enclave loaded state|log lines dropped' | untime
+  sign_lines "$logs/helper.log" "$from" 3
+  local resumed
+  resumed=$(tail -n +"$from" "$logs/helper.log" | grep -cE '^enclave\| .*\[sign\] \[[^]]*\] signed')
+  if ((resumed > 0)); then
+    echo "  ... $resumed new signatures after the restart"
+  else
+    nitro_fail "no signature after the helper's restart"
+  fi
+  sim_result "$work/nsim3.log" "storm with the helper killed" || return 1
+  echo "the helper's state file at the end:"
+  nitro_state json
+
+  section "Every signature the enclave gave the node, checked for double signs"
+  "$bin/validator-sim" --check-record "$work/nitro-record" | grep -v '^max_signed' || nitro_fail "double signs"
+
+  section "scripts/simulate down"
+  "$here/scripts/simulate" down --dir "$sim_dir" || nitro_fail "simulate down"
+  rm -rf "$sim_dir"
+  sim_dir=
+  return $nitro_status
+}
+tmkms_status=$status
+nitro_demo || nitro_status=1
+((nitro_status)) && status=1
+
+if ((tmkms_status)); then
   section "demo FAILED; last lines of the tmkms log:"
   tail -n 20 "$work/tmkms.log"
-else
+fi
+if ((nitro_status)); then
+  section "demo FAILED in the Nitro part"
+  if [[ -n $sim_dir && -e $sim_dir/logs/helper.log ]]; then
+    echo "-- last lines of the helper's log ($sim_dir/logs/helper.log; the simulation is stopped on exit):"
+    tail -n 20 "$sim_dir/logs/helper.log"
+  fi
+fi
+if ((status == 0)); then
   section "demo finished: all checks passed"
 fi
 exit $status

@@ -5,7 +5,9 @@
  * waits for StateAck{seq}: the helper answers only once the state is on disk (write +
  * fdatasync). persist() returns TM_OK only after that ack, so the guard releases a
  * signature only when its state is durable on the host. A broken or silent helper fails
- * the persist (the signature is withheld) and the next persist dials again.
+ * the persist (the signature is withheld) and the next persist dials again. A connection
+ * that worked before and now breaks at once (the helper was restarted) is dialled again
+ * within the same persist, once; a timeout is not retried.
  *
  * The host is untrusted and could hand back an older state. The enclave keeps the newest
  * state it saw acknowledged in memory and never goes below it while it runs; what the host

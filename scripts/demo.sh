@@ -173,11 +173,12 @@ sign_lines() {
 untime() {
   sed -E 's/^(enclave\| )?[0-9]{4}-[0-9-]+T[0-9:.]+Z [A-Z]+ +/\1/; s/^/  /'
 }
-# nitro_state [json]: the helper's state file through `tmkms state show` (one line, or the
-# JSON too).
+# nitro_state [json]: the helper's state file through `tmkms state show --state-file` (one
+# line, or the JSON too).
 nitro_state() {
   local out
-  out=$("$bin/tmkms" state show -c "$work/nitro-state.toml" 2>&1 >"$work/nitro-state.json") || {
+  out=$("$bin/tmkms" state show --state-file "$nitro_state_file" --chain "$SIM_CHAIN_ID" 2>&1 \
+    >"$work/nitro-state.json") || {
     nitro_fail "tmkms state show: $out"
     return 1
   }
@@ -230,7 +231,7 @@ nitro_demo() {
   else
     nitro_fail "PCR0 or pubkey in the attestation differ from the enclave's"
   fi
-  printf '[[chain]]\nid = "%s"\nstate_file = "%s"\n' "$SIM_CHAIN_ID" "$state_file" >"$work/nitro-state.toml"
+  nitro_state_file=$state_file
   echo "the helper's state file (state/priv_validator_state.json), read by tmkms state show:"
   nitro_state
 

@@ -34,7 +34,7 @@ typedef struct {
     pthread_mutex_t lock;
     bool serving;
     char chain_id[TM_MAX_CHAIN_ID_LEN + 1];
-    uint8_t sealed_hash[32];
+    uint8_t config_hash[32];
     uint8_t pubkey[TM_ED25519_PUBKEY_LEN];
     tm_chain *chain; /* once serving */
 } enclave;

@@ -88,12 +88,20 @@ static tm_status parse_pin(const Tmkms__Nitro__StartRequest *req, tm_link *link)
     return TM_OK;
 }
 
-static void hash_sealed(const Tmkms__Nitro__StartRequest *req, uint8_t out[32])
+/* What a repeated start must match to be "the same config": everything the running
+ * chain and link were built from (credentials and region only served the unsealing). */
+static void hash_config(const Tmkms__Nitro__StartRequest *req, uint8_t out[32])
 {
     crypto_generichash_state st;
+    uint64_t nums[6] = {(uint64_t)req->max_height, req->transport, req->state_port, req->node_port,
+                        req->sign_extensions, req->sealed_identity_key.len};
     crypto_generichash_init(&st, NULL, 0, 32);
+    crypto_generichash_update(&st, (const uint8_t *)nums, sizeof(nums));
     crypto_generichash_update(&st, (const uint8_t *)req->chain_id, strlen(req->chain_id) + 1);
+    const char *peer = req->peer_id ? req->peer_id : "";
+    crypto_generichash_update(&st, (const uint8_t *)peer, strlen(peer) + 1);
     crypto_generichash_update(&st, req->sealed_consensus_key.data, req->sealed_consensus_key.len);
+    crypto_generichash_update(&st, req->sealed_identity_key.data, req->sealed_identity_key.len);
     crypto_generichash_final(&st, out, 32);
 }
 
@@ -112,9 +120,11 @@ static tm_status reply_started(tm_conn *conn, const uint8_t pub[32])
 static tm_status restart_request(enclave *e, const Tmkms__Nitro__StartRequest *req, tm_conn *conn)
 {
     uint8_t h[32];
-    hash_sealed(req, h);
-    TM_ENSURE(sodium_memcmp(h, e->sealed_hash, 32) == 0, TM_ERR_REFUSED,
-              "already serving chain '%s' with another key; restart the enclave to change it", e->chain_id);
+    hash_config(req, h);
+    TM_ENSURE(sodium_memcmp(h, e->config_hash, 32) == 0, TM_ERR_REFUSED,
+              "already serving chain '%s' with another configuration (key, node address, ports or "
+              "max_height); restart the enclave to change it",
+              e->chain_id);
     tm_log_info(MOD, "[%s] the helper sent its config again; still serving", e->chain_id);
     return reply_started(conn, e->pubkey);
 }
@@ -189,7 +199,7 @@ static tm_status start_serving(enclave *e, const Tmkms__Nitro__StartRequest *req
     tm_log_info(MOD, "[%s] consensus key %s unsealed; last signed %lld/%d/%s; serving through vsock:3:%u",
                 req->chain_id, b64, (long long)loaded.height, loaded.round, tm_step_name(loaded.step),
                 req->node_port);
-    hash_sealed(req, e->sealed_hash);
+    hash_config(req, e->config_hash);
     snprintf(e->chain_id, sizeof(e->chain_id), "%s", req->chain_id);
     e->serving = true;
     status = reply_started(conn, e->pubkey);

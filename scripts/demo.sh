@@ -6,7 +6,9 @@
 # logged, and the final state. Then the Nitro deployment, simulated (scripts/simulate):
 # the key generated and sealed in the enclave, its attestation checked, validator-sim
 # against the enclave through the helper, the helper killed -9 mid-storm and restarted,
-# and every signature checked for double signs. Usage: scripts/demo.sh BUILD_DIR
+# every signature checked for double signs, an enclave image with another PCR0 refused by
+# KMS, and a tcp:// node served over the enclave's own Secret Connection (300 heights).
+# Usage: scripts/demo.sh BUILD_DIR
 set -u
 if [[ $# -ne 1 || ! -x $1/bin/tmkms || ! -x $1/bin/validator-sim || ! -x $1/bin/tmkms-nitro-helper ]]; then
   echo "usage: $0 BUILD_DIR   (with bin/tmkms, bin/validator-sim and the Nitro programs built)" >&2
@@ -300,14 +302,66 @@ nitro_demo() {
   section "Every signature the enclave gave the node, checked for double signs"
   "$bin/validator-sim" --check-record "$work/nitro-record" | grep -v '^max_signed' || nitro_fail "double signs"
 
+  section "Another enclave image (another PCR0) cannot unseal the key: KMS refuses the Decrypt"
+  kill -TERM "$(cat "$sim_dir/pids/helper.pid")" "$(cat "$sim_dir/pids/enclave.pid")" 2>/dev/null
+  sleep 1
+  local other_pcr0
+  other_pcr0=$(printf 'a rebuilt, different enclave image' | sha384sum | cut -c1-96)
+  echo "enclave restarted with PCR0 ${other_pcr0:0:16}... instead of the policy's ${pcr0:0:16}..."
+  setsid "$bin/tmkms-nitro-enclave-sim" --simulate "$SIM_VSOCK" --cid 16 --kms-endpoint "$SIM_KMS_URL" \
+    --kms-ca "$SIM_KMS_CA" --instance-id i-0123456789abcdef0 --pcr0 "$other_pcr0" >>"$logs/enclave.log" 2>&1 </dev/null &
+  echo $! >"$sim_dir/pids/enclave.pid"
+  if env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
+    AWS_EC2_METADATA_SERVICE_ENDPOINT="$AWS_EC2_METADATA_SERVICE_ENDPOINT" \
+    "$bin/tmkms-nitro-helper" start -c "$SIM_KMS_HOME/tmkms.toml" --cid 16 --simulate "$SIM_VSOCK" --boot-wait 10 \
+    >"$work/other-pcr0.log" 2>&1; then
+    nitro_fail "an enclave with another PCR0 unsealed the key"
+  else
+    grep -m1 -o 'unsealing the consensus key: .*' "$work/other-pcr0.log" | cut -c1-150 | sed 's/^/  /'
+    grep -q AccessDeniedException "$work/other-pcr0.log" && echo "-> refused by the key policy; nothing signed" ||
+      nitro_fail "no AccessDeniedException: $(tail -n 2 "$work/other-pcr0.log")"
+  fi
+
   section "scripts/simulate down"
   "$here/scripts/simulate" down --dir "$sim_dir" || nitro_fail "simulate down"
   rm -rf "$sim_dir"
   sim_dir=
   return $nitro_status
 }
+
+# The same deployment serving a node over tcp:// (Secret Connection): the enclave runs the
+# handshake with its sealed identity key and pins the node; the helper relays ciphertext.
+nitro_tcp_demo() {
+  section "The Nitro deployment with a tcp:// node: the enclave runs the Secret Connection itself"
+  sim_dir=$(mktemp -d /tmp/tmkms-nitro.XXXXXX) || return 1
+  local port node_id
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  node_id=$("$bin/tmkms" softsign keygen -t identity "$work/tcp-node.key" | sed -n 's/^node ID: //p')
+  if ! "$here/scripts/simulate" up "$sim_dir" --build "$bin/.." --address "tcp://$node_id@127.0.0.1:$port" \
+    >"$work/simulate-tcp.log" 2>&1; then
+    cat "$work/simulate-tcp.log"
+    nitro_fail "scripts/simulate up (tcp)"
+    return 1
+  fi
+  # shellcheck source=/dev/null
+  source "$sim_dir/env"
+  local kms_id
+  kms_id=$(sed -n 's/.*sealed identity key: node ID \([0-9a-f]*\),.*/\1/p' "$sim_dir/logs/init.log")
+  echo "node:    tcp://$node_id@127.0.0.1:$port (validator-sim, allows only the enclave's node ID $kms_id)"
+  "$bin/validator-sim" --listen "tcp://127.0.0.1:$port" --identity-key "$work/tcp-node.key" --expect-kms-id "$kms_id" \
+    --chain-id "$SIM_CHAIN_ID" --expect-pubkey "$SIM_PUBKEY" --record "$work/nitro-tcp-record" \
+    --scenario basic,storm --heights 300 --accept-timeout 60000 >"$work/nsim-tcp.log" 2>&1
+  sim_result "$work/nsim-tcp.log" "basic + 300 heights over tcp:// through the enclave" || return 1
+  grep -E '^enclave\| .*(this KMS.s node ID|connected to)' "$sim_dir/logs/helper.log" | head -n 2 | untime
+  "$bin/validator-sim" --check-record "$work/nitro-tcp-record" | grep -v '^max_signed' || nitro_fail "double signs"
+  "$here/scripts/simulate" down "$sim_dir" >/dev/null || nitro_fail "simulate down"
+  rm -rf "$sim_dir"
+  sim_dir=
+  return $nitro_status
+}
 tmkms_status=$status
 nitro_demo || nitro_status=1
+((nitro_status)) || nitro_tcp_demo || nitro_status=1
 ((nitro_status)) && status=1
 
 if ((tmkms_status)); then

@@ -21,10 +21,11 @@ $(SETUP_STAMP):
 	./scripts/setup.sh
 	@mkdir -p $(BUILD) && touch $(SETUP_STAMP)
 
-$(BUILD)/build.ninja: $(SETUP_STAMP)
-	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_ARGS)
+# Ninja for a new build folder; one configured earlier by hand keeps its generator.
+$(BUILD)/CMakeCache.txt: $(SETUP_STAMP)
+	cmake -S . -B $(BUILD) $(if $(wildcard $(BUILD)/CMakeCache.txt),,-G Ninja) $(CMAKE_ARGS)
 
-build: $(BUILD)/build.ninja
+build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: build

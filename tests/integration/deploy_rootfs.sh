@@ -134,7 +134,15 @@ in_root() { "${in_root[@]}" "$@"; }
     fail "the simulation build does not run from its tree ($way)"
 if in_root /bin/sh -c true 2>/dev/null; then fail "a shell exists in the tree"; fi
 
-# No /proc in the tree: PCR0 is given (what the simulator would hash, the program itself).
+# No /proc in the tree: the simulated PCR0 (SHA-384 of the program) cannot be computed,
+# which is refused, never an all-zero PCR0; so it is given.
+set +e
+timeout 10 "${in_root[@]}" /usr/bin/tmkms-nitro-enclave-sim --simulate /sim --cid 16 >noproc.log 2>&1
+rc=$?
+set -e
+[[ $rc == 1 ]] && grep -q "/proc/self/exe cannot be read.*give --pcr0" noproc.log ||
+    fail "without /proc and --pcr0: exit $rc: $(cat noproc.log)"
+[[ ! -e $host_sim/vsock-16-5050.sock ]] || fail "it listened without a PCR0"
 pcr0=$(sha384sum "$sim_program" | cut -c1-96)
 "${in_root[@]}" /usr/bin/tmkms-nitro-enclave-sim --simulate /sim --cid 16 --pcr0 "$pcr0" --instance-id i-0123456789abcdef0 \
     >enclave.log 2>&1 &

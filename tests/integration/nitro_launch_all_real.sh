@@ -35,7 +35,7 @@ cleanup() {
   fi
   nitro_fake_cleanup
   "$src/scripts/simulate" down --dir "$sim" >/dev/null 2>&1
-  [[ -n ${KEEP:-} ]] || rm -rf "$sim"
+  rm -rf "$sim"
 }
 trap cleanup EXIT
 show_logs() {

@@ -1,5 +1,6 @@
 /* tmkms-nitro-enclave: see enclave.h. main() sets up the NSM, the vsock endpoints and the
  * RNG, then answers the helper's requests on the config port one connection at a time. */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -125,7 +126,12 @@ static tm_status open_platform(options *o, enclave *e)
         snprintf(ca_dir, sizeof(ca_dir), "%s/nsm-ca", o->sim_dir);
         o->nsm.ca_dir = ca_dir;
     }
-    if (!o->nsm.pcr0_hex && access("/proc/self/exe", R_OK) == 0) o->nsm.enclave_binary = "/proc/self/exe";
+    if (!o->nsm.pcr0_hex) { /* the default PCR0, never silently all zeros (a debug-mode enclave's) */
+        TM_ENSURE(access("/proc/self/exe", R_OK) == 0, TM_ERR_CONFIG,
+                  "the simulated PCR0 is SHA-384 of this program, but /proc/self/exe cannot be read (%s): give --pcr0",
+                  strerror(errno));
+        o->nsm.enclave_binary = "/proc/self/exe";
+    }
     TM_TRY(tm_nsm_sim_open(&o->nsm, &e->nsm));
     tm_log_warn(MOD, "SIMULATION build: vsock is %s/vsock-*.sock, the NSM is a simulator; not for production",
                 o->sim_dir);

@@ -244,6 +244,7 @@ static tm_status prepare(helper_run *h, const start_args *a)
     h->relay.max_conns = 16;
     h->relay.stop_fd = h->relay_stop[0];
     h->relay.idle_seconds = -1;
+    h->relay.log_name = "node-relay"; /* not "vsock-proxy": launch-all logs the KMS proxy beside it */
     pthread_t t;
     TM_ENSURE(pthread_create(&t, NULL, state_main, h) == 0 && pthread_detach(t) == 0 &&
                   pthread_create(&t, NULL, log_main, h) == 0 && pthread_detach(t) == 0 &&

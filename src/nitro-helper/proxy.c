@@ -22,6 +22,8 @@
 
 #define RELAY_BUF 16384
 #define MOD "vsock-proxy"
+/* The module name of a proxy's log lines: the helper's node relay has its own. */
+#define NAME(o) ((o)->log_name != NULL ? (o)->log_name : MOD)
 
 typedef struct {
     pthread_t thread;
@@ -151,17 +153,17 @@ static void slot_close(slot *s)
 static pthread_mutex_t failure_lock = PTHREAD_MUTEX_INITIALIZER;
 static char last_failure[256];
 
-static void report_connect(unsigned long id, const char *why)
+static void report_connect(const proxy_opts *o, unsigned long id, const char *why)
 {
     pthread_mutex_lock(&failure_lock);
     bool repeat = why ? strcmp(why, last_failure) == 0 : last_failure[0] == '\0';
     if (why) snprintf(last_failure, sizeof(last_failure), "%s", why);
-    else if (last_failure[0]) tm_log_info(MOD, "connection %lu: destination reachable again", id);
+    else if (last_failure[0]) tm_log_info(NAME(o), "connection %lu: destination reachable again", id);
     if (!why) last_failure[0] = '\0';
     pthread_mutex_unlock(&failure_lock);
     if (!why) return;
-    if (repeat) tm_log_debug(MOD, "connection %lu: %s (again)", id, why);
-    else tm_log_warn(MOD, "connection %lu: %s (repeats are logged at debug level)", id, why);
+    if (repeat) tm_log_debug(NAME(o), "connection %lu: %s (again)", id, why);
+    else tm_log_warn(NAME(o), "connection %lu: %s (repeats are logged at debug level)", id, why);
 }
 
 static void *conn_thread(void *arg)
@@ -173,11 +175,11 @@ static void *conn_thread(void *arg)
     s->target_fd = fd;
     bool stopping = *s->stopping;
     pthread_mutex_unlock(s->lock);
-    report_connect(s->id, fd < 0 ? why : NULL);
+    report_connect(s->opts, s->id, fd < 0 ? why : NULL);
     if (fd >= 0 && !stopping) {
-        tm_log_debug(MOD, "connection %lu: relaying", s->id);
+        tm_log_debug(NAME(s->opts), "connection %lu: relaying", s->id);
         relay(s->client_fd, fd, s->opts->idle_seconds != 0 ? s->opts->idle_seconds : PROXY_IDLE_SECONDS);
-        tm_log_debug(MOD, "connection %lu: closed", s->id);
+        tm_log_debug(NAME(s->opts), "connection %lu: closed", s->id);
     }
     slot_close(s);
     atomic_store(&s->done, true);
@@ -215,14 +217,15 @@ static void start_conn(const proxy_opts *o, slot *slots, pthread_mutex_t *lock, 
     for (uint32_t i = 0; i < o->max_conns && s == NULL; i++)
         if (!slots[i].used) s = &slots[i];
     if (s == NULL) {
-        tm_log_warn(MOD, "connection %lu refused: %u connections are open already (num_workers)", id, o->max_conns);
+        tm_log_warn(NAME(o), "connection %lu refused: %u connections are open already (num_workers)", id,
+                    o->max_conns);
         close(cfd);
         return;
     }
     *s = (slot){.used = true, .client_fd = cfd, .target_fd = -1, .id = id, .opts = o, .lock = lock, .stopping = stopping};
     atomic_init(&s->done, false);
     if (pthread_create(&s->thread, NULL, conn_thread, s) != 0) {
-        tm_log_error(MOD, "connection %lu: cannot start a thread", id);
+        tm_log_error(NAME(o), "connection %lu: cannot start a thread", id);
         close(cfd);
         s->used = false;
     }
@@ -241,8 +244,10 @@ tm_status proxy_serve(const proxy_opts *o)
     unsigned long next_id = 1;
     bool stopping = false;
     if (slots == NULL) return tm_err_set(TM_ERR_NOMEM, "out of memory");
-    if (o->unix_path[0]) tm_log_info(MOD, "relaying to unix://%s, at most %u connections", o->unix_path, o->max_conns);
-    else tm_log_info(MOD, "relaying to %s:%s, at most %u connections", o->host, o->port, o->max_conns);
+    if (o->unix_path[0])
+        tm_log_info(NAME(o), "relaying to unix://%s, at most %u connections", o->unix_path, o->max_conns);
+    else
+        tm_log_info(NAME(o), "relaying to %s:%s, at most %u connections", o->host, o->port, o->max_conns);
     for (;;) {
         struct pollfd p[2] = {{o->listen_fd, POLLIN, 0}, {o->stop_fd, POLLIN, 0}};
         if (poll(p, 2, 1000) < 0 && errno != EINTR) {
@@ -263,7 +268,7 @@ tm_status proxy_serve(const proxy_opts *o)
     shutdown_all(slots, o->max_conns, &lock, &stopping);
     reap(slots, o->max_conns, true);
     free(slots);
-    tm_log_info(MOD, "stopped");
+    tm_log_info(NAME(o), "stopped");
     return status;
 }
 

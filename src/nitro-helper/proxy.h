@@ -27,6 +27,7 @@ typedef struct {
     uint32_t max_conns;
     int stop_fd;        /* becomes readable (or hung up) when the proxy must stop */
     int idle_seconds;   /* 0: PROXY_IDLE_SECONDS; < 0: never idle (the node relay) */
+    const char *log_name; /* the module of its log lines; NULL: "vsock-proxy" */
 } proxy_opts;
 
 /* Serves until stop_fd is readable; TM_OK then. Errors only when accepting fails for

@@ -220,7 +220,7 @@ static void record_parse(outcome *o, tm_att_error err)
 tm_att_error tm_att_verify(const uint8_t *cose, size_t len, const tm_att_verify_opts *opts, tm_att_doc *doc,
                            tm_att_report *report)
 {
-    tm_att_doc local;
+    tm_att_doc local = {0};
     tm_att_report rep;
     tm_att_doc *d = doc ? doc : &local;
     outcome o = {.report = &rep, .first = TM_ATT_OK, .msg = ""};

@@ -256,7 +256,7 @@ out:
 static tm_status call(const tm_kms_config *cfg, const char *op, const char *body, size_t body_len, bool secure,
                       tm_http_response *resp, tm_kms_error *err_out)
 {
-    tm_kms_error local, *err = err_out ? err_out : &local;
+    tm_kms_error local = {0}, *err = err_out ? err_out : &local;
     unsigned max = cfg->max_attempts ? cfg->max_attempts : DEFAULT_ATTEMPTS;
     memset(err, 0, sizeof(*err));
     for (unsigned k = 1;; k++) {

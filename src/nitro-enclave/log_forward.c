@@ -34,7 +34,7 @@ static struct {
 static void copy_printable(char *dst, const char *src)
 {
     size_t n = 0;
-    for (; src[n] && n < TM_NITRO_MAX_LOG_LINE; n++) dst[n] = src[n] >= 0x20 && src[n] < 0x7f ? src[n] : '?';
+    for (; n < TM_NITRO_MAX_LOG_LINE && src[n]; n++) dst[n] = src[n] >= 0x20 && src[n] < 0x7f ? src[n] : '?';
     dst[n] = '\0';
 }
 

@@ -266,7 +266,7 @@ void tm_nitro_send_error(tm_conn *conn, tm_status code, const char *text)
     char cut[TM_NITRO_MAX_ERROR + 1];
     size_t n = 0;
     /* Only printable ASCII crosses, so the peer's validation accepts it. */
-    for (; text && text[n] && n < TM_NITRO_MAX_ERROR; n++) cut[n] = text[n] >= 0x20 && text[n] < 0x7f ? text[n] : '?';
+    for (; text && n < TM_NITRO_MAX_ERROR && text[n]; n++) cut[n] = text[n] >= 0x20 && text[n] < 0x7f ? text[n] : '?';
     cut[n] = '\0';
     Tmkms__Nitro__Error e = TMKMS__NITRO__ERROR__INIT;
     e.code = (uint32_t)code;

@@ -57,6 +57,7 @@ int main(void)
     size_t len = fread(text, 1, MAX_INPUT, stdin);
     if (len == MAX_INPUT) {
         fprintf(stderr, "input larger than %u bytes\n", MAX_INPUT);
+        free(text);
         return 1;
     }
     tm_toml_value *root = NULL;

@@ -262,6 +262,21 @@ static void test_json_file_is_pointed_to_import(void **unused)
     tm_state_store *store = NULL;
     assert_int_equal(tm_state_file_open(path, "chain-a", &store, &loaded), TM_ERR_CORRUPT);
     assert_non_null(strstr(tm_err_msg(), "tmkms state import"));
+
+    /* a state file whose first byte was damaged into '{' is not taken for JSON: slot 1 loads */
+    unlink(path);
+    tm_sign_state zero = {0}, hist[2] = {make_state(8, 0, TM_STEP_PREVOTE), make_state(8, 0, TM_STEP_PRECOMMIT)};
+    assert_int_equal(tm_state_file_create(path, "chain-a", &zero), TM_OK);
+    persist_all(hist, 2); /* slot 0: hist[1], slot 1: hist[0] */
+    uint8_t *file = malloc(FILE_BYTES);
+    read_file(file);
+    file[0] = '{';
+    write_file(file, FILE_BYTES);
+    char logged[4096];
+    assert_int_equal(open_logged(&loaded, logged, sizeof(logged)), TM_OK);
+    assert_same_state(&loaded, &hist[0]);
+    assert_non_null(strstr(logged, "slot 0 is damaged"));
+    free(file);
 }
 
 static void test_replace(void **unused)

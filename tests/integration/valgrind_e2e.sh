@@ -83,8 +83,9 @@ vg_stop() {
   if [[ $summary == *"ERROR SUMMARY: 0 errors"* ]]; then
     ok "$name: valgrind reports 0 errors"
   else
-    bad "$name: valgrind: ${summary:-no ERROR SUMMARY}"
-    sed -n '/^==[0-9]*== [A-Z].*\(Invalid\|uninitialised\|definitely lost in\|Mismatched\|overlap\|Syscall param\)/,/^==[0-9]*== $/p' \
+    bad "$name: valgrind: $(sed 's/^==[0-9]*== //' <<<"${summary:-no ERROR SUMMARY}")"
+    # Each error's first line and its stack.
+    sed -n '/^==[0-9]*== \(Invalid\|Conditional\|Use of uninitialised\|Syscall param\|Mismatched\|Source and destination\|.* definitely lost in\)/,/^==[0-9]*== $/p' \
       "$work/$name.vg" | head -n 80
   fi
 }

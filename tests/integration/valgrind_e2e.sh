@@ -79,7 +79,8 @@ vg_stop() {
   else ok "$name: exit 0 on SIGTERM"; fi
   local summary
   summary=$(grep -m1 'ERROR SUMMARY' "$work/$name.vg")
-  echo "     $name: ${summary#==*== }; $(grep -m1 'definitely lost' "$work/$name.vg" | sed 's/^==[0-9]*== *//')"
+  echo "     $name: ${summary#==*== }; $(grep -m1 'definitely lost' "$work/$name.vg" | sed 's/^==[0-9]*== *//');" \
+    "$(grep -m1 'FILE DESCRIPTORS' "$work/$name.vg" | sed 's/^==[0-9]*== *//')"
   if [[ $summary == *"ERROR SUMMARY: 0 errors"* ]]; then
     ok "$name: valgrind reports 0 errors"
   else

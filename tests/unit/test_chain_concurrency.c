@@ -4,8 +4,9 @@
  * racing. Checked: at most one signature per h/r/s, every released signature verifies and
  * is over the same sign bytes as every other one released for that h/r/s, and when a
  * thread gets a signature the state file on disk (read without the signer's lock, as
- * `tmkms state show` does) is already at or above that h/r/s. Also the concurrency test
- * run under ThreadSanitizer (`make test-tsan`). */
+ * `tmkms state show` does) is already at or above that h/r/s. And a shutdown (the signer
+ * destroyed under the chain's lock) while threads answer pubkey and extension requests.
+ * Run under ThreadSanitizer by `make test-tsan`. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <sodium.h>
@@ -225,10 +226,81 @@ static void test_eight_threads_one_chain_file_store(void **state)
     rmdir(dir);
 }
 
+/* ---- shutdown while connections are still answering ----
+ * tmkms and the enclave stop by taking the chain's lock and destroying the signer. Threads
+ * answering pubkey requests and signing vote extensions (no guard, no state) meanwhile must
+ * neither read the freed signer nor sign with it: the public key is the chain's own copy,
+ * and extension signing takes the lock and is refused once the key is gone. */
+typedef struct {
+    tm_chain *chain;
+    uint8_t pubkey[TM_ED25519_PUBKEY_LEN];
+    int signed_ok, bad_sig, wrong_pubkey;
+    tm_status last;
+} answerer;
+
+static void *answer(void *arg)
+{
+    answerer *a = arg;
+    static const uint8_t ext[] = "extension sign bytes";
+    for (;;) {
+        uint8_t pk[TM_ED25519_PUBKEY_LEN], sig[TM_ED25519_SIG_LEN];
+        memcpy(pk, a->chain->pubkey, sizeof(pk)); /* what the session answers a PubKeyRequest with */
+        if (memcmp(pk, a->pubkey, sizeof(pk)) != 0) a->wrong_pubkey++;
+        a->last = tm_chain_sign_unguarded(a->chain, ext, sizeof(ext), sig);
+        if (a->last != TM_OK) break;
+        a->signed_ok++;
+        if (crypto_sign_verify_detached(sig, ext, sizeof(ext), a->pubkey) != 0) a->bad_sig++;
+    }
+    return NULL;
+}
+
+static void test_shutdown_under_answering_threads(void **state)
+{
+    (void)state;
+    assert_true(sodium_init() >= 0);
+    char dir[] = "/tmp/tmkms-conc.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[sizeof(dir) + 32];
+    snprintf(path, sizeof(path), "%s/state", dir);
+    tm_sign_state fresh = {0}, loaded;
+    assert_int_equal(tm_state_file_create(path, CHAIN, &fresh), TM_OK);
+    tm_state_store *store = NULL;
+    assert_int_equal(tm_state_file_open(path, CHAIN, &store, &loaded), TM_OK);
+    tm_signer *signer = NULL;
+    assert_int_equal(tm_softsign_from_seed(seed, &signer), TM_OK);
+    tm_chain *chain = NULL;
+    assert_int_equal(tm_chain_open(CHAIN, true, signer, store, &loaded, &chain), TM_OK);
+
+    answerer as[4];
+    pthread_t tids[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&as[i], 0, sizeof(as[i]));
+        as[i].chain = chain;
+        memcpy(as[i].pubkey, chain->pubkey, sizeof(as[i].pubkey));
+        assert_int_equal(pthread_create(&tids[i], NULL, answer, &as[i]), 0);
+    }
+    usleep(20000);
+    /* The shutdown of tm_service_run and enclave_stop (which then exit holding the lock). */
+    pthread_mutex_lock(&chain->lock);
+    tm_signer_destroy(chain->signer);
+    chain->signer = NULL;
+    pthread_mutex_unlock(&chain->lock);
+    for (int i = 0; i < 4; i++) assert_int_equal(pthread_join(tids[i], NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(as[i].last, TM_ERR_REFUSED);
+        assert_int_equal(as[i].bad_sig, 0);
+        assert_int_equal(as[i].wrong_pubkey, 0);
+    }
+    tm_chain_close(chain);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_eight_threads_one_chain_file_store),
+        cmocka_unit_test(test_shutdown_under_answering_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_CLANG ?= build-clang
+BUILD_TSAN ?= build-tsan
 BUILD_FUZZ ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
@@ -9,7 +10,7 @@ CMAKE_ARGS ?=
 CTEST_ARGS ?=
 SETUP_STAMP := $(BUILD)/.setup-done
 
-.PHONY: all setup build test test-long test-load test-asan check-clang demo bench bench-anchors fuzz install clean format
+.PHONY: all setup build test test-long test-load test-asan test-tsan check-clang demo bench bench-anchors fuzz install clean format
 
 all: build
 
@@ -47,6 +48,14 @@ test-asan: $(SETUP_STAMP)
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) -LE nosan $(CTEST_ARGS)
 
+# The unit tests labelled concurrency (threads racing on one chain, handshake peers in
+# threads) built with clang's ThreadSanitizer; the first report fails the run.
+test-tsan: $(SETUP_STAMP)
+	CC=clang cmake -S . -B $(BUILD_TSAN) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTMKMS_SANITIZE=thread -DTMKMS_WERROR=ON $(CMAKE_ARGS)
+	cmake --build $(BUILD_TSAN) -j $(JOBS) --target concurrency-tests
+	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --output-on-failure -j $(JOBS) -L '^concurrency$$' $(CTEST_ARGS)
+
 # Warning-free under clang too (gcc is the default compiler).
 check-clang: $(SETUP_STAMP)
 	CC=clang cmake -S . -B $(BUILD_CLANG) -G Ninja -DTMKMS_WERROR=ON $(CMAKE_ARGS)
@@ -74,4 +83,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_CLANG)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_CLANG) $(BUILD_TSAN)

@@ -19,6 +19,7 @@ tm_status tm_chain_open(const char *id, bool sign_extensions, tm_signer *signer,
     chain->sign_extensions = sign_extensions;
     chain->last = *loaded;
     chain->signer = signer;
+    memcpy(chain->pubkey, signer->pubkey, sizeof(chain->pubkey));
     chain->store = store;
     pthread_mutex_init(&chain->lock, NULL);
     *out = chain;
@@ -81,8 +82,13 @@ tm_status tm_chain_sign(tm_chain *chain, const tm_guard_request *req, tm_chain_s
 
 tm_status tm_chain_sign_unguarded(tm_chain *chain, const uint8_t *msg, size_t len, uint8_t sig[TM_ED25519_SIG_LEN])
 {
-    /* The signer is immutable after open; signing is thread-safe without the lock. */
-    return tm_signer_sign(chain->signer, msg, len, sig);
+    /* The lock, though no state is involved: tmkms's and the enclave's shutdown destroy the
+     * signer while holding it, and a connection thread must not sign with a freed key. */
+    pthread_mutex_lock(&chain->lock);
+    tm_status status = chain->signer ? tm_signer_sign(chain->signer, msg, len, sig)
+                                     : tm_err_set(TM_ERR_REFUSED, "shutting down: the key is gone");
+    pthread_mutex_unlock(&chain->lock);
+    return status;
 }
 
 void tm_chain_snapshot(tm_chain *chain, tm_sign_state *out)

@@ -279,7 +279,7 @@ static void answer_pubkey(const tm_session *session, Tendermint__Privval__PubKey
         s->pubkey_resp.error = &s->error;
         return;
     }
-    memcpy(s->pubkey_bytes, session->chain->signer->pubkey, sizeof(s->pubkey_bytes));
+    memcpy(s->pubkey_bytes, session->chain->pubkey, sizeof(s->pubkey_bytes));
     s->pubkey.sum_case = TENDERMINT__CRYPTO__PUBLIC_KEY__SUM_ED25519;
     s->pubkey.ed25519.data = s->pubkey_bytes;
     s->pubkey.ed25519.len = sizeof(s->pubkey_bytes);

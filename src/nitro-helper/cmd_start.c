@@ -253,11 +253,14 @@ static tm_status prepare(helper_run *h, const start_args *a)
     return TM_OK;
 }
 
+/* Before _exit: the state, log and relay threads may still be in poll/accept on these
+ * listeners, so they are neither closed nor freed here (that was a use after free);
+ * only the simulation's socket files are removed. _exit closes the descriptors. */
 static void cleanup(helper_run *h)
 {
-    tm_vsock_listener_close(h->state_l);
-    tm_vsock_listener_close(h->node_l);
-    tm_vsock_listener_close(h->log_l);
+    tm_vsock_listener_unlink(h->state_l);
+    tm_vsock_listener_unlink(h->node_l);
+    tm_vsock_listener_unlink(h->log_l);
 }
 
 /* Until a termination signal: repush the config now and then. */

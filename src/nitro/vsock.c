@@ -183,11 +183,16 @@ const char *tm_vsock_listener_name(const tm_vsock_listener *l)
     return l->name;
 }
 
+void tm_vsock_listener_unlink(const tm_vsock_listener *l)
+{
+    if (l && l->net.ops->unlisten) l->net.ops->unlisten(&l->net, l->name);
+}
+
 void tm_vsock_listener_close(tm_vsock_listener *l)
 {
     if (!l) return;
     if (l->fd >= 0) close(l->fd);
-    if (l->net.ops->unlisten) l->net.ops->unlisten(&l->net, l->name);
+    tm_vsock_listener_unlink(l);
     free(l);
 }
 

@@ -225,8 +225,12 @@ int tm_service_run(tm_service *service)
     }
     int code = wait_for_end(service, &running);
     /* Chains stay locked: threads block on them; the process exits with keys wiped by the
-     * caller's tm_service_close is not possible while locked, so wipe here. */
-    for (size_t i = 0; i < service->n_chains; i++) tm_signer_destroy(service->chains[i]->signer);
+     * caller's tm_service_close is not possible while locked, so wipe here. Connection
+     * threads use the signer only under the lock and read the public key from the chain. */
+    for (size_t i = 0; i < service->n_chains; i++) {
+        tm_signer_destroy(service->chains[i]->signer);
+        service->chains[i]->signer = NULL;
+    }
     fflush(stderr);
     _exit(code);
 }

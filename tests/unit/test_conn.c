@@ -2,6 +2,7 @@
  * gives up. Loopback and socketpairs only. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,7 +49,7 @@ static void test_read_timeout(void **unused)
 
 typedef struct {
     int fd;
-    volatile int stop;
+    atomic_int stop; /* set by the test thread, read by the trickler */
 } trickler;
 
 /* Sends one plausible byte every 20 ms: each read makes progress, the handshake never ends. */
@@ -56,7 +57,7 @@ static void *trickle(void *arg)
 {
     trickler *t = arg;
     const uint8_t msg[3] = {34, 0x0a, 32};
-    for (unsigned i = 0; !t->stop; i++) {
+    for (unsigned i = 0; !atomic_load(&t->stop); i++) {
         uint8_t b = i < 3 ? msg[i] : (uint8_t)i;
         if (send(t->fd, &b, 1, MSG_NOSIGNAL) != 1) break;
         usleep(20000);
@@ -78,7 +79,7 @@ static void test_handshake_deadline_beats_trickling_peer(void **unused)
     assert_int_equal(tm_sc_handshake(wrap(sv[0], 1000), seed, 300, &secured, remote), TM_ERR_TIMEOUT);
     assert_non_null(strstr(tm_err_msg(), "deadline"));
     assert_null(secured);
-    t.stop = 1;
+    atomic_store(&t.stop, 1);
     pthread_join(tid, NULL);
     close(sv[1]);
 }

@@ -19,7 +19,8 @@ typedef struct {
     pthread_mutex_t lock;
     tm_sign_state last; /* the newest state known durable */
     tm_state_store *store;
-    tm_signer *signer;
+    tm_signer *signer; /* used under the lock only: shutdown destroys it holding the lock */
+    uint8_t pubkey[TM_ED25519_PUBKEY_LEN]; /* the signer's, fixed at open: read without the lock */
 } tm_chain;
 
 typedef struct {
@@ -37,7 +38,8 @@ void tm_chain_close(tm_chain *chain);
  * the store acknowledged the new state as durable. */
 tm_status tm_chain_sign(tm_chain *chain, const tm_guard_request *req, tm_chain_sign_result *result);
 
-/* Sign bytes that are not guarded (vote extensions): the key only, no state. */
+/* Sign bytes that are not guarded (vote extensions): the key only, no state; under the
+ * lock all the same, so that it never meets a signer being destroyed at shutdown. */
 tm_status tm_chain_sign_unguarded(tm_chain *chain, const uint8_t *msg, size_t len,
                                   uint8_t sig[TM_ED25519_SIG_LEN]);
 

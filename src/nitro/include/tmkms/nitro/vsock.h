@@ -111,6 +111,9 @@ int tm_vsock_listener_fd(const tm_vsock_listener *l);
 const char *tm_vsock_listener_name(const tm_vsock_listener *l);
 /* Closes and, when simulated, removes the socket file. NULL is fine. */
 void tm_vsock_listener_close(tm_vsock_listener *l);
+/* Only removes the socket file when simulated; the listener stays open and allocated. For
+ * a process about to _exit while other threads may still be in accept on it. NULL is fine. */
+void tm_vsock_listener_unlink(const tm_vsock_listener *l);
 
 /* Dial `ep`; TM_ERR_NOT_FOUND when nobody listens there (so callers can retry). */
 tm_status tm_vsock_dial(const tm_vsock_net *net, const tm_vsock_ep *ep, int io_timeout_ms, tm_conn **out);

@@ -48,15 +48,18 @@ typedef struct {
     const char *name, *dir;
 } ctx;
 
-__attribute__((format(printf, 3, 4))) static tm_status cfg_error(const ctx *c, int line, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void cfg_error_msg(const ctx *c, int line, const char *fmt, ...)
 {
     char msg[400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return tm_err_set(TM_ERR_CONFIG, "%s:%d: %s", c->name, line, msg);
+    tm_err_set(TM_ERR_CONFIG, "%s:%d: %s", c->name, line, msg);
 }
+/* Records the message; the value is TM_ERR_CONFIG, in sight of a static analyzer (which
+ * does not follow calls into variadic functions). */
+#define cfg_error(c, line, ...) (cfg_error_msg((c), (line), __VA_ARGS__), TM_ERR_CONFIG)
 
 static tm_status set_string(const ctx *c, const key_spec *k, const tm_toml_value *v, tm_nitro_config *cfg)
 {

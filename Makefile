@@ -10,7 +10,7 @@ CMAKE_ARGS ?=
 CTEST_ARGS ?=
 SETUP_STAMP := $(BUILD)/.setup-done
 
-.PHONY: all setup build test test-long test-asan check-clang check-static demo bench bench-anchors fuzz install clean format
+.PHONY: all setup build test test-long test-load test-asan check-clang check-static demo bench bench-anchors fuzz install clean format
 
 all: build
 
@@ -34,6 +34,12 @@ test: build
 
 test-long: build
 	cd $(BUILD) && TMKMS_TEST_LONG=1 ctest --output-on-failure -j $(JOBS) --timeout 7200 $(CTEST_ARGS)
+
+# The sustained-load campaign alone at full size: 16 chains x 3 sentries for
+# LOAD_SECONDS (default 600); RSS, fds and threads sampled, conflicts checked.
+LOAD_SECONDS ?= 600
+test-load: build
+	cd $(BUILD) && LOAD_SECONDS=$(LOAD_SECONDS) ctest --output-on-failure -R '^integration.load_sentries$$' --timeout $$(( $(LOAD_SECONDS) + 600 ))
 
 # The suite again, built with AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: $(SETUP_STAMP)

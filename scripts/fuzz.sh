@@ -5,6 +5,9 @@ set -uo pipefail
 build=${1:?usage: fuzz.sh BUILD_DIR SECONDS}
 seconds=${2:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
+# The fuzz build has ASan and UBSan (CMakeLists.txt, TMKMS_FUZZ); UBSan only prints and
+# carries on by default, so make each of its findings a crash that is counted.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 status=0

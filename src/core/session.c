@@ -30,7 +30,16 @@ struct tm_session_scratch {
     ProtobufCBinaryData saved_sig, saved_ext_sig;
     Google__Protobuf__Timestamp **restore_ts;
     Google__Protobuf__Timestamp *saved_ts;
+    /* Refusal log lines of this connection: a token bucket, so a node that sends nothing
+     * but bad requests cannot flood the log (see refuse()). */
+    double log_tokens;
+    uint64_t log_refill_us;
+    unsigned long log_suppressed;
 };
+
+/* Up to REFUSAL_LOG_BURST refusal lines at once, then REFUSAL_LOG_PER_S per second. */
+#define REFUSAL_LOG_BURST 20.0
+#define REFUSAL_LOG_PER_S 10.0
 
 tm_session_scratch *tm_session_scratch_new(void)
 {
@@ -228,8 +237,32 @@ static tm_status sign_proposal(const tm_session *session, Tendermint__Privval__S
     return TM_OK;
 }
 
+/* Whether this refusal may be logged: the bucket starts full and refills with time. */
+static bool refusal_log_allowed(tm_session_scratch *s)
+{
+    uint64_t now = now_us();
+    if (s->log_refill_us == 0) s->log_tokens = REFUSAL_LOG_BURST;
+    else s->log_tokens += (double)(now - s->log_refill_us) * REFUSAL_LOG_PER_S / 1e6;
+    if (s->log_tokens > REFUSAL_LOG_BURST) s->log_tokens = REFUSAL_LOG_BURST;
+    s->log_refill_us = now;
+    if (s->log_tokens < 1.0) return false;
+    s->log_tokens -= 1.0;
+    return true;
+}
+
+/* Every refusal is answered; its log line is rate-limited per connection, and the count
+ * of lines left out is logged with the next one that is not. */
 static void refuse(const tm_session *session, const char *kind, tm_session_scratch *s)
 {
+    if (!refusal_log_allowed(s)) {
+        s->log_suppressed++;
+        make_error(s, tm_err_msg());
+        return;
+    }
+    if (s->log_suppressed)
+        tm_log_warn("sign", "[%s] %lu refusals from %s not logged (more than %.0f/s)", session->chain->id,
+                    s->log_suppressed, session->addr, REFUSAL_LOG_PER_S);
+    s->log_suppressed = 0;
     tm_log_warn("sign", "[%s] refused %s from %s: %s", session->chain->id, kind, session->addr, tm_err_msg());
     make_error(s, tm_err_msg());
 }

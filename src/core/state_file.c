@@ -236,8 +236,11 @@ static tm_status read_whole(int fd, const char *path, uint8_t *file)
 {
     struct stat sb;
     TM_ENSURE(fstat(fd, &sb) == 0, TM_ERR_IO, "stat %s: %s", path, strerror(errno));
+    /* Only a file of another size can be JSON: in a state file, a '{', ' ' or '\n' at offset 0
+     * is a damaged slot 0 (one flipped byte of its magic 'T'), and slot 1 may be intact. */
     uint8_t first = 0;
-    if (sb.st_size > 0 && pread(fd, &first, 1, 0) == 1 && (first == '{' || first == ' ' || first == '\n'))
+    if (sb.st_size > 0 && sb.st_size != FILE_SIZE && pread(fd, &first, 1, 0) == 1 &&
+        (first == '{' || first == ' ' || first == '\n'))
         return tm_err_set(TM_ERR_CORRUPT,
                           "state file %s is JSON (a CometBFT or tmkms state file), not a tmkms-nitro state; "
                           "convert it with: tmkms state import -c CONFIG --chain ID %s",

@@ -30,7 +30,8 @@ typedef struct {
     const char *kms_endpoint; /* NULL: https://kms.REGION.amazonaws.com */
     const char *kms_ca;       /* CA bundle for KMS TLS */
 
-    /* What `start` set up; a second start for the same chain and key is answered as done. */
+    /* What `start` set up; a second start with the same chain, keys and node settings is
+     * answered as done. */
     pthread_mutex_t lock;
     bool serving;
     char chain_id[TM_MAX_CHAIN_ID_LEN + 1];

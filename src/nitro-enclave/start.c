@@ -88,20 +88,32 @@ static tm_status parse_pin(const Tmkms__Nitro__StartRequest *req, tm_link *link)
     return TM_OK;
 }
 
-/* What a repeated start must match to be "the same config": everything the running
- * chain and link were built from (credentials and region only served the unsealing). */
+/* Everything a start fixes for the life of the process: the chain, the keys and how the
+ * node is served (transport, pin, ports, max_height, extensions). Credentials, region and
+ * the log and KMS ports are left out: they are only used while starting, and credentials
+ * change with every repush. */
 static void hash_config(const Tmkms__Nitro__StartRequest *req, uint8_t out[32])
 {
     crypto_generichash_state st;
-    uint64_t nums[6] = {(uint64_t)req->max_height, req->transport, req->state_port, req->node_port,
-                        req->sign_extensions, req->sealed_identity_key.len};
+    const char *pin = req->peer_id ? req->peer_id : "";
+    uint64_t fields[5] = {(uint64_t)req->transport, req->state_port, req->node_port, (uint64_t)req->max_height,
+                          req->sign_extensions};
+    uint8_t lens[16];
+    for (int i = 0; i < 2; i++) {
+        uint64_t n = i ? req->sealed_identity_key.len : req->sealed_consensus_key.len;
+        for (int j = 0; j < 8; j++) lens[8 * i + j] = (uint8_t)(n >> (8 * j));
+    }
     crypto_generichash_init(&st, NULL, 0, 32);
-    crypto_generichash_update(&st, (const uint8_t *)nums, sizeof(nums));
     crypto_generichash_update(&st, (const uint8_t *)req->chain_id, strlen(req->chain_id) + 1);
-    const char *peer = req->peer_id ? req->peer_id : "";
-    crypto_generichash_update(&st, (const uint8_t *)peer, strlen(peer) + 1);
+    crypto_generichash_update(&st, lens, sizeof(lens));
     crypto_generichash_update(&st, req->sealed_consensus_key.data, req->sealed_consensus_key.len);
     crypto_generichash_update(&st, req->sealed_identity_key.data, req->sealed_identity_key.len);
+    crypto_generichash_update(&st, (const uint8_t *)pin, strlen(pin) + 1);
+    for (int i = 0; i < 5; i++) {
+        uint8_t b[8];
+        for (int j = 0; j < 8; j++) b[j] = (uint8_t)(fields[i] >> (8 * j));
+        crypto_generichash_update(&st, b, sizeof(b));
+    }
     crypto_generichash_final(&st, out, 32);
 }
 
@@ -115,16 +127,16 @@ static tm_status reply_started(tm_conn *conn, const uint8_t pub[32])
     return tm_nitro_send(conn, &m);
 }
 
-/* A helper that restarted sends its config again: the same chain and key is fine (the
- * link and state store reconnect by themselves), anything else is refused. */
+/* A helper that restarted sends its config again: the same chain, keys and node settings
+ * are fine (the link and state store reconnect by themselves), anything else is refused,
+ * so that a new pin or transport never goes unapplied while the helper reports success. */
 static tm_status restart_request(enclave *e, const Tmkms__Nitro__StartRequest *req, tm_conn *conn)
 {
     uint8_t h[32];
     hash_config(req, h);
     TM_ENSURE(sodium_memcmp(h, e->config_hash, 32) == 0, TM_ERR_REFUSED,
-              "already serving chain '%s' with another configuration (key, node address, ports or "
-              "max_height); restart the enclave to change it",
-              e->chain_id);
+              "already serving chain '%s' with another key or other node settings (address, pin, ports, "
+              "max_height, extensions); restart the enclave to change them", e->chain_id);
     tm_log_info(MOD, "[%s] the helper sent its config again; still serving", e->chain_id);
     return reply_started(conn, e->pubkey);
 }

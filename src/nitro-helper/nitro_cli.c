@@ -26,6 +26,7 @@ static tm_status json_str(json_t *obj, const char *key, bool required, char *out
     if (!json_is_string(v)) return tm_err_set(TM_ERR_INVALID, "enclave %zu: %s: %s", idx, key,
                                               v == NULL ? "missing" : "not a string");
     size_t n = json_string_length(v);
+    if (required && n == 0) return tm_err_set(TM_ERR_INVALID, "enclave %zu: %s: empty", idx, key);
     if (n >= cap || strlen(json_string_value(v)) != n)
         return tm_err_set(TM_ERR_INVALID, "enclave %zu: %s: longer than %zu bytes or contains NUL", idx, key, cap - 1);
     memcpy(out, json_string_value(v), n + 1);

@@ -32,8 +32,9 @@ typedef struct {
 } nitro_enclave_info;
 
 /* describe-enclaves: a JSON array of enclaves (at most NITRO_MAX_ENCLAVES). Each needs
- * EnclaveID (string) and EnclaveCID (integer); the others are taken when present and of
- * the right type. TM_ERR_INVALID naming the element and field otherwise. */
+ * EnclaveID (a non-empty string: an empty one would read as "no ID" when our enclave is
+ * looked up by it) and EnclaveCID (integer); the others are taken when present and of the
+ * right type. TM_ERR_INVALID naming the element and field otherwise. */
 tm_status nitro_parse_describe(const char *json, size_t len, nitro_enclave_info *out, size_t cap, size_t *count);
 
 /* run-enclave: one JSON object (EnclaveID, EnclaveCID, ...). */

@@ -110,16 +110,23 @@ static tm_status serve_one(state_conn *c)
     return status;
 }
 
+tm_status state_server_serve(state_server *s, tm_conn *conn)
+{
+    state_conn c = {.s = s, .conn = conn, .fd = -1};
+    tm_status status = serve_one(&c);
+    if (status == TM_ERR_EOF) {
+        tm_log_info(MOD, "[%s] the enclave closed the state connection", s->chain_id);
+    } else {
+        tm_log_error(MOD, "[%s] state connection: %s", s->chain_id, tm_err_msg());
+        if (status != TM_ERR_IO) tm_nitro_send_error(conn, status, tm_err_msg());
+    }
+    return status;
+}
+
 static void *conn_main(void *arg)
 {
     state_conn *c = arg;
-    tm_status status = serve_one(c);
-    if (status == TM_ERR_EOF) {
-        tm_log_info(MOD, "[%s] the enclave closed the state connection", c->s->chain_id);
-    } else {
-        tm_log_error(MOD, "[%s] state connection: %s", c->s->chain_id, tm_err_msg());
-        if (status != TM_ERR_IO) tm_nitro_send_error(c->conn, status, tm_err_msg());
-    }
+    state_server_serve(c->s, c->conn);
     pthread_mutex_lock(&c->s->lock);
     if (c->s->current_fd == c->fd) c->s->current_fd = -1;
     pthread_mutex_unlock(&c->s->lock);

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "tmkms/conn.h"
 #include "tmkms/nitro/vsock.h"
 #include "tmkms/state.h"
 
@@ -28,5 +29,12 @@ void state_server_close(state_server *s);
 
 /* Accept loop on `l` (runs until the listener fails or is shut down). */
 void state_server_run(state_server *s, tm_vsock_listener *l);
+
+/* Serves one enclave stream that is already connected, on the calling thread, until it
+ * ends: a StateLoadRequest answered, then StatePersists acknowledged once durable. A
+ * failure other than TM_ERR_IO is sent to the enclave as an Error before returning it
+ * (TM_ERR_EOF: the enclave closed the stream). `conn` stays open: the caller closes it.
+ * state_server_run serves each accepted connection with it, on a thread of its own. */
+tm_status state_server_serve(state_server *s, tm_conn *conn);
 
 #endif

@@ -135,8 +135,8 @@ kill -KILL "$(cat "$sim/pids/enclave.pid")"
 echo $! >"$sim/pids/enclave.pid"
 before=$(grep -c 'enclave loaded state' "$sim/logs/helper.log")
 n=0
-until (($(grep -c 'enclave loaded state' "$sim/logs/helper.log") > before)) || ((n++ > 100)); do sleep 0.1; done
-((n <= 100)) && ok || bad "the restarted enclave was not configured again by the helper"
+until (($(grep -c 'enclave loaded state' "$sim/logs/helper.log") > before)) || ((n++ > 300)); do sleep 0.1; done
+((n <= 300)) && ok || bad "the restarted enclave was not configured again by the helper within 30 s"
 sim_run "$work/sim3.log" --scenario basic,storm --start-height $((top + 1)) --heights 30 && ok ||
   bad "after the enclave restart: $(grep -E '^FAIL|result' "$work/sim3.log" | head -n 5)"
 # An old height is refused by the restarted enclave: its state came from the helper.

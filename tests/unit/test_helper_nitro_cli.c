@@ -111,6 +111,7 @@ static void test_describe_malformed(void **unused)
     expect_bad("[{\"EnclaveID\": \"x\", \"EnclaveCID\": -1}]", "EnclaveCID: -1 out of range");
     expect_bad("[{\"EnclaveID\": \"x\", \"EnclaveCID\": 4294967296}]", "out of range");
     expect_bad("[{\"EnclaveID\": 7, \"EnclaveCID\": 5}]", "EnclaveID: not a string");
+    expect_bad("[{\"EnclaveID\": \"\", \"EnclaveCID\": 5}]", "enclave 0: EnclaveID: empty");
     expect_bad("[{\"EnclaveID\": \"x\", \"EnclaveCID\": 5, \"State\": 1}]", "State: not a string");
     expect_bad("[{\"EnclaveID\": \"x\", \"EnclaveCID\": 5, \"Measurements\": []}]", "Measurements: not an object");
     expect_bad("[{\"EnclaveID\": \"x\", \"EnclaveID\": \"y\", \"EnclaveCID\": 5}]", "not JSON");

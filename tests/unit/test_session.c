@@ -10,11 +10,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "tmkms/buf.h"
 #include "tmkms/chain.h"
+#include "tmkms/log.h"
 #include "tmkms/session.h"
 
 /* ---- an in-memory store whose persist can be made to fail ---- */
@@ -297,6 +299,41 @@ static void test_policy_refusals(void **state)
     assert_int_equal(f->store.persists, 0);
 }
 
+static unsigned refused_lines, not_logged_lines;
+
+static void count_lines(tm_log_level level, const char *line, void *ctx)
+{
+    (void)level;
+    (void)ctx;
+    if (strstr(line, "] refused vote from")) refused_lines++;
+    if (strstr(line, "not logged (more than")) not_logged_lines++;
+}
+
+/* A node that sends only bad requests: every one is refused, but the log gets at most the
+ * burst, then about 10 lines a second, and a line saying how many were left out. */
+static void test_refusal_log_is_rate_limited(void **state)
+{
+    fixture *f = *state;
+    vote_req r;
+    refused_lines = not_logged_lines = 0;
+    tm_log_set_sink(count_lines, NULL);
+    for (int i = 0; i < 500; i++) {
+        make_vote(&r, 1, 5, 0, hash_a, 100, "wrong-chain");
+        tm_pv_msg *resp = handle(f, &r.msg);
+        assert_vote_refused(resp, "wrong chain id");
+        tm_pv_msg_free(resp);
+    }
+    assert_true(refused_lines >= 20 && refused_lines <= 25);
+    assert_int_equal(not_logged_lines, 0);
+    struct timespec pause = {0, 250 * 1000000L}; /* refills about 2 lines */
+    nanosleep(&pause, NULL);
+    make_vote(&r, 1, 5, 0, hash_a, 100, "wrong-chain");
+    tm_pv_msg_free(handle(f, &r.msg));
+    assert_int_equal(not_logged_lines, 1);
+    tm_log_set_sink(NULL, NULL);
+    assert_int_equal(f->store.persists, 0);
+}
+
 static void test_no_signature_without_durable_state(void **state)
 {
     fixture *f = *state;
@@ -377,6 +414,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_extension_signatures_only_on_non_nil_precommits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repeat_and_timestamp_semantics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_log_is_rate_limited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_signature_without_durable_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_conflicts_yield_one_signature, setup, teardown),
     };

@@ -275,7 +275,10 @@ static tm_status parse_softsign(const parse_ctx *ctx, const tm_toml_value *t, tm
             status = want_type(ctx, "providers.softsign", k, v, TM_TOML_ARRAY);
             if (status != TM_OK) break;
             ss->chain_ids = calloc(v->u.array.len ? v->u.array.len : 1, sizeof(char *));
-            if (!ss->chain_ids) return tm_err_set(TM_ERR_NOMEM, "out of memory");
+            if (!ss->chain_ids) {
+                status = tm_err_set(TM_ERR_NOMEM, "out of memory");
+                break;
+            }
             for (size_t j = 0; j < v->u.array.len && status == TM_OK; j++) {
                 status = get_string(ctx, "providers.softsign", "chain_ids[]", v->u.array.items[j], &ss->chain_ids[j]);
                 if (status == TM_OK) ss->n_chain_ids++;

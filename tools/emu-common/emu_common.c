@@ -1,6 +1,7 @@
 /* See emu_common.h. */
 #include "emu_common.h"
 
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -56,8 +57,11 @@ tm_status emu_listen(const char *host_port, int *fd, char *shown, size_t cap)
     freeaddrinfo(res);
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    getsockname(s, (struct sockaddr *)&ss, &len);
-    tm_status st = show(&ss, shown, cap);
+    tm_status st = TM_ERR_IO;
+    if (getsockname(s, (struct sockaddr *)&ss, &len) != 0)
+        tm_err_set(TM_ERR_IO, "--listen %s: getsockname: %s", host_port, strerror(errno));
+    else
+        st = show(&ss, shown, cap);
     if (st != TM_OK) {
         close(s);
         return st;

@@ -91,7 +91,7 @@ static tm_status read_file(const char *path, uint8_t *buf, size_t cap, size_t *l
     TM_ENSURE(f, TM_ERR_IO, "%s: %s", path, strerror(errno));
     *len = fread(buf, 1, cap, f);
     int more = fgetc(f) != EOF;
-    if (f != stdin) fclose(f);
+    if (f != stdin) (void)fclose(f);
     TM_ENSURE(!more, TM_ERR_TOO_LARGE, "%s: over %zu bytes", path, cap);
     return TM_OK;
 }
@@ -158,7 +158,7 @@ static tm_status decrypt_attested(opts *o, const uint8_t *blob, size_t len, cons
     tm_cms_secret pt = {0};
     TM_TRY_GOTO(tm_nsm_sim_open(&o->sim, &nsm));
     TM_TRY_GOTO(tm_nitro_unseal(nsm, &o->kms, key_id, blob, len, &pt, err));
-    fwrite(pt.data, 1, pt.len, stdout);
+    TM_ENSURE_GOTO(fwrite(pt.data, 1, pt.len, stdout) == pt.len, TM_ERR_IO, "stdout: %s", strerror(errno));
 out:
     tm_cms_secret_free(&pt);
     tm_nsm_close(nsm);
@@ -191,7 +191,9 @@ static tm_status run(opts *o, int argc, char **argv, tm_kms_error *err)
     } else if (strcmp(cmd, "decrypt") == 0 && (argc == 2 || argc == 3)) {
         TM_TRY(read_b64(argv[1], in, sizeof(in), &len));
         TM_TRY(tm_kms_decrypt(&o->kms, argc == 3 ? argv[2] : NULL, in, len, NULL, &out, err));
-        fwrite(out.data, 1, out.len, stdout);
+        bool written = fwrite(out.data, 1, out.len, stdout) == out.len;
+        tm_kms_bytes_free(&out);
+        TM_ENSURE(written, TM_ERR_IO, "stdout: %s", strerror(errno));
     } else if (strcmp(cmd, "decrypt-for-recipient") == 0 && (argc == 3 || argc == 4)) {
         TM_TRY(read_b64(argv[1], in, sizeof(in), &len));
         TM_TRY(read_b64(argv[2], att, sizeof(att), &att_len));

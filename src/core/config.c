@@ -399,7 +399,7 @@ static tm_status read_file(const char *path, char **text, size_t *len)
     buf = NULL;
 out:
     free(buf);
-    fclose(f);
+    (void)fclose(f);
     return status;
 }
 

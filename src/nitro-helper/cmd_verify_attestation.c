@@ -111,7 +111,7 @@ static char *read_all(const char *path, size_t *len)
     char *buf = f ? malloc(INPUT_MAX + 1) : NULL;
     size_t n = buf ? fread(buf, 1, INPUT_MAX + 1, f) : 0;
     int bad = f == NULL || buf == NULL || ferror(f) || n > INPUT_MAX;
-    if (f != NULL && f != stdin) fclose(f);
+    if (f != NULL && f != stdin) (void)fclose(f);
     if (bad) {
         fprintf(stderr, "tmkms-nitro-helper verify-attestation: %s: %s\n", path,
                 f == NULL ? "cannot open" : n > INPUT_MAX ? "too large for a document" : "read error");

@@ -254,7 +254,7 @@ static tm_status read_small_file(const char *path, char **text, size_t *len)
     buf = NULL;
 out:
     free(buf);
-    fclose(f);
+    (void)fclose(f);
     return status;
 }
 

@@ -183,8 +183,8 @@ tm_status tm_nitro_msg_decode(const uint8_t *buf, size_t len, tm_nitro_msg **out
     TM_ENSURE(m, TM_ERR_INVALID, "message: %zu bytes that are not a host.proto Message", len);
     if (has_field_zero(&m->base)) {
         tmkms__nitro__message__free_unpacked(m, NULL);
-        return tm_err_set(TM_ERR_INVALID, "message: %zu bytes that are not a host.proto Message (field number 0)",
-                          len);
+        tm_err_set(TM_ERR_INVALID, "message: %zu bytes that are not a host.proto Message (field number 0)", len);
+        return TM_ERR_INVALID;
     }
     tm_status status = tm_nitro_msg_validate(m);
     if (status != TM_OK) {

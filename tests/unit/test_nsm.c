@@ -47,7 +47,7 @@ static int setup(void **state)
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     fputs("hello enclave", f);
-    fclose(f);
+    assert_int_equal(fclose(f), 0);
     return 0;
 }
 

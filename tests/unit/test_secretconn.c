@@ -49,7 +49,7 @@ static void test_hkdf_golden_vectors(void **unused)
         assert_memory_equal(send, want_send, 32);
         rows++;
     }
-    fclose(f);
+    assert_int_equal(fclose(f), 0);
     assert_true(rows >= 30);
 }
 

@@ -259,7 +259,7 @@ static void test_json_file_is_pointed_to_import(void **unused)
     const char json[] = "{\"height\":\"5\",\"round\":0,\"step\":3}";
     FILE *f = fopen(path, "w");
     fputs(json, f);
-    fclose(f);
+    assert_int_equal(fclose(f), 0);
     tm_sign_state loaded;
     tm_state_store *store = NULL;
     assert_int_equal(tm_state_file_open(path, "chain-a", &store, &loaded), TM_ERR_CORRUPT);

@@ -117,7 +117,7 @@ static int read_file(const char *path, rec_list *l, record_report *rep, bool qui
             }
         }
     }
-    fclose(f);
+    (void)fclose(f);
     return rc;
 }
 

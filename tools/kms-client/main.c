@@ -1,5 +1,6 @@
 /* kms-client: runs one KMS operation with the tmkms_aws client. See usage. */
 #include <errno.h>
+#include <limits.h>
 #include <sodium.h>
 
 #include "tmkms/signer.h"
@@ -54,6 +55,17 @@ typedef struct {
     tm_nsm_sim_config sim;
 } opts;
 
+/* A decimal option value 0..UINT_MAX; -1 when it is not one. */
+static int parse_unsigned(const char *s, unsigned *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || s[0] == '-' || v > UINT_MAX) return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
 static int parse_opts(opts *o, int argc, char **argv, int *next)
 {
     int i = 1;
@@ -68,8 +80,11 @@ static int parse_opts(opts *o, int argc, char **argv, int *next)
         else if (strcmp(a, "--endpoint") == 0) o->kms.endpoint = v;
         else if (strcmp(a, "--ca-bundle") == 0) o->kms.ca_bundle = v;
         else if (strcmp(a, "--imds") == 0) o->imds = v;
-        else if (strcmp(a, "--attempts") == 0) o->kms.max_attempts = (unsigned)atoi(v);
-        else if (strcmp(a, "--base-delay-ms") == 0) o->kms.base_delay_ms = (unsigned)atoi(v);
+        else if (strcmp(a, "--attempts") == 0) {
+            if (parse_unsigned(v, &o->kms.max_attempts) != 0) return -1;
+        } else if (strcmp(a, "--base-delay-ms") == 0) {
+            if (parse_unsigned(v, &o->kms.base_delay_ms) != 0) return -1;
+        }
         else if (strcmp(a, "--sim-ca") == 0) o->sim.ca_dir = v;
         else if (strcmp(a, "--sim-pcr0") == 0) o->sim.pcr0_hex = v;
         else if (strcmp(a, "--sim-instance-id") == 0) o->sim.instance_id = v;

@@ -108,14 +108,14 @@ static tm_status grow(parser *ps, node *n, size_t len)
     if (len < n->cap) return TM_OK;
     size_t cap = n->cap ? n->cap * 2 : 4;
     if (n->v.type == TM_TOML_ARRAY) {
-        tm_toml_value **items = realloc(n->v.u.array.items, cap * sizeof(*items));
+        tm_toml_value **items = realloc(n->v.u.array.items, cap * sizeof(tm_toml_value *));
         if (!items) return fail(ps, "out of memory");
         n->v.u.array.items = items;
     } else {
         char **keys = realloc(n->v.u.table.keys, cap * sizeof(*keys));
         if (!keys) return fail(ps, "out of memory");
         n->v.u.table.keys = keys;
-        tm_toml_value **values = realloc(n->v.u.table.values, cap * sizeof(*values));
+        tm_toml_value **values = realloc(n->v.u.table.values, cap * sizeof(tm_toml_value *));
         if (!values) return fail(ps, "out of memory");
         n->v.u.table.values = values;
         size_t *lens = realloc(n->v.u.table.key_lens, cap * sizeof(*lens));

@@ -266,7 +266,11 @@ void tm_nitro_send_error(tm_conn *conn, tm_status code, const char *text)
     char cut[TM_NITRO_MAX_ERROR + 1];
     size_t n = 0;
     /* Only printable ASCII crosses, so the peer's validation accepts it. */
-    for (; text && n < TM_NITRO_MAX_ERROR && text[n]; n++) cut[n] = text[n] >= 0x20 && text[n] < 0x7f ? text[n] : '?';
+    for (; text && n < TM_NITRO_MAX_ERROR && text[n]; n++) {
+        char c = text[n];
+        if (c < 0x20 || c >= 0x7f) c = '?';
+        cut[n] = c;
+    }
     cut[n] = '\0';
     Tmkms__Nitro__Error e = TMKMS__NITRO__ERROR__INIT;
     e.code = (uint32_t)code;

@@ -108,7 +108,6 @@ static long long parse_num(const char *s, long long min, long long max, const ch
     char *end = NULL;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    while (end && (*end == '\n' || *end == ' ')) end++;
     if (end == s || *end != '\0' || errno != 0 || v < min || v > max) die(what);
     return v;
 }

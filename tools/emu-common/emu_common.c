@@ -55,7 +55,7 @@ tm_status emu_listen(const char *host_port, int *fd, char *shown, size_t cap)
         return tm_err_set(TM_ERR_IO, "--listen %s: cannot bind or listen", host_port);
     }
     freeaddrinfo(res);
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0}; /* the analyzer does not see getsockname fill it */
     socklen_t len = sizeof(ss);
     tm_status st = TM_ERR_IO;
     if (getsockname(s, (struct sockaddr *)&ss, &len) != 0)

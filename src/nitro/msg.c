@@ -5,7 +5,9 @@
 
 #include "tmkms/log.h"
 
+#include <sodium.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,21 +176,48 @@ static bool has_field_zero(const ProtobufCMessage *m)
     return false;
 }
 
+/* Decoded messages carry AWS credentials: every block protobuf-c allocates for them is
+ * wiped when freed. Each block keeps its size in a 16-byte header (max_align_t). */
+#define WIPE_HEADER 16
+
+static void *wiping_alloc(void *data, size_t size)
+{
+    (void)data;
+    if (size > SIZE_MAX - WIPE_HEADER) return NULL;
+    unsigned char *p = malloc(size + WIPE_HEADER);
+    if (!p) return NULL;
+    memcpy(p, &size, sizeof(size));
+    return p + WIPE_HEADER;
+}
+
+static void wiping_free(void *data, void *ptr)
+{
+    (void)data;
+    if (!ptr) return;
+    unsigned char *p = (unsigned char *)ptr - WIPE_HEADER;
+    size_t size;
+    memcpy(&size, p, sizeof(size));
+    sodium_memzero(ptr, size);
+    free(p);
+}
+
+static ProtobufCAllocator wiping_allocator = {wiping_alloc, wiping_free, NULL};
+
 tm_status tm_nitro_msg_decode(const uint8_t *buf, size_t len, tm_nitro_msg **out)
 {
     *out = NULL;
     TM_ENSURE(len > 0 && len <= TM_NITRO_FRAME_MAX, TM_ERR_INVALID, "frame: length %zu outside 1..%u", len,
               TM_NITRO_FRAME_MAX);
-    tm_nitro_msg *m = tmkms__nitro__message__unpack(NULL, len, buf);
+    tm_nitro_msg *m = tmkms__nitro__message__unpack(&wiping_allocator, len, buf);
     TM_ENSURE(m, TM_ERR_INVALID, "message: %zu bytes that are not a host.proto Message", len);
     if (has_field_zero(&m->base)) {
-        tmkms__nitro__message__free_unpacked(m, NULL);
+        tmkms__nitro__message__free_unpacked(m, &wiping_allocator);
         tm_err_set(TM_ERR_INVALID, "message: %zu bytes that are not a host.proto Message (field number 0)", len);
         return TM_ERR_INVALID;
     }
     tm_status status = tm_nitro_msg_validate(m);
     if (status != TM_OK) {
-        tmkms__nitro__message__free_unpacked(m, NULL);
+        tmkms__nitro__message__free_unpacked(m, &wiping_allocator);
         return status;
     }
     *out = m;
@@ -197,7 +226,7 @@ tm_status tm_nitro_msg_decode(const uint8_t *buf, size_t len, tm_nitro_msg **out
 
 void tm_nitro_msg_free(tm_nitro_msg *m)
 {
-    if (m) tmkms__nitro__message__free_unpacked(m, NULL);
+    if (m) tmkms__nitro__message__free_unpacked(m, &wiping_allocator);
 }
 
 tm_status tm_nitro_send(tm_conn *conn, tm_nitro_msg *m)

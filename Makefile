@@ -4,13 +4,14 @@ BUILD_ASAN ?= build-asan
 BUILD_CLANG ?= build-clang
 BUILD_TSAN ?= build-tsan
 BUILD_FUZZ ?= build-fuzz
+BUILD_TIDY ?= build-tidy
 FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 CTEST_ARGS ?=
 SETUP_STAMP := $(BUILD)/.setup-done
 
-.PHONY: all setup build test test-long test-load test-asan test-tsan check-clang demo bench bench-anchors fuzz install clean format
+.PHONY: all setup build test test-long test-load test-asan test-tsan check-clang check-static demo bench bench-anchors fuzz install clean format
 
 all: build
 
@@ -61,6 +62,10 @@ check-clang: $(SETUP_STAMP)
 	CC=clang cmake -S . -B $(BUILD_CLANG) -G Ninja -DTMKMS_WERROR=ON $(CMAKE_ARGS)
 	cmake --build $(BUILD_CLANG) -j $(JOBS)
 
+# cppcheck and clang-tidy (.clang-tidy) over every C file; any finding fails.
+check-static: $(SETUP_STAMP)
+	./scripts/check-static.sh $(BUILD_TIDY) $(JOBS)
+
 demo: build
 	./scripts/demo.sh $(BUILD)
 
@@ -83,4 +88,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_CLANG) $(BUILD_TSAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_CLANG) $(BUILD_TSAN) $(BUILD_TIDY)

@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -83,6 +84,32 @@ static void die(const char *what)
 {
     fprintf(stderr, "bench_sign: %s\n", what);
     exit(1);
+}
+
+/* The decimal number on the first line of the file `path`, or -1. */
+static long long read_number_file(const char *path)
+{
+    FILE *f = path ? fopen(path, "r") : NULL;
+    char line[32];
+    long long v = -1;
+    if (f && fgets(line, sizeof(line), f)) {
+        char *end = NULL;
+        errno = 0;
+        long long got = strtoll(line, &end, 10);
+        if (end != line && (*end == '\n' || *end == '\0') && errno == 0) v = got;
+    }
+    if (f) (void)fclose(f);
+    return v;
+}
+
+/* A decimal number in min..max, or the end of the benchmark. */
+static long long parse_num(const char *s, long long min, long long max, const char *what)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || v < min || v > max) die(what);
+    return v;
 }
 
 /* ---- the KMS side ---- */
@@ -210,7 +237,7 @@ static double floor_sync(floor_ctx *f, unsigned i)
 
 static int tcp_listener(const char *host, const char *port)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)parse_num(port, 0, 65535, "bad port"))};
     if (inet_pton(AF_INET, host, &a.sin_addr) != 1) die("--listen wants IPv4 HOST:PORT");
     int one = 1, ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -232,7 +259,7 @@ static tm_conn *tcp_accept(int ls, int timeout_ms)
 static void tcp_pair(tm_conn **a, tm_conn **b)
 {
     int ls = tcp_listener("127.0.0.1", "0");
-    struct sockaddr_in addr;
+    struct sockaddr_in addr = {0}; /* the analyzer does not see getsockname fill it */
     socklen_t len = sizeof(addr);
     char port[16];
     if (getsockname(ls, (struct sockaddr *)&addr, &len) != 0) die("getsockname");
@@ -337,8 +364,13 @@ static long peak_rss_kib(int pid)
     FILE *f = fopen(path, "r");
     long kib = -1;
     while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
-    if (f) fclose(f);
+        if (strncmp(line, "VmHWM:", 6) == 0) {
+            char *end = NULL;
+            long v = strtol(line + 6, &end, 10);
+            if (end != line + 6 && v >= 0) kib = v;
+            break;
+        }
+    if (f) (void)fclose(f);
     return kib;
 }
 
@@ -400,12 +432,12 @@ int main(int argc, char **argv)
         if (o == 's') socket_path = optarg;
         else if (o == 'd') state_dir = optarg;
         else if (o == 'c') chain_id = optarg;
-        else if (o == 'n') n = atol(optarg);
+        else if (o == 'n') n = (long)parse_num(optarg, 1, 1000000000, "bad --n");
         else if (o == 'p') kms_pid_file = optarg;
         else if (o == 'l') label = optarg;
         else if (o == 'L') listen_addr = optarg;
         else if (o == 'k') identity_key = optarg;
-        else if (o == 'r') round_trips = atol(optarg);
+        else if (o == 'r') round_trips = (long)parse_num(optarg, 1, 1000000000, "bad --floor-round-trips");
         else if (o == 'S') kms_start_file = optarg;
         else if (o == 't' && strcmp(optarg, "unix") == 0) t = T_UNIX;
         else if (o == 't' && strcmp(optarg, "tcp") == 0) t = T_TCP;
@@ -470,24 +502,16 @@ int main(int argc, char **argv)
     printf("  floor  total                     %8.1f us\n", floor_us);
     printf("  %-6s sign round trip       p50 %8.1f us   p99 %8.1f us   max %8.1f us\n", label, p50, p99, max);
     printf("  %-6s throughput                %8.0f signatures/s\n", label, (double)n / (kms_time / 1e6));
-    FILE *pf = kms_pid_file ? fopen(kms_pid_file, "r") : NULL;
-    int kms_pid = 0;
-    if (pf) {
-        if (fscanf(pf, "%d", &kms_pid) != 1) kms_pid = 0;
-        fclose(pf);
-    }
+    long long pid = read_number_file(kms_pid_file);
+    int kms_pid = pid > 0 && pid <= INT_MAX ? (int)pid : 0;
     long rss = kms_pid > 0 ? peak_rss_kib(kms_pid) : -1;
     /* The printed targets are the plain signer's (one round trip): not for a longer path. */
     if (rss >= 0)
         printf("  %-6s peak RSS (VmHWM)          %8.2f MiB%s\n", label, (double)rss / 1024.0,
                round_trips == 1 ? "   (target < 8 MiB)" : "");
     double cold_ms = -1;
-    FILE *sf = kms_start_file ? fopen(kms_start_file, "r") : NULL;
-    if (sf) {
-        long long start_ns = 0;
-        if (fscanf(sf, "%lld", &start_ns) == 1 && start_ns > 0) cold_ms = (first_sig - (double)start_ns / 1e3) / 1e3;
-        fclose(sf);
-    }
+    long long start_ns = read_number_file(kms_start_file);
+    if (start_ns > 0) cold_ms = (first_sig - (double)start_ns / 1e3) / 1e3;
     if (cold_ms >= 0) printf("  %-6s cold start (signer started -> first signature) %8.1f ms\n", label, cold_ms);
     double hs = t != T_UNIX ? handshake_p50(t) : 0;
     if (t != T_UNIX) printf("  handshake (loopback, both ends) p50 %8.1f us   (%d handshakes)\n", hs, HANDSHAKES);

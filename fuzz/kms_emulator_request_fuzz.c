@@ -38,7 +38,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     emu.n_users = 1;
     emu.now = 1440938160;
     if (emu_store_init(&emu) != TM_OK) abort();
-    atexit(cleanup);
+    if (atexit(cleanup) != 0) abort();
     emu_key k = {.id = FUZZ_KEY, .enabled = true};
     snprintf(k.arn, sizeof(k.arn), "arn:aws:kms:us-east-1:111122223333:key/%s", FUZZ_KEY);
     k.policy = emu_default_policy(emu.account);

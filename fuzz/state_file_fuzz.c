@@ -1,6 +1,7 @@
 /* libFuzzer target: loading a state file whose bytes are arbitrary (a garbled disk, a
  * hostile host). The loader must refuse or return a sane state, never crash. */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fd < 0) return 0;
     /* Inputs of 8 KiB or more fill both slots exactly; shorter ones test the size checks. */
     size_t n = size > 8192 ? 8192 : size;
-    if (write(fd, data, n) != (ssize_t)n) n = 0;
+    bool written = write(fd, data, n) == (ssize_t)n;
     close(fd);
+    if (!written) return 0;
     tm_state_store *store = NULL;
     tm_sign_state st;
     if (tm_state_file_open(path, "fuzz-chain", &store, &st) == TM_OK) {

@@ -50,7 +50,7 @@ static void setup(void)
     init.step = TM_STEP_PREVOTE;
     if (tm_state_file_create(path, CHAIN, &init) != TM_OK) abort();
     high = init;
-    atexit(remove_files);
+    if (atexit(remove_files) != 0) abort();
     /* Every refusal is an ERROR line on stderr (tm_log writes to the stream `stderr`):
      * thousands a second. During an input that stream is /dev/null; libFuzzer and the
      * sanitizers write to file descriptor 2 or their own copy of the stream, so their

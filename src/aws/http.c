@@ -55,7 +55,7 @@ static bool body_grow(tm_http_response *r, size_t need)
     while (cap < need) cap *= 2;
     uint8_t *p = body_alloc(r->secure, cap);
     if (!p) return false;
-    if (r->len) memcpy(p, r->body, r->len);
+    if (r->body) memcpy(p, r->body, r->len); /* len is 0 until the first body_grow */
     body_free(r->secure, r->body, r->cap);
     r->body = p;
     r->cap = cap;

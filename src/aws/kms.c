@@ -124,8 +124,11 @@ tm_status tm_kms_prepare(const tm_kms_config *cfg, const char *op, const char *b
 static void copy_printable(char *dst, size_t cap, const char *src, size_t len)
 {
     size_t k = 0;
-    for (size_t i = 0; i < len && k + 1 < cap; i++)
-        dst[k++] = src[i] >= ' ' && src[i] < 127 ? src[i] : '?';
+    for (size_t i = 0; i < len && k + 1 < cap; i++) {
+        char c = src[i];
+        if (c < ' ' || c >= 127) c = '?';
+        dst[k++] = c;
+    }
     dst[k] = '\0';
 }
 

@@ -123,8 +123,8 @@ static tm_status load_level(tm_sim_ca *ca, const char *dir, int level, bool *fou
         ca->key[level] = PEM_read_PrivateKey(kf, NULL, NULL, NULL);
         ca->cert[level] = PEM_read_X509(cf, NULL, NULL, NULL);
     }
-    if (kf) fclose(kf);
-    if (cf) fclose(cf);
+    if (kf) (void)fclose(kf);
+    if (cf) (void)fclose(cf);
     if (!*found) return TM_OK;
     TM_ENSURE(ca->key[level] && ca->cert[level] && X509_check_private_key(ca->cert[level], ca->key[level]) == 1,
               TM_ERR_CORRUPT, "%s: the %s key and certificate are missing, unreadable or do not match", dir,

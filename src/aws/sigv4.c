@@ -249,8 +249,9 @@ tm_status tm_sigv4_signing_key(const char *secret, const char *date8, const char
     size_t slen = secret ? strlen(secret) : 0;
     TM_ENSURE(slen > 0 && slen <= SECRET_MAX, TM_ERR_INVALID, "sigv4: secret access key empty or too long");
     TM_ENSURE(date8 && strlen(date8) == 8, TM_ERR_INVALID, "sigv4: scope date is not YYYYMMDD");
+    // NOLINTNEXTLINE(bugprone-not-null-terminated-result): k is the HMAC key "AWS4" || secret
     memcpy(k, "AWS4", 4);
-    memcpy(k + 4, secret, slen);
+    memcpy(k + 4, secret, slen); // NOLINT(bugprone-not-null-terminated-result): bytes, not a string
     uint8_t a[32], b[32];
     hmac(k, 4 + slen, date8, a);
     hmac(a, 32, region, b);

@@ -28,7 +28,8 @@ static uint32_t polymod_step(uint32_t chk, uint8_t value)
 
 static char to_lower_ascii(char c)
 {
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    if (c >= 'A' && c <= 'Z') return (char)(c - 'A' + 'a');
+    return c;
 }
 
 /* The checksum covers the expanded human-readable part: high bits, a zero, low bits. */

@@ -24,7 +24,7 @@ typedef struct {
     const char *dir;
 } parse_ctx;
 
-__attribute__((format(printf, 3, 4))) static tm_status config_error(const parse_ctx *ctx, int line,
+__attribute__((format(printf, 3, 4))) static void config_error_msg(const parse_ctx *ctx, int line,
                                                                      const char *fmt, ...)
 {
     char msg[384];
@@ -32,8 +32,11 @@ __attribute__((format(printf, 3, 4))) static tm_status config_error(const parse_
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return tm_err_set(TM_ERR_CONFIG, "%s:%d: %s", ctx->file, line, msg);
+    tm_err_set(TM_ERR_CONFIG, "%s:%d: %s", ctx->file, line, msg);
 }
+/* Records the message; the value is TM_ERR_CONFIG, in sight of a static analyzer (which
+ * does not follow calls into variadic functions). */
+#define config_error(c, line, ...) (config_error_msg((c), (line), __VA_ARGS__), TM_ERR_CONFIG)
 
 /* Resolve `path` against the config's directory unless absolute. */
 static tm_status resolve_path(const parse_ctx *ctx, const char *path, char **out)
@@ -272,7 +275,10 @@ static tm_status parse_softsign(const parse_ctx *ctx, const tm_toml_value *t, tm
             status = want_type(ctx, "providers.softsign", k, v, TM_TOML_ARRAY);
             if (status != TM_OK) break;
             ss->chain_ids = calloc(v->u.array.len ? v->u.array.len : 1, sizeof(char *));
-            if (!ss->chain_ids) return tm_err_set(TM_ERR_NOMEM, "out of memory");
+            if (!ss->chain_ids) {
+                status = tm_err_set(TM_ERR_NOMEM, "out of memory");
+                break;
+            }
             for (size_t j = 0; j < v->u.array.len && status == TM_OK; j++) {
                 status = get_string(ctx, "providers.softsign", "chain_ids[]", v->u.array.items[j], &ss->chain_ids[j]);
                 if (status == TM_OK) ss->n_chain_ids++;
@@ -393,7 +399,7 @@ static tm_status read_file(const char *path, char **text, size_t *len)
     buf = NULL;
 out:
     free(buf);
-    fclose(f);
+    (void)fclose(f);
     return status;
 }
 

@@ -160,8 +160,7 @@ static int connect_within(int fd, const struct sockaddr *addr, socklen_t len, in
             }
             socklen_t elen = sizeof(err);
             if (n == 0) err = ETIMEDOUT;
-            else if (n < 0) err = errno;
-            else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;
+            else if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;
         }
     }
     if (fcntl(fd, F_SETFL, flags) != 0 && err == 0) err = errno;

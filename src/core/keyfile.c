@@ -125,7 +125,8 @@ static tm_status base64_decode_locked(const char *b64, size_t b64_len, secret_bu
     if (sodium_base642bin(out->data, cap, b64, b64_len, NULL, &out->len, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0) {
         secret_buf_free(out);
-        return tm_err_set(TM_ERR_INVALID, "not valid base64");
+        tm_err_set(TM_ERR_INVALID, "not valid base64");
+        return TM_ERR_INVALID;
     }
     return TM_OK;
 }
@@ -250,11 +251,15 @@ static tm_status decode_exact(const char *b64, size_t want, const char *path, co
                               secret_buf *out)
 {
     tm_status status = base64_decode_locked(b64, strlen(b64), out);
-    if (status != TM_OK) return tm_err_set(status, "%s: %s is not valid base64", path, field);
+    if (status != TM_OK) {
+        tm_err_set(status, "%s: %s is not valid base64", path, field);
+        return status;
+    }
     if (out->len != want) {
         size_t got = out->len;
         secret_buf_free(out);
-        return tm_err_set(TM_ERR_INVALID, "%s: %s holds %zu bytes; expected %zu", path, field, got, want);
+        tm_err_set(TM_ERR_INVALID, "%s: %s holds %zu bytes; expected %zu", path, field, got, want);
+        return TM_ERR_INVALID;
     }
     return TM_OK;
 }

@@ -55,7 +55,7 @@ void tm_log(tm_log_level level, const char *module, const char *fmt, ...)
     char when[32];
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm) == 0) snprintf(when, sizeof(when), "?");
 
     char line[1200];
     snprintf(line, sizeof(line), "%s.%06ldZ %-5s [%s] %s", when, ts.tv_nsec / 1000, level_names[level], module, msg);

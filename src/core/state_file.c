@@ -240,11 +240,13 @@ static tm_status read_whole(int fd, const char *path, uint8_t *file)
      * is a damaged slot 0 (one flipped byte of its magic 'T'), and slot 1 may be intact. */
     uint8_t first = 0;
     if (sb.st_size > 0 && sb.st_size != FILE_SIZE && pread(fd, &first, 1, 0) == 1 &&
-        (first == '{' || first == ' ' || first == '\n'))
-        return tm_err_set(TM_ERR_CORRUPT,
-                          "state file %s is JSON (a CometBFT or tmkms state file), not a tmkms-nitro state; "
-                          "convert it with: tmkms state import -c CONFIG --chain ID %s",
-                          path, path);
+        (first == '{' || first == ' ' || first == '\n')) {
+        tm_err_set(TM_ERR_CORRUPT,
+                   "state file %s is JSON (a CometBFT or tmkms state file), not a tmkms-nitro state; "
+                   "convert it with: tmkms state import -c CONFIG --chain ID %s",
+                   path, path);
+        return TM_ERR_CORRUPT;
+    }
     TM_ENSURE(sb.st_size == FILE_SIZE, TM_ERR_CORRUPT, "state file %s: %lld bytes, want %d (truncated or not a state file)",
               path, (long long)sb.st_size, FILE_SIZE);
     size_t got = 0;

@@ -42,31 +42,32 @@ typedef struct {
 
 /* ---- errors ---- */
 
-__attribute__((format(printf, 2, 3))) static tm_status fail(parser *ps, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void fail_msg(parser *ps, const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return tm_err_set(TM_ERR_CONFIG, "%s:%d: %s", ps->name, ps->line, msg);
+    tm_err_set(TM_ERR_CONFIG, "%s:%d: %s", ps->name, ps->line, msg);
 }
+/* Records the message; the value is TM_ERR_CONFIG, in sight of a static analyzer (which
+ * does not follow calls into variadic functions). */
+#define fail(ps, ...) (fail_msg((ps), __VA_ARGS__), TM_ERR_CONFIG)
 
 /* ---- nodes ---- */
-
-__attribute__((format(printf, 2, 3))) static tm_status fail(parser *ps, const char *fmt, ...);
 
 /* A node `depth` levels below the root; NULL (with the error recorded) when that is
  * deeper than MAX_DEPTH or memory runs out. */
 static node *new_node(parser *ps, tm_toml_type type, int depth)
 {
     if (depth > MAX_DEPTH) {
-        fail(ps, "nested deeper than %d levels", MAX_DEPTH);
+        fail_msg(ps, "nested deeper than %d levels", MAX_DEPTH);
         return NULL;
     }
     node *n = calloc(1, sizeof(*n));
     if (!n) {
-        fail(ps, "out of memory");
+        fail_msg(ps, "out of memory");
         return NULL;
     }
     n->v.type = type;
@@ -107,14 +108,14 @@ static tm_status grow(parser *ps, node *n, size_t len)
     if (len < n->cap) return TM_OK;
     size_t cap = n->cap ? n->cap * 2 : 4;
     if (n->v.type == TM_TOML_ARRAY) {
-        tm_toml_value **items = realloc(n->v.u.array.items, cap * sizeof(*items));
+        tm_toml_value **items = realloc(n->v.u.array.items, cap * sizeof(tm_toml_value *));
         if (!items) return fail(ps, "out of memory");
         n->v.u.array.items = items;
     } else {
         char **keys = realloc(n->v.u.table.keys, cap * sizeof(*keys));
         if (!keys) return fail(ps, "out of memory");
         n->v.u.table.keys = keys;
-        tm_toml_value **values = realloc(n->v.u.table.values, cap * sizeof(*values));
+        tm_toml_value **values = realloc(n->v.u.table.values, cap * sizeof(tm_toml_value *));
         if (!values) return fail(ps, "out of memory");
         n->v.u.table.values = values;
         size_t *lens = realloc(n->v.u.table.key_lens, cap * sizeof(*lens));

@@ -34,7 +34,11 @@ static struct {
 static void copy_printable(char *dst, const char *src)
 {
     size_t n = 0;
-    for (; n < TM_NITRO_MAX_LOG_LINE && src[n]; n++) dst[n] = src[n] >= 0x20 && src[n] < 0x7f ? src[n] : '?';
+    for (; n < TM_NITRO_MAX_LOG_LINE && src[n]; n++) {
+        char c = src[n];
+        if (c < 0x20 || c >= 0x7f) c = '?';
+        dst[n] = c;
+    }
     dst[n] = '\0';
 }
 

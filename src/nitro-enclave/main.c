@@ -225,7 +225,7 @@ int main(int argc, char **argv)
     int r = parse_args(argc, argv, &o, &e);
     if (r) return r == 1 ? 0 : 2;
     if (o.verbose) tm_log_set_level(TM_LOG_DEBUG);
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {.sa_handler = on_stop};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);

@@ -15,8 +15,10 @@ void show_time_ms(long long ms, char *out, size_t cap)
 {
     time_t secs = (time_t)(ms / 1000);
     struct tm tm;
-    char base[32] = "?";
-    if (gmtime_r(&secs, &tm) != NULL) strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    char base[32];
+    /* strftime leaves the buffer undefined when the date does not fit (a year past 9999) */
+    if (gmtime_r(&secs, &tm) == NULL || strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        snprintf(base, sizeof(base), "?");
     snprintf(out, cap, "%s.%03lldZ", base, ms % 1000);
 }
 

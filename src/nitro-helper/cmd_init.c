@@ -94,7 +94,8 @@ static int parse_init_args(int argc, char **argv, init_args *a)
     const char *bad = optind < argc            ? "unexpected argument"
                       : !a->region             ? "-a REGION is required"
                       : !a->key_id             ? "-k KEY_ID is required"
-                      : strcmp(a->format, "bech32") && strcmp(a->format, "base64") && strcmp(a->format, "json")
+                      : strcmp(a->format, "bech32") != 0 && strcmp(a->format, "base64") != 0 &&
+                              strcmp(a->format, "json") != 0
                           ? "-p must be bech32, base64 or json"
                       : !strcmp(a->format, "bech32") && !a->prefix ? "-p bech32 needs -b PREFIX"
                       : !helper_valid_region(a->region)            ? "-a: not an AWS region name"

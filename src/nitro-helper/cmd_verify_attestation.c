@@ -82,8 +82,10 @@ static int parse_rfc3339(const char *s, int64_t *out)
     if ((p[0] == 'Z' || p[0] == 'z') && p[1] == 0) {
         offset = 0;
     } else if ((p[0] == '+' || p[0] == '-') && strlen(p) == 6 && p[3] == ':') {
-        int hh = 0, mm = 0;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59) return -1;
+        for (int i = 1; i < 6; i++)
+            if (i != 3 && (p[i] < '0' || p[i] > '9')) return -1; /* (sscanf's %2d took signs and spaces) */
+        int hh = (p[1] - '0') * 10 + (p[2] - '0'), mm = (p[4] - '0') * 10 + (p[5] - '0');
+        if (hh > 23 || mm > 59) return -1;
         offset = (p[0] == '+' ? 1 : -1) * (hh * 3600L + mm * 60L);
     } else {
         return -1;
@@ -111,7 +113,7 @@ static char *read_all(const char *path, size_t *len)
     char *buf = f ? malloc(INPUT_MAX + 1) : NULL;
     size_t n = buf ? fread(buf, 1, INPUT_MAX + 1, f) : 0;
     int bad = f == NULL || buf == NULL || ferror(f) || n > INPUT_MAX;
-    if (f != NULL && f != stdin) fclose(f);
+    if (f != NULL && f != stdin) (void)fclose(f);
     if (bad) {
         fprintf(stderr, "tmkms-nitro-helper verify-attestation: %s: %s\n", path,
                 f == NULL ? "cannot open" : n > INPUT_MAX ? "too large for a document" : "read error");

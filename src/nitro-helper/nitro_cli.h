@@ -20,12 +20,12 @@
 #define NITRO_OUTPUT_MAX (256u * 1024u)
 
 typedef struct {
-    char name[ENCLAVE_NAME_MAX + 1]; /* "" when absent (older nitro-cli) */
-    char id[NITRO_ID_MAX + 1];
     int64_t process_id;
     uint32_t cid;
     uint32_t cpu_count;
     uint64_t memory_mib;
+    char name[ENCLAVE_NAME_MAX + 1]; /* "" when absent (older nitro-cli) */
+    char id[NITRO_ID_MAX + 1];
     char state[NITRO_STATE_MAX + 1]; /* "RUNNING", "TERMINATING"; "" in run-enclave output */
     char flags[NITRO_STATE_MAX + 1]; /* "NONE", "DEBUG_MODE"; "" in run-enclave output */
     char pcr0[NITRO_PCR_HEX + 1];    /* "" when absent */

@@ -29,7 +29,7 @@ tm_status helper_signal_pipe(const int *signals, size_t n, int *read_fd)
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < n; i++) sigaction(signals[i], &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
     *read_fd = p[0];
     return TM_OK;
 }

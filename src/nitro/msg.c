@@ -212,8 +212,8 @@ tm_status tm_nitro_msg_decode(const uint8_t *buf, size_t len, tm_nitro_msg **out
     TM_ENSURE(m, TM_ERR_INVALID, "message: %zu bytes that are not a host.proto Message", len);
     if (has_field_zero(&m->base)) {
         tmkms__nitro__message__free_unpacked(m, &wiping_allocator);
-        return tm_err_set(TM_ERR_INVALID, "message: %zu bytes that are not a host.proto Message (field number 0)",
-                          len);
+        tm_err_set(TM_ERR_INVALID, "message: %zu bytes that are not a host.proto Message (field number 0)", len);
+        return TM_ERR_INVALID;
     }
     tm_status status = tm_nitro_msg_validate(m);
     if (status != TM_OK) {
@@ -295,7 +295,11 @@ void tm_nitro_send_error(tm_conn *conn, tm_status code, const char *text)
     char cut[TM_NITRO_MAX_ERROR + 1];
     size_t n = 0;
     /* Only printable ASCII crosses, so the peer's validation accepts it. */
-    for (; text && n < TM_NITRO_MAX_ERROR && text[n]; n++) cut[n] = text[n] >= 0x20 && text[n] < 0x7f ? text[n] : '?';
+    for (; text && n < TM_NITRO_MAX_ERROR && text[n]; n++) {
+        char c = text[n];
+        if (c < 0x20 || c >= 0x7f) c = '?';
+        cut[n] = c;
+    }
     cut[n] = '\0';
     Tmkms__Nitro__Error e = TMKMS__NITRO__ERROR__INIT;
     e.code = (uint32_t)code;

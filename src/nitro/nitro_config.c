@@ -16,6 +16,7 @@
 
 typedef enum { K_STRING, K_PATH, K_SECRET, K_U32, K_HEIGHT } key_kind;
 
+// NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding): small static tables, fields as initialized
 typedef struct {
     const char *name;
     key_kind kind;
@@ -48,15 +49,18 @@ typedef struct {
     const char *name, *dir;
 } ctx;
 
-__attribute__((format(printf, 3, 4))) static tm_status cfg_error(const ctx *c, int line, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void cfg_error_msg(const ctx *c, int line, const char *fmt, ...)
 {
     char msg[400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return tm_err_set(TM_ERR_CONFIG, "%s:%d: %s", c->name, line, msg);
+    tm_err_set(TM_ERR_CONFIG, "%s:%d: %s", c->name, line, msg);
 }
+/* Records the message; the value is TM_ERR_CONFIG, in sight of a static analyzer (which
+ * does not follow calls into variadic functions). */
+#define cfg_error(c, line, ...) (cfg_error_msg((c), (line), __VA_ARGS__), TM_ERR_CONFIG)
 
 static tm_status set_string(const ctx *c, const key_spec *k, const tm_toml_value *v, tm_nitro_config *cfg)
 {
@@ -146,7 +150,11 @@ tm_status tm_nitro_config_parse(const char *text, size_t len, const char *name, 
     TM_TRY(tm_crypto_init()); /* sodium_malloc for the credentials */
     TM_TRY(tm_toml_parse(text, len, name, &root));
     tm_nitro_config *cfg = calloc(1, sizeof(*cfg));
-    tm_status status = cfg ? TM_OK : tm_err_set(TM_ERR_NOMEM, "out of memory");
+    tm_status status = TM_OK;
+    if (!cfg) {
+        tm_err_set(TM_ERR_NOMEM, "out of memory");
+        status = TM_ERR_NOMEM;
+    }
     if (status == TM_OK) status = apply(&c, root, top_keys, N(top_keys), "credentials", cfg);
     const tm_toml_value *cred = tm_toml_get(root, "credentials");
     if (status == TM_OK && cred) {
@@ -175,7 +183,7 @@ tm_status tm_nitro_config_load(const char *path, tm_nitro_config **out)
     char *text = malloc(1 << 20);
     size_t len = text ? fread(text, 1, 1 << 20, f) : 0;
     bool too_big = text && len == (1 << 20);
-    fclose(f);
+    (void)fclose(f);
     TM_ENSURE(text != NULL, TM_ERR_NOMEM, "out of memory");
     char *copy = strdup(path);
     tm_status status = copy ? TM_OK : tm_err_set(TM_ERR_NOMEM, "out of memory");

@@ -108,7 +108,7 @@ static int do_export(const tm_chain_config *cc, const char *output)
     }
     int rc = do_show(cc, f, false);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) rc = TM_EXIT_FAIL;
-    fclose(f);
+    if (fclose(f) != 0) rc = TM_EXIT_FAIL;
     if (rc == TM_EXIT_OK) printf("exported %s state to %s\n", cc->id, output);
     return rc;
 }
@@ -122,7 +122,7 @@ static int read_json_file(const char *path, char *buf, size_t cap, size_t *len)
     }
     *len = fread(buf, 1, cap, f);
     int too_big = *len == cap;
-    fclose(f);
+    (void)fclose(f);
     if (too_big) {
         fprintf(stderr, "tmkms state import: %s: larger than %zu bytes, not a state file\n", path, cap - 1);
         return TM_EXIT_FAIL;

@@ -198,7 +198,7 @@ int tm_service_run(tm_service *service)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* threads inherit: only wait_for_end sees them */
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
 
     if (config->n_validators == 0) {
         tm_log_error("tmkms", "%s: no [[validator]] to connect to", config->path);

@@ -31,7 +31,7 @@ static char *read_text(const char *name, const char *ext, size_t *len)
     char *buf = calloc(1, 1 << 16);
     assert_non_null(buf);
     *len = fread(buf, 1, (1 << 16) - 1, f);
-    fclose(f);
+    assert_int_equal(fclose(f), 0);
     return buf;
 }
 

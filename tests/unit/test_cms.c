@@ -52,7 +52,7 @@ static uint8_t *read_file(const char *rel, size_t *len)
     uint8_t *buf = malloc(65536);
     assert_non_null(buf);
     *len = fread(buf, 1, 65536, f);
-    fclose(f);
+    assert_int_equal(fclose(f), 0);
     return buf;
 }
 

@@ -37,7 +37,7 @@ static tm_status load(const char *text, tm_config **cfg)
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs(text, f);
-    fclose(f);
+    assert_int_equal(fclose(f), 0);
     *cfg = NULL;
     return tm_config_load(path, cfg);
 }

@@ -741,9 +741,9 @@ static void check_credentials(fx *f, const char *prefix)
     char field[96];
     char *akid_long = repeat('A', TM_NITRO_MAX_AKID + 1), *secret_long = repeat('S', TM_NITRO_MAX_SECRET + 1);
     char *token_long = repeat('T', TM_NITRO_MAX_TOKEN + 1);
-    memcpy(secret_long, SECRET, strlen(SECRET));
-    memcpy(token_long, TOKEN, strlen(TOKEN));
-    memcpy(akid_long, AKID, strlen(AKID));
+    memcpy(secret_long, SECRET, sizeof(SECRET) - 1); /* over the start: repeat() terminated the string */
+    memcpy(token_long, TOKEN, sizeof(TOKEN) - 1);
+    memcpy(akid_long, AKID, sizeof(AKID) - 1);
     static const char *texts[] = {AKID, SECRET, TOKEN, "AKIAIOSFODNN7", "wJalrXUtnFEMI", "FwoGZXIvYXdz"};
     const struct {
         const char *which;

@@ -32,8 +32,10 @@ static size_t unhex(const char *hex, uint8_t *out, size_t cap)
     size_t n = strlen(hex) / 2;
     assert_true(n <= cap);
     for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
+        const char byte[3] = {hex[2 * i], hex[2 * i + 1], '\0'};
+        char *end = NULL;
+        unsigned long v = strtoul(byte, &end, 16);
+        assert_true(end == byte + 2 && v <= 0xff);
         out[i] = (uint8_t)v;
     }
     return n;

@@ -1,6 +1,7 @@
 /* See emu_common.h. */
 #include "emu_common.h"
 
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -54,10 +55,13 @@ tm_status emu_listen(const char *host_port, int *fd, char *shown, size_t cap)
         return tm_err_set(TM_ERR_IO, "--listen %s: cannot bind or listen", host_port);
     }
     freeaddrinfo(res);
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0}; /* the analyzer does not see getsockname fill it */
     socklen_t len = sizeof(ss);
-    getsockname(s, (struct sockaddr *)&ss, &len);
-    tm_status st = show(&ss, shown, cap);
+    tm_status st = TM_ERR_IO;
+    if (getsockname(s, (struct sockaddr *)&ss, &len) != 0)
+        tm_err_set(TM_ERR_IO, "--listen %s: getsockname: %s", host_port, strerror(errno));
+    else
+        st = show(&ss, shown, cap);
     if (st != TM_OK) {
         close(s);
         return st;
@@ -73,7 +77,7 @@ void emu_block_signals(void)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
 }
 
 void emu_wait_for_signal(void)

@@ -90,8 +90,7 @@ static int token_ok(const imds *s, struct MHD_Connection *c)
 static void iso8601(time_t t, char *out, size_t cap)
 {
     struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) snprintf(out, cap, "?");
 }
 
 static enum MHD_Result credentials(imds *s, struct MHD_Connection *c)

@@ -1,5 +1,6 @@
 /* kms-client: runs one KMS operation with the tmkms_aws client. See usage. */
 #include <errno.h>
+#include <limits.h>
 #include <sodium.h>
 
 #include "tmkms/signer.h"
@@ -54,6 +55,17 @@ typedef struct {
     tm_nsm_sim_config sim;
 } opts;
 
+/* A decimal option value 0..UINT_MAX; -1 when it is not one. */
+static int parse_unsigned(const char *s, unsigned *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || s[0] == '-' || v > UINT_MAX) return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
 static int parse_opts(opts *o, int argc, char **argv, int *next)
 {
     int i = 1;
@@ -68,8 +80,11 @@ static int parse_opts(opts *o, int argc, char **argv, int *next)
         else if (strcmp(a, "--endpoint") == 0) o->kms.endpoint = v;
         else if (strcmp(a, "--ca-bundle") == 0) o->kms.ca_bundle = v;
         else if (strcmp(a, "--imds") == 0) o->imds = v;
-        else if (strcmp(a, "--attempts") == 0) o->kms.max_attempts = (unsigned)atoi(v);
-        else if (strcmp(a, "--base-delay-ms") == 0) o->kms.base_delay_ms = (unsigned)atoi(v);
+        else if (strcmp(a, "--attempts") == 0) {
+            if (parse_unsigned(v, &o->kms.max_attempts) != 0) return -1;
+        } else if (strcmp(a, "--base-delay-ms") == 0) {
+            if (parse_unsigned(v, &o->kms.base_delay_ms) != 0) return -1;
+        }
         else if (strcmp(a, "--sim-ca") == 0) o->sim.ca_dir = v;
         else if (strcmp(a, "--sim-pcr0") == 0) o->sim.pcr0_hex = v;
         else if (strcmp(a, "--sim-instance-id") == 0) o->sim.instance_id = v;
@@ -91,7 +106,7 @@ static tm_status read_file(const char *path, uint8_t *buf, size_t cap, size_t *l
     TM_ENSURE(f, TM_ERR_IO, "%s: %s", path, strerror(errno));
     *len = fread(buf, 1, cap, f);
     int more = fgetc(f) != EOF;
-    if (f != stdin) fclose(f);
+    if (f != stdin) (void)fclose(f);
     TM_ENSURE(!more, TM_ERR_TOO_LARGE, "%s: over %zu bytes", path, cap);
     return TM_OK;
 }
@@ -158,7 +173,7 @@ static tm_status decrypt_attested(opts *o, const uint8_t *blob, size_t len, cons
     tm_cms_secret pt = {0};
     TM_TRY_GOTO(tm_nsm_sim_open(&o->sim, &nsm));
     TM_TRY_GOTO(tm_nitro_unseal(nsm, &o->kms, key_id, blob, len, &pt, err));
-    fwrite(pt.data, 1, pt.len, stdout);
+    TM_ENSURE_GOTO(fwrite(pt.data, 1, pt.len, stdout) == pt.len, TM_ERR_IO, "stdout: %s", strerror(errno));
 out:
     tm_cms_secret_free(&pt);
     tm_nsm_close(nsm);
@@ -191,7 +206,9 @@ static tm_status run(opts *o, int argc, char **argv, tm_kms_error *err)
     } else if (strcmp(cmd, "decrypt") == 0 && (argc == 2 || argc == 3)) {
         TM_TRY(read_b64(argv[1], in, sizeof(in), &len));
         TM_TRY(tm_kms_decrypt(&o->kms, argc == 3 ? argv[2] : NULL, in, len, NULL, &out, err));
-        fwrite(out.data, 1, out.len, stdout);
+        bool written = fwrite(out.data, 1, out.len, stdout) == out.len;
+        tm_kms_bytes_free(&out);
+        TM_ENSURE(written, TM_ERR_IO, "stdout: %s", strerror(errno));
     } else if (strcmp(cmd, "decrypt-for-recipient") == 0 && (argc == 3 || argc == 4)) {
         TM_TRY(read_b64(argv[1], in, sizeof(in), &len));
         TM_TRY(read_b64(argv[2], att, sizeof(att), &att_len));

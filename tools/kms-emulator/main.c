@@ -171,7 +171,7 @@ static int load_root(kms_emu *emu, const char *path)
     static char pem[65536];
     if (!f) return -1;
     size_t n = fread(pem, 1, sizeof(pem) - 1, f);
-    fclose(f);
+    (void)fclose(f);
     pem[n] = '\0';
     return tm_att_pem_cert_to_der(pem, n, &emu->attestation_root, &emu->attestation_root_len) == TM_OK ? 0 : -1;
 }

@@ -61,13 +61,19 @@ bool emu_recipient_open(const kms_emu *emu, json_t *recipient, emu_recipient *r,
     free(doc);
     bool ok = err == TM_ATT_OK;
     if (!ok) emu_fail(e, 400, "ValidationException", "Invalid attestation document: %s", tm_att_error_name(err));
-    else if (!d.public_key.present || d.public_key.len == 0)
-        ok = emu_fail(e, 400, "ValidationException", "the attestation document has no public_key");
+    else if (!d.public_key.present || d.public_key.len == 0) {
+        emu_fail(e, 400, "ValidationException", "the attestation document has no public_key");
+        ok = false;
+    }
     if (ok) {
         fill_context(&d, r);
         r->public_key = malloc(d.public_key.len);
-        ok = r->public_key != NULL || emu_fail(e, 500, "KMSInternalException", "out of memory");
-        if (ok) memcpy(r->public_key, d.public_key.data, d.public_key.len);
+        if (r->public_key) {
+            memcpy(r->public_key, d.public_key.data, d.public_key.len);
+        } else {
+            emu_fail(e, 500, "KMSInternalException", "out of memory");
+            ok = false;
+        }
         r->public_key_len = d.public_key.len;
     }
     tm_att_doc_free(&d);

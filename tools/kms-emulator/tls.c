@@ -35,7 +35,7 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
     uint8_t serial[16];
     BIGNUM *bn = NULL;
     int ok = c != NULL && RAND_bytes(serial, sizeof(serial)) == 1;
-    serial[0] &= 0x7f;
+    if (ok) serial[0] &= 0x7f; /* a positive serial */
     ok = ok && (bn = BN_bin2bn(serial, sizeof(serial), NULL)) && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(c));
     ok = ok && X509_set_version(c, 2) && X509_gmtime_adj(X509_getm_notBefore(c), -3600) &&
          X509_gmtime_adj(X509_getm_notAfter(c), 30L * 24 * 3600) && X509_set_pubkey(c, key);

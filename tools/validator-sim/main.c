@@ -318,7 +318,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "validator-sim: libsodium failed to initialise\n");
         return 2;
     }
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    (void)setvbuf(stdout, NULL, _IOLBF, 0);
     if (parse_args(argc, argv, &o) != 0) {
         usage(stderr);
         return 2;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,13 +50,25 @@ static int hex_field(const char *hex, uint8_t *out, size_t cap, size_t *len)
     return 0;
 }
 
+/* The next decimal field of a record line, in min..max. */
+static int next_num(char **p, long long min, long long max, long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(*p, &end, 10);
+    if (end == *p || errno != 0 || v < min || v > max || (*end != ' ' && *end != '\t')) return -1;
+    *p = end;
+    *out = v;
+    return 0;
+}
+
 /* One "sig" line: parsed, its signature verified against the current key. */
 static int parse_sig(char *rest, const uint8_t *pk, bool have_pk, rec *r)
 {
     char sbhex[2 * REC_MAX_SB + 2], sighex[130];
-    long long h;
-    int round, type;
-    if (sscanf(rest, "%lld %d %d %1025s %129s", &h, &round, &type, sbhex, sighex) != 5) {
+    long long h, round, type;
+    if (next_num(&rest, LLONG_MIN, LLONG_MAX, &h) != 0 || next_num(&rest, INT_MIN, INT_MAX, &round) != 0 ||
+        next_num(&rest, INT_MIN, INT_MAX, &type) != 0 || sscanf(rest, "%1025s %129s", sbhex, sighex) != 2) {
         return -1;
     }
     uint8_t sb[REC_MAX_SB], sig[64];
@@ -68,8 +81,8 @@ static int parse_sig(char *rest, const uint8_t *pk, bool have_pk, rec *r)
         return -2;
     }
     r->h = h;
-    r->r = round;
-    r->type = type;
+    r->r = (int)round;
+    r->type = (int)type;
     r->sb_len = sb_len;
     crypto_hash_sha256(r->sb_hash, sb, sb_len);
     return 0;
@@ -117,7 +130,7 @@ static int read_file(const char *path, rec_list *l, record_report *rep, bool qui
             }
         }
     }
-    fclose(f);
+    (void)fclose(f);
     return rc;
 }
 

@@ -62,7 +62,12 @@ static int bind_tcp(const char *host, const char *port)
     socklen_t len;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    int p = atoi(port);
+    char *end = NULL;
+    long p = strtol(port, &end, 10);
+    if (end == port || *end != '\0' || p < 0 || p > 65535) {
+        fprintf(stderr, "validator-sim: %s is not a port number\n", port);
+        return -1;
+    }
     if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons((uint16_t)p);

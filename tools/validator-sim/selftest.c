@@ -162,7 +162,6 @@ static int check_record_checker(void)
     }
     close(fd);
     const char *files[] = {path};
-    record_report rep;
     int failures = 0;
     struct {
         bool conflict, corrupt;
@@ -170,6 +169,7 @@ static int check_record_checker(void)
     } cases[] = {{false, false, 0, 0}, {true, false, 1, 0}, {false, true, 0, 1}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int rc = write_records(path, cases[i].conflict, cases[i].corrupt);
+        record_report rep = {0}; /* printed as is when the records cannot be written */
         int verdict = rc == 0 ? record_check(files, 1, true, &rep) : -1;
         bool want_fail = cases[i].want_conflicts || cases[i].want_bad;
         if (verdict < 0 || (verdict != 0) != want_fail || rep.conflicts != cases[i].want_conflicts ||

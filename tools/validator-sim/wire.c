@@ -32,7 +32,7 @@ void wire_install_signal_handlers(void)
     /* No SA_RESTART: a blocked poll() returns EINTR and the loop sees the flag. */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
 }
 
 const char *wire_status_name(wire_status st)

@@ -43,9 +43,15 @@ const char *tm_status_name(tm_status status);
         if (tm_try_status_ != TM_OK) return tm_try_status_;                                \
     } while (0)
 
+/* The ENSURE macros return the status itself rather than tm_err_set's result (the same
+ * value), so that a static analyzer, which cannot see into tm_err_set, knows it is not TM_OK. */
 #define TM_ENSURE(cond, status, ...)                                                       \
     do {                                                                                   \
-        if (!(cond)) return tm_err_set((status), __VA_ARGS__);                             \
+        if (!(cond)) {                                                                     \
+            tm_status tm_ensure_status_ = (status);                                        \
+            tm_err_set(tm_ensure_status_, __VA_ARGS__);                                    \
+            return tm_ensure_status_;                                                      \
+        }                                                                                  \
     } while (0)
 
 /* Variants for functions with a cleanup path: they need `tm_status status` and `out:`. */
@@ -58,7 +64,8 @@ const char *tm_status_name(tm_status status);
 #define TM_ENSURE_GOTO(cond, st, ...)                                                      \
     do {                                                                                   \
         if (!(cond)) {                                                                     \
-            status = tm_err_set((st), __VA_ARGS__);                                        \
+            status = (st);                                                                 \
+            tm_err_set(status, __VA_ARGS__);                                               \
             goto out;                                                                      \
         }                                                                                  \
     } while (0)

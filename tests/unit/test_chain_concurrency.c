@@ -45,13 +45,13 @@ typedef struct {
 } released;
 
 typedef struct {
-    int index;
     tm_chain *chain;
     const char *path;
     const uint8_t *pubkey;
     pthread_barrier_t *barrier;
-    int n_steps;
     released *out; /* n_steps entries; out[i].sb_len == 0: refused */
+    int index;
+    int n_steps;
     int refused;
     int disk_behind;   /* the file below a released h/r/s */
     int disk_mismatch; /* the file at that h/r/s with other sign bytes */
@@ -140,7 +140,8 @@ static void test_eight_threads_one_chain_file_store(void **state)
 {
     (void)state;
     assert_true(sodium_init() >= 0);
-    int heights = getenv("TMKMS_TEST_LONG") && strcmp(getenv("TMKMS_TEST_LONG"), "1") == 0 ? 500 : 60;
+    const char *long_run = getenv("TMKMS_TEST_LONG");
+    int heights = long_run && strcmp(long_run, "1") == 0 ? 500 : 60;
     int n_steps = heights * ROUNDS * STEPS;
 
     char dir[] = "/tmp/tmkms-conc.XXXXXX";

@@ -230,7 +230,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     tm_vsock_listener *l = NULL;
-    if (tm_crypto_init() != TM_OK || open_platform(&o, &e) != TM_OK) {
+    if (tm_crypto_init() != TM_OK || tm_process_harden() != TM_OK || open_platform(&o, &e) != TM_OK) {
         tm_log_error(MOD, "%s", tm_err_msg());
         return 1;
     }

@@ -292,7 +292,7 @@ int cmd_start(int argc, char **argv)
     static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP};
     int sig_fd = -1, code = HELPER_EXIT_FAIL;
     uint8_t pub[32];
-    if (tm_crypto_init() != TM_OK || helper_signal_pipe(stop_signals, 3, &sig_fd) != TM_OK || prepare(&h, &a) != TM_OK) {
+    if (tm_crypto_init() != TM_OK || tm_process_harden() != TM_OK || helper_signal_pipe(stop_signals, 3, &sig_fd) != TM_OK || prepare(&h, &a) != TM_OK) {
         tm_log_error(MOD, "%s", tm_err_msg());
         goto out;
     }

@@ -52,8 +52,8 @@ int cmd_start(int argc, char **argv)
         fprintf(stderr, "tmkms start: unexpected argument '%s'\n", argv[optind]);
         return TM_EXIT_USAGE;
     }
-    if (tm_crypto_init() != TM_OK) {
-        fprintf(stderr, "tmkms start: libsodium failed to initialise\n");
+    if (tm_crypto_init() != TM_OK || tm_process_harden() != TM_OK) {
+        fprintf(stderr, "tmkms start: %s\n", tm_err_msg());
         return TM_EXIT_FAIL;
     }
 

@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tmkms/signer.h"
@@ -536,10 +539,40 @@ static void test_pubkey_renderings(void **state)
     assert_int_equal(tm_pubkey_address_hex(pk, out, TM_ADDRESS_HEX_SIZE - 1), TM_ERR_TOO_LARGE);
 }
 
+/* tm_process_harden, in a child (it changes the process): afterwards the process is not
+ * dumpable and may write no core file, and a second call is harmless. Exit code 0 when
+ * all holds, the number of the failed check otherwise. */
+static int harden_child(void)
+{
+    struct rlimit before;
+    if (getrlimit(RLIMIT_CORE, &before) != 0) return 1;
+    if (tm_process_harden() != TM_OK) return 2;
+    if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) return 3;
+    struct rlimit after;
+    if (getrlimit(RLIMIT_CORE, &after) != 0 || after.rlim_cur != 0 || after.rlim_max != 0) return 4;
+    if (tm_process_harden() != TM_OK) return 5;
+    return 0;
+}
+
+static void test_process_harden(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(harden_child());
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* The parent was not changed. */
+    assert_int_equal(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc8032_vector1),
+        cmocka_unit_test(test_process_harden),
         cmocka_unit_test(test_keyfile_round_trip),
         cmocka_unit_test(test_keyfile_trailing_whitespace),
         cmocka_unit_test(test_keyfile_permissions),

@@ -31,6 +31,9 @@ static inline tm_status tm_signer_sign(tm_signer *s, const uint8_t *msg, size_t 
  * the memory it frees (globally, for the whole process). The key and key-file functions
  * below call it; call it yourself before using libsodium directly. */
 tm_status tm_crypto_init(void);
+/* For a process that will hold a key: no core files (RLIMIT_CORE 0) and not dumpable, so
+ * no other process of the same user can ptrace it or read /proc/PID/mem. */
+tm_status tm_process_harden(void);
 
 /* An ed25519 signer from a 32-byte seed; the seed is copied into locked memory. */
 tm_status tm_softsign_from_seed(const uint8_t seed[TM_ED25519_SEED_LEN], tm_signer **out);

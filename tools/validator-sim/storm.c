@@ -258,8 +258,19 @@ bool scenario_storm(sim *s, const storm_opts *o)
 {
     printf("== scenario storm: random sequence (%d heights, %d s; 0 = unbounded)%s\n", o->heights, o->seconds,
            o->crashes ? ", tmkms killed meanwhile" : "");
-    if (!s->have_pubkey && sim_pubkey(s, s->chain_id) != OUT_SIGNED) {
-        return false;
+    if (!s->have_pubkey) {
+        sim_outcome out = sim_pubkey(s, s->chain_id);
+        /* Killed before it answered the first question: wait for the next tmkms. */
+        while (out == OUT_CLOSED && o->crashes) {
+            s->n_closed_expected++;
+            if (!sim_accept(s)) {
+                return false;
+            }
+            out = sim_pubkey(s, s->chain_id);
+        }
+        if (out != OUT_SIGNED) {
+            return false;
+        }
     }
     storm_state st;
     memset(&st, 0, sizeof(st));

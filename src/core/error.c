@@ -61,6 +61,7 @@ const char *tm_status_name(tm_status status)
     case TM_ERR_REFUSED: return "refused";
     case TM_ERR_TIMEOUT: return "timed out";
     case TM_ERR_CONFIG: return "configuration error";
+    case TM_ERR_UNAVAILABLE: return "unavailable";
     }
     return "unknown status";
 }

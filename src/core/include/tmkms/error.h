@@ -26,6 +26,7 @@ typedef enum {
     TM_ERR_REFUSED,     /* a policy refused the request (chain id, max height, ...) */
     TM_ERR_TIMEOUT,
     TM_ERR_CONFIG,      /* configuration error, message has file:line */
+    TM_ERR_UNAVAILABLE, /* a service we depend on (etcd) did not answer: try again later */
 } tm_status;
 
 /* Record a printf-style message for the current thread. Returns `status` so it can be

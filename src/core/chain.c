@@ -1,5 +1,6 @@
 #include "tmkms/chain.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,39 +44,109 @@ void tm_chain_close(tm_chain *chain)
     free(chain);
 }
 
+void tm_chain_set_ha(tm_chain *chain, tm_ha_backend *ha)
+{
+    pthread_mutex_lock(&chain->lock);
+    chain->ha = ha;
+    pthread_mutex_unlock(&chain->lock);
+}
+
+/* The state a request would leave behind, signed. */
+static tm_status sign_next(tm_chain *chain, const tm_guard_request *req, tm_sign_state *next)
+{
+    *next = (tm_sign_state){.height = req->height, .round = req->round, .step = req->step};
+    TM_ENSURE(req->sign_bytes_len <= sizeof(next->sign_bytes), TM_ERR_TOO_LARGE,
+              "sign bytes of %zu bytes exceed the %zu-byte bound", req->sign_bytes_len, sizeof(next->sign_bytes));
+    memcpy(next->sign_bytes, req->sign_bytes, req->sign_bytes_len);
+    next->sign_bytes_len = req->sign_bytes_len;
+    TM_TRY(tm_signer_sign(chain->signer, req->sign_bytes, req->sign_bytes_len, next->signature));
+    next->has_signature = true;
+    return TM_OK;
+}
+
+/* Make `next` the durable local state; on failure the signature it holds must not leave. */
+static tm_status persist_local(tm_chain *chain, tm_sign_state *next, const char *what)
+{
+    tm_status status = chain->store->ops->persist(chain->store, next);
+    if (status != TM_OK) {
+        sodium_memzero(next->signature, sizeof(next->signature));
+        return tm_err_prefix(status, "%s", what);
+    }
+    chain->last = *next;
+    return TM_OK;
+}
+
 /* Sign, then make the new state durable; only then does the caller see the signature. */
 static tm_status sign_new_state(tm_chain *chain, const tm_guard_request *req, tm_chain_sign_result *result)
 {
-    tm_sign_state next = {.height = req->height, .round = req->round, .step = req->step};
-    TM_ENSURE(req->sign_bytes_len <= sizeof(next.sign_bytes), TM_ERR_TOO_LARGE,
-              "sign bytes of %zu bytes exceed the %zu-byte bound", req->sign_bytes_len, sizeof(next.sign_bytes));
-    memcpy(next.sign_bytes, req->sign_bytes, req->sign_bytes_len);
-    next.sign_bytes_len = req->sign_bytes_len;
-    TM_TRY(tm_signer_sign(chain->signer, req->sign_bytes, req->sign_bytes_len, next.signature));
-    next.has_signature = true;
-
-    tm_status status = chain->store->ops->persist(chain->store, &next);
-    if (status != TM_OK) {
-        /* The signature never leaves: forget it. */
-        memset(next.signature, 0, sizeof(next.signature));
-        return tm_err_prefix(status, "state not persisted, signature withheld: ");
-    }
-    chain->last = next;
+    tm_sign_state next;
+    TM_TRY(sign_next(chain, req, &next));
+    TM_TRY(persist_local(chain, &next, "state not persisted, signature withheld: "));
     memcpy(result->signature, next.signature, sizeof(result->signature));
     return TM_OK;
 }
 
+static tm_status sign_alone(tm_chain *chain, const tm_guard_request *req, tm_chain_sign_result *result)
+{
+    TM_TRY(tm_guard_check(&chain->last, req, &result->verdict, &result->earlier_ts));
+    if (result->verdict == TM_GUARD_SIGN) return sign_new_state(chain, req, result);
+    memcpy(result->signature, chain->last.signature, sizeof(result->signature));
+    return TM_OK;
+}
+
+/* The cluster signed past what this instance knows: make its record the local state too,
+ * durably, so that the local guard (the second guard) sees it. A record at or below the
+ * local state changes nothing: the local guard already forbids what it forbids. */
+static tm_status adopt_record(tm_chain *chain, const tm_ha_record *rec)
+{
+    const tm_sign_state *r = &rec->state, *l = &chain->last;
+    if (rec->revision == 0 || tm_hrs_compare(r->height, r->round, r->step, l->height, l->round, l->step) <= 0)
+        return TM_OK;
+    tm_sign_state copy = *r;
+    return persist_local(chain, &copy, "the cluster's record not persisted locally, refusing: ");
+}
+
+/* Rounds of read - guard - sign - swap before giving up: each lost round means another
+ * instance wrote a newer step in between, which a node cannot cause for long. */
+#define HA_MAX_ROUNDS 4
+
+/* With HA: the cluster's record, adopted locally, decides as the local state would; a
+ * new signature leaves only if its swap won and it is durable locally as well. A lost
+ * swap is answered from the winner's record: the same signature for the same (or
+ * timestamp-only different) sign bytes, a refusal for anything else. */
+static tm_status sign_in_cluster(tm_chain *chain, const tm_guard_request *req, tm_chain_sign_result *result)
+{
+    tm_ha_record rec;
+    TM_TRY(chain->ha->ops->load(chain->ha, chain->id, &rec));
+    for (int round = 0; round < HA_MAX_ROUNDS; round++) {
+        TM_TRY(adopt_record(chain, &rec));
+        tm_status status = tm_guard_check(&chain->last, req, &result->verdict, &result->earlier_ts);
+        if (status != TM_OK)
+            return round == 0 ? status : tm_err_prefix(status, "another instance signed first: ");
+        if (result->verdict != TM_GUARD_SIGN) {
+            memcpy(result->signature, chain->last.signature, sizeof(result->signature));
+            return TM_OK;
+        }
+        tm_sign_state next;
+        TM_TRY(sign_next(chain, req, &next));
+        bool won = false;
+        status = chain->ha->ops->swap(chain->ha, chain->id, rec.revision, &next, &won, &rec);
+        if (status != TM_OK || !won) sodium_memzero(next.signature, sizeof(next.signature));
+        if (status != TM_OK) return tm_err_prefix(status, "cluster record not updated, signature withheld: ");
+        if (won) {
+            TM_TRY(persist_local(chain, &next, "state not persisted, signature withheld: "));
+            memcpy(result->signature, next.signature, sizeof(result->signature));
+            return TM_OK;
+        }
+    }
+    return tm_err_set(TM_ERR_REFUSED, "lost the cluster record %d times in a row at %lld/%d/%s: refusing",
+                      HA_MAX_ROUNDS, (long long)req->height, req->round, tm_step_name(req->step));
+}
+
 tm_status tm_chain_sign(tm_chain *chain, const tm_guard_request *req, tm_chain_sign_result *result)
 {
-    tm_status status;
     pthread_mutex_lock(&chain->lock);
-    status = tm_guard_check(&chain->last, req, &result->verdict, &result->earlier_ts);
-    if (status == TM_OK) {
-        if (result->verdict == TM_GUARD_SIGN)
-            status = sign_new_state(chain, req, result);
-        else
-            memcpy(result->signature, chain->last.signature, sizeof(result->signature));
-    }
+    tm_status status = chain->ha ? sign_in_cluster(chain, req, result) : sign_alone(chain, req, result);
     pthread_mutex_unlock(&chain->lock);
     return status;
 }

@@ -9,6 +9,7 @@
 
 #include "tmkms/error.h"
 #include "tmkms/guard.h"
+#include "tmkms/ha.h"
 #include "tmkms/signer.h"
 #include "tmkms/state.h"
 #include "tmkms/types.h"
@@ -21,6 +22,7 @@ typedef struct {
     tm_state_store *store;
     tm_signer *signer; /* used under the lock only: shutdown destroys it holding the lock */
     uint8_t pubkey[TM_ED25519_PUBKEY_LEN]; /* the signer's, fixed at open: read without the lock */
+    tm_ha_backend *ha; /* NULL: this instance alone; else shared by the chains, not owned */
 } tm_chain;
 
 typedef struct {
@@ -34,8 +36,14 @@ tm_status tm_chain_open(const char *id, bool sign_extensions, tm_signer *signer,
                         const tm_sign_state *loaded, tm_chain **out);
 void tm_chain_close(tm_chain *chain);
 
+/* Join a high-availability cluster: from now on every new signature must first win the
+ * cluster record's compare-and-swap (ha.h). Call before serving; ha outlives the chain. */
+void tm_chain_set_ha(tm_chain *chain, tm_ha_backend *ha);
+
 /* Guard, sign and persist under the chain's lock. A new signature is only returned after
- * the store acknowledged the new state as durable. */
+ * the store acknowledged the new state as durable and, with HA, after this instance won
+ * the cluster record for it; an instance that lost to identical sign bytes (or sign bytes
+ * differing only in their timestamp) returns the winner's signature, as for a repeat. */
 tm_status tm_chain_sign(tm_chain *chain, const tm_guard_request *req, tm_chain_sign_result *result);
 
 /* Sign bytes that are not guarded (vote extensions): the key only, no state; under the

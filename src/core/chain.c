@@ -102,6 +102,13 @@ static tm_status adopt_record(tm_chain *chain, const tm_ha_record *rec)
     const tm_sign_state *r = &rec->state, *l = &chain->last;
     if (rec->revision == 0 || tm_hrs_compare(r->height, r->round, r->step, l->height, l->round, l->step) <= 0)
         return TM_OK;
+    /* Not a record this key made: the cluster store is not trusted to invent states (a
+     * record far ahead would silence the validator; a bad signature would be released). */
+    if (r->has_signature &&
+        crypto_sign_ed25519_verify_detached(r->signature, r->sign_bytes, r->sign_bytes_len, chain->pubkey) != 0)
+        return tm_err_set(TM_ERR_CORRUPT,
+                          "the cluster's record at %lld/%d/%s carries a signature that is not this key's: refusing",
+                          (long long)r->height, r->round, tm_step_name(r->step));
     tm_sign_state copy = *r;
     return persist_local(chain, &copy, "the cluster's record not persisted locally, refusing: ");
 }

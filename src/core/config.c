@@ -340,6 +340,84 @@ static tm_status parse_providers(const parse_ctx *ctx, const tm_toml_value *v, t
     return TM_OK;
 }
 
+/* [ha].endpoints: 1..TM_HA_MAX_ENDPOINTS http:// or https:// URLs. */
+static tm_status parse_ha_endpoints(const parse_ctx *ctx, const tm_toml_value *v, tm_ha_config *ha)
+{
+    TM_TRY(want_type(ctx, "ha", "endpoints", v, TM_TOML_ARRAY));
+    if (v->u.array.len == 0 || v->u.array.len > TM_HA_MAX_ENDPOINTS)
+        return config_error(ctx, v->line, "ha.endpoints: expected 1 to %d URLs, got %zu", TM_HA_MAX_ENDPOINTS,
+                            v->u.array.len);
+    for (size_t j = 0; j < v->u.array.len; j++) {
+        const tm_toml_value *e = v->u.array.items[j];
+        TM_TRY(get_string(ctx, "ha", "endpoints[]", e, &ha->endpoints[j]));
+        ha->n_endpoints = j + 1;
+        const char *u = ha->endpoints[j];
+        if ((strncmp(u, "http://", 7) != 0 || !u[7]) && (strncmp(u, "https://", 8) != 0 || !u[8]))
+            return config_error(ctx, e->line, "ha.endpoints: '%s' is not an http:// or https:// URL", u);
+    }
+    return TM_OK;
+}
+
+static tm_status get_path(const parse_ctx *ctx, const char *table, const char *key, const tm_toml_value *v,
+                          char **out)
+{
+    char *raw = NULL;
+    TM_TRY(get_string(ctx, table, key, v, &raw));
+    free(*out);
+    *out = NULL;
+    tm_status status = raw[0] ? resolve_path(ctx, raw, out) : config_error(ctx, v->line, "%s.%s: empty", table, key);
+    free(raw);
+    return status;
+}
+
+static tm_status parse_ha_key(const parse_ctx *ctx, const char *k, const tm_toml_value *v, tm_ha_config *ha)
+{
+    if (strcmp(k, "backend") == 0) return get_string(ctx, "ha", k, v, &ha->backend);
+    if (strcmp(k, "endpoints") == 0) return parse_ha_endpoints(ctx, v, ha);
+    if (strcmp(k, "key_prefix") == 0) return get_string(ctx, "ha", k, v, &ha->key_prefix);
+    if (strcmp(k, "ca_file") == 0) return get_path(ctx, "ha", k, v, &ha->ca_file);
+    if (strcmp(k, "cert_file") == 0) return get_path(ctx, "ha", k, v, &ha->cert_file);
+    if (strcmp(k, "key_file") == 0) return get_path(ctx, "ha", k, v, &ha->key_file);
+    if (strcmp(k, "request_timeout_ms") == 0) return get_int_or_string(ctx, "ha", k, v, &ha->request_timeout_ms);
+    if (strcmp(k, "instance") == 0) return get_string(ctx, "ha", k, v, &ha->instance);
+    return config_error(ctx, v->line, "ha: unknown key '%s'", k);
+}
+
+/* The defaults of what [ha] leaves out. */
+static tm_status ha_defaults(tm_ha_config *ha)
+{
+    if (!ha->key_prefix && !(ha->key_prefix = strdup("/tmkms/"))) return tm_err_set(TM_ERR_NOMEM, "out of memory");
+    if (!ha->instance) {
+        char host[256] = "tmkms";
+        if (gethostname(host, sizeof(host) - 1) != 0) snprintf(host, sizeof(host), "tmkms");
+        if (!(ha->instance = strdup(host))) return tm_err_set(TM_ERR_NOMEM, "out of memory");
+    }
+    return TM_OK;
+}
+
+static tm_status parse_ha(const parse_ctx *ctx, const tm_toml_value *t, tm_ha_config *ha)
+{
+    TM_TRY(want_type(ctx, "", "ha", t, TM_TOML_TABLE));
+    ha->enabled = true;
+    ha->line = t->line;
+    ha->request_timeout_ms = 1000;
+    for (size_t i = 0; i < t->u.table.len; i++) TM_TRY(parse_ha_key(ctx, t->u.table.keys[i], t->u.table.values[i], ha));
+    if (!ha->backend) return config_error(ctx, t->line, "[ha]: missing 'backend' (\"etcd\")");
+    if (strcmp(ha->backend, "etcd") != 0)
+        return config_error(ctx, t->line, "ha.backend: '%s' is not supported (only \"etcd\")", ha->backend);
+    if (ha->n_endpoints == 0) return config_error(ctx, t->line, "[ha]: missing 'endpoints'");
+    if (!ha->cert_file != !ha->key_file)
+        return config_error(ctx, t->line, "[ha]: cert_file and key_file go together (mutual TLS)");
+    if (ha->request_timeout_ms < 10 || ha->request_timeout_ms > 60000)
+        return config_error(ctx, t->line, "ha.request_timeout_ms: %lld is not between 10 and 60000",
+                            (long long)ha->request_timeout_ms);
+    if (ha->key_prefix && (!ha->key_prefix[0] || strlen(ha->key_prefix) > 128))
+        return config_error(ctx, t->line, "ha.key_prefix: must be 1 to 128 characters");
+    if (ha->instance && (!ha->instance[0] || strlen(ha->instance) > 64))
+        return config_error(ctx, t->line, "ha.instance: must be 1 to 64 characters");
+    return ha_defaults(ha);
+}
+
 static tm_status parse_root(const parse_ctx *ctx, const tm_toml_value *root, tm_config *cfg)
 {
     for (size_t i = 0; i < root->u.table.len; i++) {
@@ -351,6 +429,8 @@ static tm_status parse_root(const parse_ctx *ctx, const tm_toml_value *root, tm_
             PARSE_TABLE_ARRAY(ctx, v, "validator", cfg->validators, cfg->n_validators, parse_validator);
         else if (strcmp(k, "providers") == 0)
             TM_TRY(parse_providers(ctx, v, cfg));
+        else if (strcmp(k, "ha") == 0)
+            TM_TRY(parse_ha(ctx, v, &cfg->ha));
         else
             return config_error(ctx, v->line, "unknown key '%s'", k);
     }
@@ -457,6 +537,13 @@ void tm_config_free(tm_config *cfg)
         free(cfg->softsign[i].key_format);
         free(cfg->softsign[i].path);
     }
+    for (size_t i = 0; i < cfg->ha.n_endpoints; i++) free(cfg->ha.endpoints[i]);
+    free(cfg->ha.backend);
+    free(cfg->ha.key_prefix);
+    free(cfg->ha.ca_file);
+    free(cfg->ha.cert_file);
+    free(cfg->ha.key_file);
+    free(cfg->ha.instance);
     free(cfg->chains);
     free(cfg->validators);
     free(cfg->softsign);

@@ -351,6 +351,25 @@ static void test_local_state_ahead_of_cluster(void **state)
     tm_chain_close(a.chain);
 }
 
+static void test_forged_record_is_refused(void **state)
+{
+    (void)state;
+    mem_cluster c;
+    cluster_init(&c);
+    instance a;
+    instance_open(&a, &c, 0);
+    c.rec.state = signed_state(9, TM_STEP_PREVOTE, 0, 900);
+    c.rec.state.signature[5] ^= 1;
+    c.rec.revision = 4;
+    vote_req v;
+    tm_chain_sign_result r;
+    assert_int_equal(tm_chain_sign(a.chain, vote(&v, 9, TM_STEP_PREVOTE, 0, 900), &r), TM_ERR_CORRUPT);
+    assert_non_null(strstr(tm_err_msg(), "not this key's"));
+    assert_int_equal(a.store.persists, 0);
+    assert_int_equal(c.swaps, 0);
+    tm_chain_close(a.chain);
+}
+
 int main(void)
 {
     if (tm_crypto_init() != TM_OK) return 1;
@@ -363,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_unavailable_cluster_releases_nothing),
         cmocka_unit_test(test_local_persist_failure_withholds),
         cmocka_unit_test(test_local_state_ahead_of_cluster),
+        cmocka_unit_test(test_forged_record_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

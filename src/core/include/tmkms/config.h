@@ -6,6 +6,9 @@
  *   [[validator]]         addr, chain_id, reconnect (default true), max_height,
  *                         protocol_version, secret_key
  *   [[providers.softsign]] chain_ids, key_type ("consensus" | "account" | "identity"), path
+ *   [ha]                  backend = "etcd", endpoints, key_prefix (default "/tmkms/"),
+ *                         ca_file, cert_file, key_file, request_timeout_ms (default 1000),
+ *                         instance (default: the host name)
  *
  * Unknown keys and type errors are TM_ERR_CONFIG with "FILE:LINE: message". Relative paths
  * are resolved against the config file's directory. */
@@ -48,6 +51,24 @@ typedef struct {
     int line;
 } tm_softsign_config;
 
+/* Up to this many etcd endpoints (TM_ETCD_MAX_ENDPOINTS). */
+#define TM_HA_MAX_ENDPOINTS 16
+
+/* [ha]: several tmkms instances with one key, one record per chain in etcd. */
+typedef struct {
+    bool enabled; /* an [ha] section exists */
+    char *backend; /* "etcd" */
+    char *endpoints[TM_HA_MAX_ENDPOINTS];
+    size_t n_endpoints;
+    char *key_prefix; /* the record of chain C is <key_prefix><C> */
+    char *ca_file;    /* absolute, or NULL */
+    char *cert_file;  /* absolute, or NULL; with key_file */
+    char *key_file;   /* absolute, or NULL */
+    int64_t request_timeout_ms;
+    char *instance; /* this instance's name in the records and logs */
+    int line;
+} tm_ha_config;
+
 typedef struct {
     char *path; /* the config file, absolute */
     char *dir;  /* its directory */
@@ -57,6 +78,7 @@ typedef struct {
     size_t n_validators;
     tm_softsign_config *softsign;
     size_t n_softsign;
+    tm_ha_config ha;
 } tm_config;
 
 tm_status tm_config_load(const char *path, tm_config **out);

@@ -3,6 +3,7 @@
 #ifndef TMKMS_CLI_H
 #define TMKMS_CLI_H
 
+int cmd_ha(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_start(int argc, char **argv);
 int cmd_pubkey(int argc, char **argv);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tmkms/ha/ha_etcd.h"
 #include "tmkms/link.h"
 #include "tmkms/log.h"
 #include "tmkms/noise.h"
@@ -64,6 +65,16 @@ static tm_status open_chain(const tm_config *config, const tm_chain_config *cc, 
     return TM_OK;
 }
 
+static tm_status join_cluster(tm_service *service)
+{
+    const tm_ha_config *ha = &service->config->ha;
+    TM_TRY(tm_ha_etcd_open(ha, &service->ha));
+    for (size_t i = 0; i < service->n_chains; i++) tm_chain_set_ha(service->chains[i], service->ha);
+    tm_log_info("ha", "instance '%s': every signature goes through etcd (%zu endpoint%s, records under %s)",
+                ha->instance, ha->n_endpoints, ha->n_endpoints == 1 ? "" : "s", ha->key_prefix);
+    return TM_OK;
+}
+
 tm_status tm_service_open(const tm_config *config, tm_service *service)
 {
     memset(service, 0, sizeof(*service));
@@ -79,12 +90,21 @@ tm_status tm_service_open(const tm_config *config, tm_service *service)
         }
         service->n_chains++;
     }
+    if (config->ha.enabled) {
+        tm_status status = join_cluster(service);
+        if (status != TM_OK) {
+            tm_service_close(service);
+            return status;
+        }
+    }
     return TM_OK;
 }
 
 void tm_service_close(tm_service *service)
 {
     for (size_t i = 0; i < service->n_chains; i++) tm_chain_close(service->chains[i]);
+    if (service->ha) service->ha->ops->close(service->ha);
+    service->ha = NULL;
     free(service->chains);
     service->chains = NULL;
     service->n_chains = 0;

@@ -10,10 +10,12 @@ typedef struct {
     const tm_config *config;
     tm_chain **chains; /* parallel to config->chains */
     size_t n_chains;
+    tm_ha_backend *ha; /* [ha]: the cluster every chain signs through; else NULL */
 } tm_service;
 
 /* Opens every chain: its consensus key and its state. Refuses a missing or corrupt state
- * naming the path and the command that fixes it. */
+ * naming the path and the command that fixes it. With [ha], joins every chain to the
+ * cluster (no request is made yet: an unreachable etcd only delays signing). */
 tm_status tm_service_open(const tm_config *config, tm_service *service);
 void tm_service_close(tm_service *service);
 tm_chain *tm_service_chain(const tm_service *service, const char *chain_id);

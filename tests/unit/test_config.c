@@ -186,6 +186,54 @@ static void test_tcp_addresses(void **unused)
     expect_error(NOISE_VALIDATOR("tcp://10.0.0.5:26659", ""), ":3: validator.secret_key: required for tcp://");
 }
 
+#define HA_CHAIN "[[chain]]\nid = \"a\"\n"
+
+static void test_ha_section(void **unused)
+{
+    (void)unused;
+    tm_config *cfg;
+    assert_int_equal(load(HA_CHAIN, &cfg), TM_OK);
+    assert_false(cfg->ha.enabled);
+    tm_config_free(cfg);
+    assert_int_equal(load(HA_CHAIN "[ha]\nbackend = \"etcd\"\nendpoints = [\"http://127.0.0.1:2379\", "
+                                   "\"https://10.0.0.2:2379\"]\nca_file = \"etcd/ca.pem\"\ncert_file = "
+                                   "\"etcd/kms.pem\"\nkey_file = \"/etc/tmkms/kms-key.pem\"\n"
+                                   "request_timeout_ms = 250\ninstance = \"kms-2\"\n",
+                          &cfg),
+                     TM_OK);
+    assert_true(cfg->ha.enabled);
+    assert_string_equal(cfg->ha.backend, "etcd");
+    assert_int_equal(cfg->ha.n_endpoints, 2);
+    assert_string_equal(cfg->ha.endpoints[1], "https://10.0.0.2:2379");
+    assert_string_equal(cfg->ha.key_prefix, "/tmkms/");
+    char want[600];
+    snprintf(want, sizeof(want), "%s/etcd/ca.pem", cfg->dir);
+    assert_string_equal(cfg->ha.ca_file, want);
+    assert_string_equal(cfg->ha.key_file, "/etc/tmkms/kms-key.pem");
+    assert_int_equal(cfg->ha.request_timeout_ms, 250);
+    assert_string_equal(cfg->ha.instance, "kms-2");
+    tm_config_free(cfg);
+    /* Defaults: prefix, timeout, instance (the host name). */
+    assert_int_equal(load(HA_CHAIN "[ha]\nbackend = \"etcd\"\nendpoints = [\"http://h:2379\"]\n", &cfg), TM_OK);
+    assert_int_equal(cfg->ha.request_timeout_ms, 1000);
+    assert_true(strlen(cfg->ha.instance) > 0);
+    tm_config_free(cfg);
+
+    expect_error(HA_CHAIN "[ha]\nendpoints = [\"http://h:1\"]\n", ":3: [ha]: missing 'backend'");
+    expect_error(HA_CHAIN "[ha]\nbackend = \"raft\"\nendpoints = [\"http://h:1\"]\n", "ha.backend: 'raft'");
+    expect_error(HA_CHAIN "[ha]\nbackend = \"etcd\"\n", "missing 'endpoints'");
+    expect_error(HA_CHAIN "[ha]\nbackend = \"etcd\"\nendpoints = []\n", ":5: ha.endpoints: expected 1 to 16");
+    expect_error(HA_CHAIN "[ha]\nbackend = \"etcd\"\nendpoints = [\"h:2379\"]\n", "not an http:// or https://");
+    expect_error(HA_CHAIN "[ha]\nbackend = \"etcd\"\nendpoints = [\"http://h:1\"]\ncert_file = \"c.pem\"\n",
+                 "cert_file and key_file go together");
+    expect_error(HA_CHAIN "[ha]\nbackend = \"etcd\"\nendpoints = [\"http://h:1\"]\nrequest_timeout_ms = 0\n",
+                 "not between 10 and 60000");
+    expect_error(HA_CHAIN "[ha]\nbackend = \"etcd\"\nendpoints = [\"http://h:1\"]\nendpoint = \"x\"\n",
+                 ":6: ha: unknown key 'endpoint'");
+    expect_error(HA_CHAIN "[ha]\nbackend = \"etcd\"\nendpoints = [\"http://h:1\"]\nkey_prefix = \"\"\n",
+                 "ha.key_prefix");
+}
+
 static void test_missing_file(void **unused)
 {
     (void)unused;
@@ -203,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_noise_addresses),
         cmocka_unit_test(test_tcp_addresses),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_ha_section),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

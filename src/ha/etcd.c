@@ -75,23 +75,26 @@ static tm_status check_url(const char *url)
     return TM_OK;
 }
 
-static tm_status check_readable(const char *path, const char *what)
+/* Opens `path` (O_NONBLOCK: a FIFO planted there must not hang us) and stats it. */
+static tm_status check_readable(const char *path, const char *what, struct stat *st)
 {
+    tm_status status = TM_OK;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0 && errno == ENOENT)
         return tm_err_set(TM_ERR_NOT_FOUND, "etcd %s %s does not exist", what, path);
     TM_ENSURE(fd >= 0, TM_ERR_IO, "etcd %s %s: cannot open: %s", what, path, strerror(errno));
+    TM_ENSURE_GOTO(fstat(fd, st) == 0, TM_ERR_IO, "etcd %s %s: cannot stat: %s", what, path, strerror(errno));
+    TM_ENSURE_GOTO(S_ISREG(st->st_mode), TM_ERR_INVALID, "etcd %s %s is not a regular file", what, path);
+out:
     close(fd);
-    return TM_OK;
+    return status;
 }
 
 /* As for our own keys (keyfile.c): a private key others can read is refused. */
 static tm_status check_key_file(const char *path)
 {
     struct stat st;
-    TM_TRY(check_readable(path, "key file"));
-    TM_ENSURE(stat(path, &st) == 0, TM_ERR_IO, "etcd key file %s: cannot stat: %s", path, strerror(errno));
-    TM_ENSURE(S_ISREG(st.st_mode), TM_ERR_INVALID, "etcd key file %s is not a regular file", path);
+    TM_TRY(check_readable(path, "key file", &st));
     unsigned mode = (unsigned)(st.st_mode & 07777);
     TM_ENSURE((mode & (S_IRWXG | S_IRWXO)) == 0, TM_ERR_PERMISSION,
               "etcd key file %s is accessible by group/others (mode %04o); run chmod 600 %s", path, mode,
@@ -110,8 +113,9 @@ static tm_status check_options(const tm_etcd_options *o)
     TM_ENSURE(o->timeout_ms >= 0 && o->timeout_ms <= 600000, TM_ERR_CONFIG,
               "etcd: timeout %ld ms out of range", o->timeout_ms);
     TM_ENSURE(!o->key_file || o->cert_file, TM_ERR_CONFIG, "etcd: a key file without a certificate file");
-    if (o->ca_file) TM_TRY(check_readable(o->ca_file, "CA file"));
-    if (o->cert_file) TM_TRY(check_readable(o->cert_file, "certificate file"));
+    struct stat st;
+    if (o->ca_file) TM_TRY(check_readable(o->ca_file, "CA file", &st));
+    if (o->cert_file) TM_TRY(check_readable(o->cert_file, "certificate file", &st));
     if (o->key_file) TM_TRY(check_key_file(o->key_file));
     return TM_OK;
 }

@@ -21,6 +21,7 @@
 static int failures, checks;
 static struct {
     const char *endpoint, *dead[MAX_DEAD], *ca, *cert, *key, *bad_key, *prefix;
+    const char *unavailable, *refusing, *huge, *garbage; /* fake_etcd.py's modes */
     size_t n_dead;
     int bench;
 } args = {.prefix = "/tmkms-test", .bench = 200};
@@ -257,6 +258,44 @@ static void check_status(void)
     tm_etcd_close(e);
 }
 
+/* get with endpoints {first, second}: the status and the error message. */
+static tm_status get_via(const char *first, const char *second, char *msg, size_t cap)
+{
+    tm_etcd_options o = options();
+    tm_etcd_kv kv;
+    o.n_endpoints = 0;
+    o.endpoints[o.n_endpoints++] = first;
+    if (second) o.endpoints[o.n_endpoints++] = second;
+    tm_etcd *e = open_or_die(&o);
+    tm_status st = tm_etcd_get(e, "/k", &kv);
+    snprintf(msg, cap, "%s", st == TM_OK ? "" : tm_err_msg());
+    tm_etcd_close(e);
+    return st;
+}
+
+/* Endpoints that answer wrongly: 503 fails over, 400 stops, a huge or bad answer is corrupt. */
+static void check_misbehaving(void)
+{
+    char msg[1024];
+    if (args.unavailable) {
+        CHECK(get_via(args.unavailable, args.endpoint, msg, sizeof(msg)) == TM_OK, "503 fails over: %s", msg);
+        CHECK(get_via(args.unavailable, NULL, msg, sizeof(msg)) == TM_ERR_UNAVAILABLE &&
+                  strstr(msg, "no leader") && strstr(msg, args.unavailable),
+              "503 alone is unavailable: %s", msg);
+    }
+    if (args.refusing)
+        CHECK(get_via(args.refusing, args.endpoint, msg, sizeof(msg)) == TM_ERR_REFUSED &&
+                  strstr(msg, "key is not provided") && strstr(msg, args.refusing),
+              "400 is a refusal, not retried: %s", msg);
+    if (args.huge)
+        CHECK(get_via(args.huge, args.endpoint, msg, sizeof(msg)) == TM_ERR_CORRUPT && strstr(msg, args.huge),
+              "an answer above the bound is corrupt: %s", msg);
+    if (args.garbage)
+        CHECK(get_via(args.garbage, args.endpoint, msg, sizeof(msg)) == TM_ERR_CORRUPT &&
+                  strstr(msg, args.garbage),
+              "a malformed answer is corrupt: %s", msg);
+}
+
 /* With client-certificate auth: no certificate, or a key file others can read, is refused. */
 static void check_tls_refusals(void)
 {
@@ -342,6 +381,10 @@ static void parse_args(int argc, char **argv)
                                          {"bad-key", required_argument, 0, 'b'},
                                          {"prefix", required_argument, 0, 'p'},
                                          {"bench", required_argument, 0, 'n'},
+                                         {"unavailable", required_argument, 0, 'U'},
+                                         {"refusing", required_argument, 0, 'R'},
+                                         {"huge", required_argument, 0, 'H'},
+                                         {"garbage", required_argument, 0, 'G'},
                                          {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -356,6 +399,10 @@ static void parse_args(int argc, char **argv)
         case 'b': args.bad_key = optarg; break;
         case 'p': args.prefix = optarg; break;
         case 'n': args.bench = atoi(optarg); break;
+        case 'U': args.unavailable = optarg; break;
+        case 'R': args.refusing = optarg; break;
+        case 'H': args.huge = optarg; break;
+        case 'G': args.garbage = optarg; break;
         default: exit(2);
         }
     }
@@ -377,6 +424,7 @@ int main(int argc, char **argv)
     if (args.n_dead >= 2) check_failover();
     if (args.n_dead >= 1) check_all_dead();
     check_status();
+    check_misbehaving();
     check_tls_refusals();
     bench(e);
     tm_etcd_close(e);

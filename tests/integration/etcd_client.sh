@@ -3,7 +3,8 @@
 # https with client-certificate auth: reads, compare-and-swap won/lost, 8 threads racing
 # on one revision (exactly one wins), failover past two dead endpoints, all endpoints dead
 # (TM_ERR_UNAVAILABLE within the timeout), endpoint status, TLS refusals (no client
-# certificate, unknown CA, a group-readable key file). tests/ha/etcd_client_check does the
+# certificate, unknown CA, a group-readable key file), and endpoints that answer wrongly
+# (tests/ha/fake_etcd.py: 503 fails over, 400 does not, oversized or malformed answers). tests/ha/etcd_client_check does the
 # checks; this script starts etcd (loopback only) and makes the certificates.
 # labels: ha;etcd
 # timeout: 120
@@ -82,9 +83,28 @@ run_check() {
 
 dead() { echo "$1://127.0.0.1:$(free_port)"; }
 
+# start_fake MODE: tests/ha/fake_etcd.py answering every request wrongly; sets $url.
+start_fake() {
+  local portfile=$work/fake-$1.port i
+  python3 "$TMKMS_SOURCE_DIR/tests/ha/fake_etcd.py" "$portfile" "$1" &
+  pids+=($!)
+  for i in $(seq 100); do
+    [[ -s $portfile ]] && { url="http://127.0.0.1:$(cat "$portfile")"; return 0; }
+    sleep 0.05
+  done
+  echo "FAIL: fake_etcd.py $1 did not start"
+  return 1
+}
+fakes=()
+for mode in unavailable refusing huge garbage; do
+  start_fake "$mode" || exit 1
+  fakes+=(--"$mode" "$url")
+done
+
 # Over http.
 start_etcd plain http || exit 1
-run_check --endpoint "$url" --dead "$(dead http)" --dead "$(dead http)" --dead "$(dead http)" --bench 500
+run_check --endpoint "$url" --dead "$(dead http)" --dead "$(dead http)" --dead "$(dead http)" "${fakes[@]}" \
+  --bench 500
 
 # Over https with client-certificate auth.
 certs=$work/certs

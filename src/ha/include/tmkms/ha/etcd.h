@@ -24,6 +24,11 @@
 #define TM_ETCD_MAX_ENDPOINTS 16
 /* Bound on a value we store or accept back (a record: state, sign bytes, signatures). */
 #define TM_ETCD_MAX_VALUE 16384
+/* Bound on a key (our keys are short paths such as "/tmkms/<chain>/consensus"). */
+#define TM_ETCD_MAX_KEY 512
+/* Bound on an answer's body: one key and one value in base64 plus headers fit many times;
+ * a longer answer is refused (TM_ERR_CORRUPT) rather than buffered. */
+#define TM_ETCD_MAX_BODY (64u * 1024u)
 
 typedef struct tm_etcd tm_etcd;
 
@@ -82,5 +87,13 @@ void tm_etcd_endpoint_status(tm_etcd *etcd, size_t i, tm_etcd_member_status *out
 tm_status tm_etcd_parse_range(const char *body, size_t len, const char *key, tm_etcd_kv *out);
 tm_status tm_etcd_parse_txn(const char *body, size_t len, const char *key, bool *swapped, tm_etcd_kv *current);
 tm_status tm_etcd_parse_status(const char *body, size_t len, tm_etcd_member_status *out);
+/* The parsers fill what they can check: after tm_etcd_parse_txn with *swapped true,
+ * current->mod_revision is the new revision and current->len 0 (tm_etcd_cas copies the
+ * value it wrote). */
+
+/* An error answer ({"error":..., "code":N, "message":...}): its gRPC code (-1 when absent
+ * or not a small integer) and message (printable ASCII, truncated to cap; the raw body
+ * when it is not such JSON). Never fails. */
+void tm_etcd_parse_error(const char *body, size_t len, int *code, char *msg, size_t cap);
 
 #endif

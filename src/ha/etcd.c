@@ -93,7 +93,7 @@ out:
 /* As for our own keys (keyfile.c): a private key others can read is refused. */
 static tm_status check_key_file(const char *path)
 {
-    struct stat st;
+    struct stat st = {0};
     TM_TRY(check_readable(path, "key file", &st));
     unsigned mode = (unsigned)(st.st_mode & 07777);
     TM_ENSURE((mode & (S_IRWXG | S_IRWXO)) == 0, TM_ERR_PERMISSION,
@@ -132,6 +132,7 @@ static tm_status dup_str(const char *s, char **out)
 static tm_status copy_options(tm_etcd *e, const tm_etcd_options *o)
 {
     for (size_t i = 0; i < o->n_endpoints; i++) {
+        TM_ENSURE(o->endpoints[i] != NULL, TM_ERR_CONFIG, "etcd: endpoint %zu missing", i);
         TM_TRY(dup_str(o->endpoints[i], &e->endpoints[i]));
         e->n_endpoints = i + 1;
         size_t n = strlen(e->endpoints[i]);

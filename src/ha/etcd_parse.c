@@ -277,8 +277,13 @@ out:
 static void copy_printable(char *dst, size_t cap, const char *src, size_t n)
 {
     size_t j = 0;
-    for (size_t i = 0; i < n && j + 1 < cap; i++)
-        dst[j++] = (src[i] >= ' ' && src[i] < 0x7f) ? src[i] : '?';
+    for (size_t i = 0; i < n && j + 1 < cap; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (c >= 0x20 && c < 0x7f)
+            dst[j++] = (char)c;
+        else
+            dst[j++] = '?';
+    }
     dst[j] = '\0';
 }
 

@@ -239,7 +239,9 @@ static void check_status(void)
     tm_etcd_member_status s;
     if (args.n_dead) o.endpoints[o.n_endpoints++] = args.dead[0];
     tm_etcd *e = open_or_die(&o);
-    CHECK(tm_etcd_endpoint_count(e) == o.n_endpoints && strcmp(tm_etcd_endpoint(e, 0), args.endpoint) == 0,
+    const char *first = tm_etcd_endpoint(e, 0);
+    CHECK(tm_etcd_endpoint_count(e) == o.n_endpoints && first != NULL && args.endpoint != NULL &&
+              strcmp(first, args.endpoint) == 0,
           "endpoint list");
     tm_etcd_endpoint_status(e, 0, &s);
     CHECK(s.reachable, "status: reachable (%s)", s.error);
@@ -398,7 +400,7 @@ static void parse_args(int argc, char **argv)
         case 'k': args.key = optarg; break;
         case 'b': args.bad_key = optarg; break;
         case 'p': args.prefix = optarg; break;
-        case 'n': args.bench = atoi(optarg); break;
+        case 'n': args.bench = (int)strtol(optarg, NULL, 10); break;
         case 'U': args.unavailable = optarg; break;
         case 'R': args.refusing = optarg; break;
         case 'H': args.huge = optarg; break;

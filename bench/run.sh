@@ -76,6 +76,15 @@ echo "ha: tmkms with [ha] on a single-member etcd $(etcd --version | sed -n 's/^
   "(${ha_n} signatures)"
 BENCH_SIGN_ARGS="--etcd-endpoint $etcd_url" bench_against ha "$hd" "$ha_n" \
   "$build/bin/tmkms" start -c "$hd/tmkms.toml" --log-level warn | tee "$work/ha.out"
+# The size of the chain's record as etcd holds it (the floor's value is ETCD_VALUE_BYTES).
+record_bytes=$(python3 - "$etcd_url" <<'PY'
+import base64, json, sys, urllib.request
+body = json.dumps({"key": base64.b64encode(b"/tmkms/bench-chain").decode()}).encode()
+kvs = json.load(urllib.request.urlopen(sys.argv[1] + "/v3/kv/range", body, timeout=5)).get("kvs", [])
+print(len(base64.b64decode(kvs[0]["value"])) if kvs else "none")
+PY
+) || record_bytes=unknown
+echo "  ha     the chain's record in etcd (/tmkms/bench-chain): $record_bytes bytes"
 kill "$etcd_pid" 2>/dev/null || true
 wait "$etcd_pid" 2>/dev/null || true
 etcd_pid=
@@ -146,6 +155,7 @@ done
     "$(get local_floor_us)" "$(get etcd_range_us)" "$(get etcd_txn_us)"
   printf '  p50 / own floor          %.2f\n' "$(python3 -c "print($ha_p50/$ha_floor)")"
   printf '  p50 / unix row p50       %.2f   (printed, not asserted)\n' "$(python3 -c "print($ha_p50/$unix_p50)")"
+  printf '  record size              %s bytes in etcd (the floor'"'"'s txn writes 500)\n' "$record_bytes"
   echo "nitro (rss_mib is the helper's; the enclave's is below):"
   printf '  floor %s us = unix floor of this row %.1f us + 2 extra Unix round trips of %s us\n' "$nitro_floor" \
     "$(python3 -c "print($nitro_floor - 2 * $nitro_rt)")" "$nitro_rt"

@@ -15,7 +15,14 @@
  * signer whose path has more hops than the node's socket (the Nitro enclave: node ⇄
  * helper relay ⇄ enclave, and the enclave's state round trip to the helper: K = 3).
  * --kms-start-file names a file holding the CLOCK_REALTIME nanoseconds at which the
- * signer was started; the time from then to the first signature is reported (cold start). */
+ * signer was started; the time from then to the first signature is reported (cold start).
+ *
+ * --etcd-endpoint URL (the HA row: a tmkms with [ha] pointing at that etcd) adds to the
+ * floor what each new signature of a cluster member costs on top of the local path: one
+ * linearizable range read and one compare-and-swap transaction, sampled in the same
+ * blocks through tmkms's own etcd client (tm_etcd_get, tm_etcd_cas) on a key of its own
+ * (--etcd-key, default /bench/etcd-floor) with an ETCD_VALUE_BYTES value, about the size
+ * of a chain's record. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +41,7 @@
 #include <unistd.h>
 
 #include "tmkms/conn.h"
+#include "tmkms/ha/etcd.h"
 #include "tmkms/noise.h"
 #include "tmkms/privval.h"
 #include "tmkms/secretconn.h"
@@ -44,6 +52,7 @@
 #define RESPONSE_BYTES 240
 #define RECORD_BYTES 700
 #define HANDSHAKES 30
+#define ETCD_VALUE_BYTES 500
 
 typedef enum { T_UNIX, T_TCP, T_NOISE } transport;
 static const char *const transport_names[] = {"unix", "tcp", "noise"};
@@ -194,6 +203,9 @@ typedef struct {
     tm_conn *ping, *echo; /* two ends of the transport: ours and the echo thread's */
     int state_fd;
     char probe_path[4096];
+    tm_etcd *etcd; /* NULL: no HA row */
+    const char *etcd_key;
+    int64_t etcd_rev; /* the key's mod_revision, for the next compare-and-swap */
 } floor_ctx;
 
 static void *echo_thread(void *arg)
@@ -231,6 +243,33 @@ static double floor_sync(floor_ctx *f, unsigned i)
     if (pwrite(f->state_fd, rec, sizeof(rec), (off_t)(i % 2) * 4096) != (ssize_t)sizeof(rec)) die("pwrite");
     if (fdatasync(f->state_fd) != 0) die("fdatasync");
     return now_us() - t0;
+}
+
+static tm_etcd_kv etcd_kv; /* 16 KiB: not on the stack */
+
+/* One linearizable read of the floor key, as sign_in_cluster's read of the record. */
+static double floor_etcd_range(floor_ctx *f)
+{
+    double t0 = now_us();
+    if (tm_etcd_get(f->etcd, f->etcd_key, &etcd_kv) != TM_OK) die(tm_err_msg());
+    double dt = now_us() - t0;
+    f->etcd_rev = etcd_kv.mod_revision;
+    return dt;
+}
+
+/* One compare-and-swap of the floor key (won: nobody else writes it), as the record's. */
+static double floor_etcd_txn(floor_ctx *f, unsigned i)
+{
+    uint8_t value[ETCD_VALUE_BYTES];
+    memset(value, 'a' + (int)(i % 26), sizeof(value));
+    bool swapped = false;
+    double t0 = now_us();
+    if (tm_etcd_cas(f->etcd, f->etcd_key, f->etcd_rev, value, sizeof(value), &swapped, &etcd_kv) != TM_OK)
+        die(tm_err_msg());
+    double dt = now_us() - t0;
+    if (!swapped) die("the etcd floor key was written by someone else");
+    f->etcd_rev = etcd_kv.mod_revision;
+    return dt;
 }
 
 /* ---- transports: a connected pair of each, for the floor and the handshake timing ---- */
@@ -412,7 +451,7 @@ int main(int argc, char **argv)
     const char *socket_path = NULL, *state_dir = NULL, *chain_id = "bench-chain";
     long n = 5000;
     const char *kms_pid_file = NULL, *label = "tmkms", *listen_addr = NULL, *identity_key = NULL;
-    const char *kms_start_file = NULL;
+    const char *kms_start_file = NULL, *etcd_endpoint = NULL, *etcd_key = "/bench/etcd-floor";
     long round_trips = 1;
     transport t = T_UNIX;
     static const struct option opts[] = {{"label", required_argument, NULL, 'l'},
@@ -426,6 +465,8 @@ int main(int argc, char **argv)
                                          {"identity-key", required_argument, NULL, 'k'},
                                          {"floor-round-trips", required_argument, NULL, 'r'},
                                          {"kms-start-file", required_argument, NULL, 'S'},
+                                         {"etcd-endpoint", required_argument, NULL, 'e'},
+                                         {"etcd-key", required_argument, NULL, 'K'},
                                          {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -439,6 +480,8 @@ int main(int argc, char **argv)
         else if (o == 'k') identity_key = optarg;
         else if (o == 'r') round_trips = (long)parse_num(optarg, 1, 1000000000, "bad --floor-round-trips");
         else if (o == 'S') kms_start_file = optarg;
+        else if (o == 'e') etcd_endpoint = optarg;
+        else if (o == 'K') etcd_key = optarg;
         else if (o == 't' && strcmp(optarg, "unix") == 0) t = T_UNIX;
         else if (o == 't' && strcmp(optarg, "tcp") == 0) t = T_TCP;
         else if (o == 't' && strcmp(optarg, "noise") == 0) t = T_NOISE;
@@ -449,7 +492,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_sign --state-dir DIR [--transport unix] --socket PATH\n"
                         "       bench_sign --state-dir DIR --transport tcp|noise --listen HOST:PORT --identity-key FILE\n"
                         "       [--chain-id ID] [--n N] [--kms-pid-file F] [--kms-start-file F] [--label NAME]\n"
-                        "       [--floor-round-trips K]\n");
+                        "       [--floor-round-trips K] [--etcd-endpoint URL [--etcd-key KEY]]\n");
         return 2;
     }
     n -= n % BLOCK;
@@ -457,12 +500,19 @@ int main(int argc, char **argv)
     tm_frame_reader_init(&k.fr, TM_PRIVVAL_MAX_FRAME);
     k.conn = t == T_UNIX ? accept_kms(socket_path) : accept_kms_net(t, listen_addr, identity_key);
     request_pubkey(&k);
-    floor_ctx f;
+    floor_ctx f = {0};
     floor_open(&f, t, state_dir);
+    if (etcd_endpoint) {
+        tm_etcd_options eo = {.endpoints = {etcd_endpoint}, .n_endpoints = 1, .timeout_ms = 5000};
+        if (tm_etcd_open(&eo, &f.etcd) != TM_OK) die(tm_err_msg());
+        f.etcd_key = etcd_key;
+        floor_etcd_range(&f); /* the key's revision (0: absent); warms the connection */
+    }
 
     samples kms = {calloc((size_t)n, sizeof(double)), 0};
     samples fs = {calloc((size_t)n, sizeof(double)), 0}, fp = {calloc((size_t)n, sizeof(double)), 0},
             fd = {calloc((size_t)n, sizeof(double)), 0};
+    samples er = {calloc((size_t)n, sizeof(double)), 0}, et = {calloc((size_t)n, sizeof(double)), 0};
     int64_t height = 1;
     sign_vote(&k, height++, 0, 1);
     double first_sig = realtime_us(); /* cold start: the signer's first signature */
@@ -481,12 +531,18 @@ int main(int argc, char **argv)
             fs.v[fs.n++] = floor_sign(&f);
             fp.v[fp.n++] = floor_ping(&f);
             fd.v[fd.n++] = floor_sync(&f, (unsigned)i);
+            if (f.etcd) {
+                er.v[er.n++] = floor_etcd_range(&f);
+                et.v[et.n++] = floor_etcd_txn(&f, (unsigned)i);
+            }
         }
     }
     double wall = now_us() - start;
     (void)wall;
     double a = quantile(&fs, 0.5), b = quantile(&fp, 0.5), c = quantile(&fd, 0.5);
-    double floor_us = a + (double)round_trips * b + c;
+    double local_floor_us = a + (double)round_trips * b + c;
+    double etcd_range = f.etcd ? quantile(&er, 0.5) : 0, etcd_txn = f.etcd ? quantile(&et, 0.5) : 0;
+    double floor_us = local_floor_us + etcd_range + etcd_txn;
     double p50 = quantile(&kms, 0.5), p99 = quantile(&kms, 0.99), max = quantile(&kms, 1.0);
     const char *tname = transport_names[t];
     printf("sequential durable signatures over %s://, %ld requests (floor sampled between blocks of %d)\n", tname, n,
@@ -499,29 +555,38 @@ int main(int argc, char **argv)
         printf("  floor  %ld %s round trips              %8.1f us   (the signer's path has %ld hops)\n", round_trips,
                tname, (double)round_trips * b, round_trips);
     printf("  floor  pwrite + fdatasync    p50 %8.1f us\n", c);
+    if (f.etcd) {
+        printf("  floor  local (sign + round trip + sync) %8.1f us\n", local_floor_us);
+        printf("  floor  etcd range p50            %8.1f us   (linearizable read, JSON gateway over loopback)\n",
+               etcd_range);
+        printf("  floor  etcd txn p50              %8.1f us   (compare-and-swap of a %d-byte value)\n", etcd_txn,
+               ETCD_VALUE_BYTES);
+    }
     printf("  floor  total                     %8.1f us\n", floor_us);
     printf("  %-6s sign round trip       p50 %8.1f us   p99 %8.1f us   max %8.1f us\n", label, p50, p99, max);
     printf("  %-6s throughput                %8.0f signatures/s\n", label, (double)n / (kms_time / 1e6));
     long long pid = read_number_file(kms_pid_file);
     int kms_pid = pid > 0 && pid <= INT_MAX ? (int)pid : 0;
     long rss = kms_pid > 0 ? peak_rss_kib(kms_pid) : -1;
-    /* The printed targets are the plain signer's (one round trip): not for a longer path. */
+    /* The printed targets are the plain signer's (one round trip, no cluster): not for a longer path. */
     if (rss >= 0)
         printf("  %-6s peak RSS (VmHWM)          %8.2f MiB%s\n", label, (double)rss / 1024.0,
-               round_trips == 1 ? "   (target < 8 MiB)" : "");
+               round_trips == 1 && !f.etcd ? "   (target < 8 MiB)" : "");
     double cold_ms = -1;
     long long start_ns = read_number_file(kms_start_file);
     if (start_ns > 0) cold_ms = (first_sig - (double)start_ns / 1e3) / 1e3;
     if (cold_ms >= 0) printf("  %-6s cold start (signer started -> first signature) %8.1f ms\n", label, cold_ms);
     double hs = t != T_UNIX ? handshake_p50(t) : 0;
     if (t != T_UNIX) printf("  handshake (loopback, both ends) p50 %8.1f us   (%d handshakes)\n", hs, HANDSHAKES);
-    printf("ratio p50/floor = %.2f%s\n", p50 / floor_us, round_trips == 1 ? " (target <= 1.30)" : "");
+    printf("ratio p50/floor = %.2f%s\n", p50 / floor_us, round_trips == 1 && !f.etcd ? " (target <= 1.30)" : "");
     unlink(f.probe_path);
     /* One line for scripts (bench/anchors.sh) to read. */
     printf("result label=%s transport=%s n=%ld p50_us=%.1f p99_us=%.1f sig_per_s=%.0f rss_mib=%.2f floor_us=%.1f "
-           "handshake_us=%.1f round_trips=%ld rt_us=%.1f cold_start_ms=%.1f\n",
+           "handshake_us=%.1f round_trips=%ld rt_us=%.1f cold_start_ms=%.1f local_floor_us=%.1f etcd_range_us=%.1f "
+           "etcd_txn_us=%.1f\n",
            label, tname, n, p50, p99, (double)n / (kms_time / 1e6), rss >= 0 ? (double)rss / 1024.0 : -1.0, floor_us,
-           hs, round_trips, b, cold_ms);
+           hs, round_trips, b, cold_ms, local_floor_us, etcd_range, etcd_txn);
+    if (f.etcd) tm_etcd_close(f.etcd);
     tm_conn_close(k.conn);
     tm_frame_reader_free(&k.fr);
     return 0;

@@ -4,10 +4,16 @@
 # state directory; then the Nitro path (nitro): bench_sign against the simulated enclave
 # through tmkms-nitro-helper's relay (scripts/simulate), against the unix floor plus the
 # path's two extra Unix round trips, with the enclave's cold start and both processes' RSS.
-# BENCH_N sets the number of signatures per transport (default 5000).
+# Right after the unix row, the HA row (ha): the same unix:// path to a tmkms with [ha]
+# pointing at a throwaway single-member etcd (data dir in this run's temp dir), against the
+# unix floor plus an etcd range read and an etcd transaction sampled in the same run.
+# BENCH_N sets the number of signatures per transport (default 5000); BENCH_HA_N the HA
+# row's (default: BENCH_N, at most 2000: each of its signatures and floor samples waits for
+# two etcd requests, one of them an etcd WAL fsync, so a full BENCH_N would dominate the run).
 set -euo pipefail
 build=${1:-build}
 n=${BENCH_N:-5000}
+ha_n=${BENCH_HA_N:-$((n < 2000 ? n : 2000))}
 . "$(dirname "$0")/lib.sh"
 export BENCH_SIGN=$build/bin/bench_sign
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +24,10 @@ cleanup() {
   if [[ -d $sim/pids ]]; then "$here/scripts/simulate" down --dir "$sim" >/dev/null 2>&1 || true; fi
   local pid
   if pid=$(cat "$work/nitro/kms.pid" 2>/dev/null); then kill "$pid" 2>/dev/null || true; fi
+  if [[ -n ${etcd_pid:-} ]]; then
+    kill "$etcd_pid" 2>/dev/null || true
+    wait "$etcd_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -28,6 +38,64 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 setup_ours "$build" "$work/unix"
 echo "state directory: $work (${n} signatures per transport; $(stat -f -c %T "$work") filesystem)"
 bench_against tmkms "$work/unix" "$n" "$build/bin/tmkms" start -c "$work/unix/tmkms.toml" --log-level warn | tee "$work/unix.out"
+
+# ha: unix:// again, to a tmkms with [ha] on a single-member etcd started here (loopback
+# only, its data dir beside the state, so its WAL fsyncs hit the same filesystem). Each
+# new signature: etcd range read + etcd txn (compare-and-swap of the chain's record) + the
+# local pwrite/fdatasync. bench_sign --etcd-endpoint samples the etcd read and txn on a
+# key of its own between the blocks, through tmkms's etcd client, for this row's floor.
+rows=(unix)
+if command -v etcd >/dev/null; then
+  hd=$work/ha
+  setup_ours "$build" "$hd"
+  mkdir -m 700 "$hd/etcd"
+  cport=$(free_port)
+  pport=$(free_port)
+  etcd_url=http://127.0.0.1:$cport
+  etcd --name m0 --data-dir "$hd/etcd/data" --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
+    --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+    --initial-cluster "m0=http://127.0.0.1:$pport" >"$hd/etcd/log" 2>&1 &
+  etcd_pid=$!
+  for _ in $(seq 100); do
+    grep -q "ready to serve client requests" "$hd/etcd/log" && break
+    kill -0 "$etcd_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q "ready to serve client requests" "$hd/etcd/log" || {
+    echo "ha: etcd did not start; its log:" >&2
+    tail -n 20 "$hd/etcd/log" >&2
+    exit 1
+  }
+  cat >>"$hd/tmkms.toml" <<TOML
+
+[ha]
+backend = "etcd"
+endpoints = ["$etcd_url"]
+instance = "kms-1"
+TOML
+  echo
+  echo "ha: tmkms with [ha] on a single-member etcd $(etcd --version | sed -n 's/^etcd Version: //p') at $etcd_url" \
+    "(${ha_n} signatures)"
+  BENCH_SIGN_ARGS="--etcd-endpoint $etcd_url" bench_against ha "$hd" "$ha_n" \
+    "$build/bin/tmkms" start -c "$hd/tmkms.toml" --log-level warn | tee "$work/ha.out"
+  # The size of the chain's record as etcd holds it (the floor's value is ETCD_VALUE_BYTES).
+  record_bytes=$(python3 - "$etcd_url" <<'PY'
+import base64, json, sys, urllib.request
+body = json.dumps({"key": base64.b64encode(b"/tmkms/bench-chain").decode()}).encode()
+kvs = json.load(urllib.request.urlopen(sys.argv[1] + "/v3/kv/range", body, timeout=5)).get("kvs", [])
+print(len(base64.b64decode(kvs[0]["value"])) if kvs else "none")
+PY
+  ) || record_bytes=unknown
+  echo "  ha     the chain's record in etcd (/tmkms/bench-chain): $record_bytes bytes"
+  kill "$etcd_pid" 2>/dev/null || true
+  wait "$etcd_pid" 2>/dev/null || true
+  etcd_pid=
+  rows+=(ha)
+else
+  echo
+  echo "ha: skipped, etcd is not installed (Debian package etcd-server)"
+fi
+rows+=(tcp noise nitro)
 
 # tcp:// (Secret Connection) and noise:// (libp2p Noise), the node's ID pinned
 for t in tcp noise; do
@@ -77,18 +145,27 @@ echo "  enclave peak RSS (VmHWM)         $enclave_rss MiB"
 
 echo
 echo "summary (p50 against each transport's own floor, one run):"
-printf '  %-6s %10s %10s %10s %8s %12s %9s %13s\n' transport p50_us p99_us floor_us ratio handshake_us rss_mib \
-  cold_start_ms
-for t in unix tcp noise nitro; do
+printf '  %-6s %10s %10s %10s %10s %8s %12s %9s %13s\n' transport p50_us p99_us sig_per_s floor_us ratio handshake_us \
+  rss_mib cold_start_ms
+for t in "${rows[@]}"; do
   line=$(grep '^result ' "$work/$t.out")
   get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
   p50=$(get p50_us) floor=$(get floor_us)
-  printf '  %-6s %10s %10s %10s %8.2f %12s %9s %13s\n' "$t" "$p50" "$(get p99_us)" "$floor" \
+  printf '  %-6s %10s %10s %10s %10s %8.2f %12s %9s %13s\n' "$t" "$p50" "$(get p99_us)" "$(get sig_per_s)" "$floor" \
     "$(python3 -c "print($p50/$floor)")" "$(get handshake_us)" "$(get rss_mib)" "$(get cold_start_ms)"
   eval "${t}_p50=$p50 ${t}_rt=$(get rt_us) ${t}_floor=$floor ${t}_cold=$(get cold_start_ms) ${t}_rss=$(get rss_mib)"
 done
 # shellcheck disable=SC2154 # set by the eval above
 {
+  if [[ -s $work/ha.out ]]; then
+    line=$(grep '^result ' "$work/ha.out")
+    echo "ha (unix:// to tmkms with [ha], single-member etcd on loopback):"
+    printf '  floor %s us = local floor %s us + etcd range p50 %s us + etcd txn p50 %s us\n' "$ha_floor" \
+      "$(get local_floor_us)" "$(get etcd_range_us)" "$(get etcd_txn_us)"
+    printf '  p50 / own floor          %.2f\n' "$(python3 -c "print($ha_p50/$ha_floor)")"
+    printf '  p50 / unix row p50       %.2f   (printed, not asserted)\n' "$(python3 -c "print($ha_p50/$unix_p50)")"
+    printf '  record size              %s bytes in etcd (the floor'"'"'s txn writes 500)\n' "$record_bytes"
+  fi
   echo "nitro (rss_mib is the helper's; the enclave's is below):"
   printf '  floor %s us = unix floor of this row %.1f us + 2 extra Unix round trips of %s us\n' "$nitro_floor" \
     "$(python3 -c "print($nitro_floor - 2 * $nitro_rt)")" "$nitro_rt"

@@ -27,10 +27,11 @@
 # is one append, so the size grows exactly when a signature is recorded), per fault and
 # overall, the quorum-loss window excluded (its resumption is reported on its own).
 #
-# Sizes: `make test`: one round of the faults with 3 s of signing between them, about 75 s
-# of storms (about 90 s in all on 2 cores). TMKMS_TEST_LONG=1: rounds of the same faults
-# with 8 s between them until the cluster's record reaches height 5,000 (HA_LONG_HEIGHTS=N
-# to change; at most HA_MAX_ROUNDS=12 rounds), several minutes.
+# Sizes: `make test`: one round of the faults with 3 s of signing between them, about 55 s
+# of storms, about 60 s in all on 2 cores (some 3,000-5,000 signatures, heights ~1,000-1,400).
+# TMKMS_TEST_LONG=1: rounds of the same faults with 8 s of signing between them until the
+# cluster's record reaches height 5,000 (HA_LONG_HEIGHTS=N to change; at most
+# HA_MAX_ROUNDS=12 rounds): 2 rounds, about 3.5 minutes on 2 cores (~17,000 signatures).
 set -u
 src=${TMKMS_SOURCE_DIR:?}
 bin=${TMKMS_BUILD_DIR:?}/bin
@@ -186,7 +187,7 @@ fault_round() {
   ec_find_leader || { bad "round $r: no etcd leader before the leader kill"; return; }
   leader=$ec_leader
   note "round $r: kill -9 etcd leader m$leader"
-  mark "etcd-leader-kill start"
+  mark "r$r/etcd-leader-kill start"
   ec_kill "$leader" KILL
   resumed "etcd leader m$leader killed"
   sleep "$pause"
@@ -194,12 +195,12 @@ fault_round() {
   ec_start "$leader" existing || bad "round $r: m$leader did not restart"
   resumed "etcd m$leader restarted"
   sleep "$pause"
-  mark "etcd-leader-kill end"
+  mark "r$r/etcd-leader-kill end"
 
   # 2. SIGSTOP one tmkms for 10 s.
   k=$((r % n))
   note "round $r: SIGSTOP kms-$k for 10 s"
-  mark "kms-stop start"
+  mark "r$r/kms-stop start"
   kill -STOP "${kms_pid[k]}"
   sleep 10
   s=$(sigs_instance "$k")
@@ -207,13 +208,13 @@ fault_round() {
   resumed "kms-$k continued"
   after_fault[k]=$s
   sleep "$pause"
-  mark "kms-stop end"
+  mark "r$r/kms-stop end"
 
   # 3, 4. kill -9 and restart a tmkms, twice, two other instances.
   for f in 1 2; do
     k=$(((r + f) % n))
     note "round $r: kill -9 kms-$k and restart it"
-    mark "kms-kill-$f start"
+    mark "r$r/kms-kill-$f start"
     kill9_kms "$k"
     s=$(sigs_instance "$k")
     sleep 1
@@ -221,14 +222,14 @@ fault_round() {
     resumed "kms-$k restarted"
     after_fault[k]=$s
     sleep "$pause"
-    mark "kms-kill-$f end"
+    mark "r$r/kms-kill-$f end"
   done
 
   # 5. cut one etcd member (a follower: SIGSTOP, its connections hang) for a while.
   ec_find_leader || { bad "round $r: no etcd leader before the member cut"; return; }
   other=$(((ec_leader + 1 + r % 2) % n))
   note "round $r: SIGSTOP etcd follower m$other for $((2 * pause)) s"
-  mark "etcd-member-cut start"
+  mark "r$r/etcd-member-cut start"
   b=$(total_bytes)
   cut=$EPOCHREALTIME
   ec_stop "$other"
@@ -252,7 +253,7 @@ fault_round() {
   ec_cont "$other"
   resumed "etcd m$other continued"
   sleep "$pause"
-  mark "etcd-member-cut end"
+  mark "r$r/etcd-member-cut end"
 
   # 6. quorum loss: the leader and a follower stopped; nothing may be signed.
   ec_find_leader || { bad "round $r: no etcd leader before the quorum loss"; return; }
@@ -263,7 +264,7 @@ fault_round() {
   done
   note "round $r: quorum loss: SIGSTOP m$ec_leader (leader) and m$other for 6 s"
   local qs=$EPOCHREALTIME
-  mark "quorum-loss start"
+  mark "r$r/quorum-loss start"
   ec_stop "$ec_leader"
   ec_stop "$other"
   # Requests already past etcd may still be answered: 1.5 s (3 request timeouts) of grace.
@@ -274,7 +275,7 @@ fault_round() {
   local qe=$EPOCHREALTIME
   ec_cont "$ec_leader"
   ec_cont "$other"
-  mark "quorum-loss restored"
+  mark "r$r/quorum-loss restored"
   quorum_windows+=("$qs $qe")
   if ((c1 == c2)); then ok; else bad "round $r: $((c2 - c1)) signatures released without an etcd quorum"; fi
   for ((i = 0; i < n; i++)); do
@@ -291,7 +292,7 @@ fault_round() {
     ((da == 1)) && ok || bad "round $r: kms-$i logged 'etcd answers again' $da times after the quorum loss"
   done
   sleep "$pause"
-  mark "quorum-loss end"
+  mark "r$r/quorum-loss end"
   note "round $r done: $(sigs_total) signatures, record height $(record_height)"
 }
 
@@ -381,16 +382,16 @@ for t, e in events:
         ends.setdefault(e.split()[0], []).append(t)
 for t0, name in starts:
     t1 = min([t for t in ends.get(name, []) if t > t0], default=samples[-1][0])
-    if name == "quorum-loss":
+    if name.endswith("quorum-loss"):
         a, b = next((a, b) for a, b in quorum if abs(a - t0) < 1)
         before = [t for t in growth if t <= b]
         after = [t for t in growth if t > b]
         stop = (before[-1] - a) if before else float("nan")
-        print("  %-18s signing stopped %.1f s after the stop, resumed %.1f s after the restore"
+        print("  %-22s signing stopped %.1f s after the stop, resumed %.1f s after the restore"
               % (name, stop, (after[0] - b) if after else float("nan")))
         continue
     w = [g[1] - g[0] for g in free if overlaps(g, t0, t1)]
-    print("  %-18s longest gap %.1f s" % (name, max(w, default=0.0)))
+    print("  %-22s longest gap %.1f s" % (name, max(w, default=0.0)))
 PY
 
 echo "$n etcd members, $n instances, $n nodes: ${total:-?} signatures, highest signed height ${max_signed:-?}, record height ${rec_h:-?}"

@@ -474,9 +474,18 @@ static tm_status call_endpoints(tm_etcd *e, size_t first, size_t tries, const ch
 /* With failover, starting with the endpoint that answered last. */
 static tm_status call(tm_etcd *e, const char *path, const char *req, parse_fn parse, void *ctx)
 {
-    size_t first = atomic_load(&e->current) % e->n_endpoints, answered;
+    size_t seen = atomic_load(&e->current), first = seen % e->n_endpoints, answered;
     tm_status status = call_endpoints(e, first, e->n_endpoints, path, req, parse, ctx, &answered);
-    if (answered != SIZE_MAX) atomic_store(&e->current, answered);
+    if (answered != SIZE_MAX)
+        atomic_store(&e->current, answered);
+    else if (status == TM_ERR_UNAVAILABLE)
+        /* Nobody answered in time. The first endpoint may be hung rather than dead (a
+         * stopped member, a network that drops packets: the connection is accepted or
+         * already pooled, and only the whole budget ends the attempt), so the endpoints
+         * after it were never tried; starting every call with it again would refuse every
+         * signature for as long as it hangs. Start the next call with the next endpoint
+         * (unless another thread moved `current` meanwhile). */
+        atomic_compare_exchange_strong(&e->current, &seen, (first + 1) % e->n_endpoints);
     return status;
 }
 

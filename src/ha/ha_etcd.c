@@ -18,6 +18,7 @@ typedef struct {
     char *prefix;
     pthread_mutex_t outage_lock;
     bool down;               /* the last call failed for want of etcd */
+    bool quiet;              /* no outage log lines */
     struct timespec down_since;
 } ha_etcd;
 
@@ -53,6 +54,7 @@ static double seconds_since(const struct timespec *t0)
 static tm_status note_outcome(ha_etcd *h, tm_status status)
 {
     bool unavailable = status == TM_ERR_UNAVAILABLE;
+    if (h->quiet) return status;
     pthread_mutex_lock(&h->outage_lock);
     if (unavailable && !h->down) {
         h->down = true;
@@ -144,6 +146,11 @@ tm_status tm_ha_etcd_open(const tm_ha_config *config, tm_ha_backend **out)
 out:
     ha_close(&h->base);
     return status;
+}
+
+void tm_ha_etcd_quiet(tm_ha_backend *backend)
+{
+    ((ha_etcd *)backend)->quiet = true;
 }
 
 tm_etcd *tm_ha_etcd_client(tm_ha_backend *backend)

@@ -89,6 +89,7 @@ static int ha_status(const tm_config *config)
         fprintf(stderr, "tmkms ha status: %s\n", tm_err_msg());
         return TM_EXIT_USAGE;
     }
+    tm_ha_etcd_quiet(ha);
     printf("instance %s, records under %s\n", config->ha.instance, config->ha.key_prefix);
     bool ok = show_endpoints(tm_ha_etcd_client(ha));
     printf("chains:\n");

@@ -51,7 +51,7 @@ typedef struct {
 /* What one endpoint says about itself (for `tmkms ha status`). */
 typedef struct {
     bool reachable;
-    char error[160];     /* why not, when !reachable */
+    char error[320];     /* why not, when !reachable */
     char version[32];    /* etcd's version */
     uint64_t member_id;
     uint64_t leader_id;  /* 0: no leader known (no quorum) */

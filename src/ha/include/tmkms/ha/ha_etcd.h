@@ -21,6 +21,9 @@ tm_status tm_ha_record_key(const char *prefix, const char *chain_id, char *out, 
 tm_status tm_ha_record_encode(const tm_sign_state *state, char **json_out);
 tm_status tm_ha_record_decode(const uint8_t *value, size_t len, tm_sign_state *out);
 
+/* No outage log lines (for `tmkms ha status`, which prints the cause itself). */
+void tm_ha_etcd_quiet(tm_ha_backend *backend);
+
 /* The client under a backend, for `tmkms ha status`. */
 tm_etcd *tm_ha_etcd_client(tm_ha_backend *backend);
 

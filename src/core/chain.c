@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tmkms/log.h"
 
@@ -22,6 +23,8 @@ tm_status tm_chain_open(const char *id, bool sign_extensions, tm_signer *signer,
     chain->signer = signer;
     memcpy(chain->pubkey, signer->pubkey, sizeof(chain->pubkey));
     chain->store = store;
+    chain->metrics = tm_chain_metrics_new(tm_metrics_global(), chain->id);
+    tm_chain_metrics_last(chain->metrics, &chain->last);
     pthread_mutex_init(&chain->lock, NULL);
     *out = chain;
     return TM_OK;
@@ -41,6 +44,7 @@ void tm_chain_close(tm_chain *chain)
     chain->store = NULL;
     pthread_mutex_unlock(&chain->lock);
     pthread_mutex_destroy(&chain->lock);
+    tm_chain_metrics_free(chain->metrics);
     free(chain);
 }
 
@@ -49,6 +53,13 @@ void tm_chain_set_ha(tm_chain *chain, tm_ha_backend *ha)
     pthread_mutex_lock(&chain->lock);
     chain->ha = ha;
     pthread_mutex_unlock(&chain->lock);
+}
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* The state a request would leave behind, signed. */
@@ -67,12 +78,15 @@ static tm_status sign_next(tm_chain *chain, const tm_guard_request *req, tm_sign
 /* Make `next` the durable local state; on failure the signature it holds must not leave. */
 static tm_status persist_local(tm_chain *chain, tm_sign_state *next, const char *what)
 {
+    uint64_t start = monotonic_ns();
     tm_status status = chain->store->ops->persist(chain->store, next);
     if (status != TM_OK) {
         sodium_memzero(next->signature, sizeof(next->signature));
         return tm_err_prefix(status, "%s", what);
     }
+    tm_chain_metrics_persisted(chain->metrics, monotonic_ns() - start);
     chain->last = *next;
+    tm_chain_metrics_last(chain->metrics, &chain->last);
     return TM_OK;
 }
 
@@ -82,6 +96,7 @@ static tm_status sign_new_state(tm_chain *chain, const tm_guard_request *req, tm
     tm_sign_state next;
     TM_TRY(sign_next(chain, req, &next));
     TM_TRY(persist_local(chain, &next, "state not persisted, signature withheld: "));
+    tm_chain_metrics_new_state(chain->metrics);
     memcpy(result->signature, next.signature, sizeof(result->signature));
     return TM_OK;
 }
@@ -142,6 +157,7 @@ static tm_status sign_in_cluster(tm_chain *chain, const tm_guard_request *req, t
         if (status != TM_OK) return tm_err_prefix(status, "cluster record not updated, signature withheld: ");
         if (won) {
             TM_TRY(persist_local(chain, &next, "state not persisted, signature withheld: "));
+            tm_chain_metrics_new_state(chain->metrics);
             memcpy(result->signature, next.signature, sizeof(result->signature));
             return TM_OK;
         }

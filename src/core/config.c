@@ -418,6 +418,26 @@ static tm_status parse_ha(const parse_ctx *ctx, const tm_toml_value *t, tm_ha_co
     return ha_defaults(ha);
 }
 
+/* [metrics]: the section turns the endpoint on; loopback unless told otherwise. */
+static tm_status parse_metrics(const parse_ctx *ctx, const tm_toml_value *t, tm_metrics_config *m)
+{
+    TM_TRY(want_type(ctx, "", "metrics", t, TM_TOML_TABLE));
+    m->enabled = true;
+    m->line = t->line;
+    for (size_t i = 0; i < t->u.table.len; i++) {
+        const char *k = t->u.table.keys[i];
+        const tm_toml_value *v = t->u.table.values[i];
+        if (strcmp(k, "listen") != 0) return config_error(ctx, v->line, "metrics: unknown key '%s'", k);
+        TM_TRY(get_string(ctx, "metrics", k, v, &m->listen));
+        const char *colon = strrchr(m->listen, ':');
+        if (!colon || colon == m->listen || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+            strlen(colon + 1) > 5 || strtol(colon + 1, NULL, 10) > 65535)
+            return config_error(ctx, v->line, "metrics.listen: '%s' is not HOST:PORT", m->listen);
+    }
+    if (!m->listen && !(m->listen = strdup("127.0.0.1:9464"))) return tm_err_set(TM_ERR_NOMEM, "out of memory");
+    return TM_OK;
+}
+
 static tm_status parse_root(const parse_ctx *ctx, const tm_toml_value *root, tm_config *cfg)
 {
     for (size_t i = 0; i < root->u.table.len; i++) {
@@ -431,6 +451,8 @@ static tm_status parse_root(const parse_ctx *ctx, const tm_toml_value *root, tm_
             TM_TRY(parse_providers(ctx, v, cfg));
         else if (strcmp(k, "ha") == 0)
             TM_TRY(parse_ha(ctx, v, &cfg->ha));
+        else if (strcmp(k, "metrics") == 0)
+            TM_TRY(parse_metrics(ctx, v, &cfg->metrics));
         else
             return config_error(ctx, v->line, "unknown key '%s'", k);
     }
@@ -544,6 +566,7 @@ void tm_config_free(tm_config *cfg)
     free(cfg->ha.cert_file);
     free(cfg->ha.key_file);
     free(cfg->ha.instance);
+    free(cfg->metrics.listen);
     free(cfg->chains);
     free(cfg->validators);
     free(cfg->softsign);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "tmkms/log.h"
+#include "tmkms/metrics.h"
 #include "tmkms/noise.h"
 #include "tmkms/secretconn.h"
 
@@ -73,19 +74,54 @@ static tm_status secure_noise(const tm_link *link, tm_conn *raw, tm_conn **conn)
     return status;
 }
 
-tm_status tm_link_connect(const tm_link *link, tm_conn **conn)
+/* One connection; *failed_step names the step that failed (the metrics' reason label). */
+static tm_status link_connect(const tm_link *link, tm_conn **conn, const char **failed_step)
 {
     tm_conn *raw = NULL;
     *conn = NULL;
+    *failed_step = "config";
     if (link->transport != TM_LINK_PLAIN)
         TM_ENSURE(link->identity_seed != NULL, TM_ERR_CONFIG,
                   "%s: needs an identity key (tcp:// and noise:// nodes authenticate this KMS)", link->addr);
+    *failed_step = "dial";
     TM_TRY(link->dial_raw(link->dial_ctx, &raw));
+    *failed_step = "handshake";
     switch (link->transport) {
     case TM_LINK_SECRET_CONNECTION: return secure_sc(link, raw, conn);
     case TM_LINK_NOISE: return secure_noise(link, raw, conn);
     default: *conn = raw; return TM_OK;
     }
+}
+
+tm_status tm_link_connect(const tm_link *link, tm_conn **conn)
+{
+    const char *step;
+    return link_connect(link, conn, &step);
+}
+
+/* One validator connection's series (metrics.h), or all NULL when metrics are off. */
+typedef struct {
+    tm_gauge *connected;
+    tm_counter *connections;
+} link_metrics;
+
+static void link_metrics_init(link_metrics *m, const tm_link *link)
+{
+    tm_labels l = {{"chain", "addr"}, {link->chain_id, link->addr}};
+    m->connected = tm_metrics_gauge(tm_metrics_global(), "tmkms_validator_connected",
+                                    "1 while the connection to this validator serves, else 0.", &l);
+    m->connections = tm_metrics_counter(tm_metrics_global(), "tmkms_validator_connections_total",
+                                        "Connections established to this validator (reconnects included).", &l);
+}
+
+/* A failed connection or a session that ended, by reason: dial, handshake,
+ * pin_mismatch, closed_early, session_error. */
+static void count_failure(const tm_link *link, const char *reason)
+{
+    tm_labels l = {{"chain", "addr", "reason"}, {link->chain_id, link->addr, reason}};
+    tm_counter_add(tm_metrics_counter(tm_metrics_global(), "tmkms_validator_failures_total",
+                                      "Connection failures by validator and reason.", &l),
+                   1);
 }
 
 void tm_link_log_identity(const tm_link *link, const char *key_source)
@@ -134,14 +170,18 @@ void tm_link_run(const tm_link *link)
 {
     unsigned backoff = BACKOFF_MIN_MS;
     failure_log fl = {"", 0, false};
+    link_metrics lm;
+    link_metrics_init(&lm, link);
     for (;;) {
         tm_conn *conn = NULL;
-        tm_status status = tm_link_connect(link, &conn);
+        const char *step = NULL;
+        tm_status status = link_connect(link, &conn, &step);
         if (status == TM_ERR_CONFIG) {
             tm_log_error("conn", "%s", tm_err_msg());
             return;
         }
         if (status != TM_OK) {
+            count_failure(link, status == TM_ERR_REFUSED ? "pin_mismatch" : step);
             /* A node that is not the pinned one is an error; one that is down, a warning. */
             report_failure(&fl, link, status == TM_ERR_REFUSED, false, "connection failed");
             sleep_ms(next_backoff(&backoff));
@@ -151,8 +191,12 @@ void tm_link_run(const tm_link *link)
         if (fl.in_session && fl.repeats > 0) tm_log_debug("conn", "[%s] connected to %s", link->chain_id, link->addr);
         else tm_log_info("conn", "[%s] connected to %s", link->chain_id, link->addr);
         uint64_t answered = 0;
+        tm_counter_add(lm.connections, 1);
+        tm_gauge_set(lm.connected, 1);
         status = tm_session_serve(&link->session, conn, &answered);
+        tm_gauge_set(lm.connected, 0);
         tm_conn_close(conn);
+        if (status != TM_ERR_EOF || answered == 0) count_failure(link, answered == 0 ? "closed_early" : "session_error");
         if (answered > 0) {
             /* A session that did work: the next outage starts afresh. One that broke before
              * its first answer keeps backing off, so a node that fails right after the

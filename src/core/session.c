@@ -32,6 +32,7 @@ struct tm_session_scratch {
     Google__Protobuf__Timestamp *saved_ts;
     /* Refusal log lines of this connection: a token bucket, so a node that sends nothing
      * but bad requests cannot flood the log (see refuse()). */
+    tm_histogram *latency; /* this connection's chain and transport, or NULL */
     double log_tokens;
     uint64_t log_refill_us;
     unsigned long log_suppressed;
@@ -202,12 +203,16 @@ static tm_status sign_vote(const tm_session *session, Tendermint__Privval__SignV
     memcpy(s->signature, res.signature, sizeof(s->signature));
     set_binary(s, &vote->signature, 0, s->signature, sizeof(s->signature));
     if (res.verdict == TM_GUARD_REUSE_EARLIER_TIMESTAMP) set_timestamp(s, &vote->timestamp, res.earlier_ts);
+    uint64_t took_us = now_us() - start;
+    tm_chain_metrics_signed(session->chain->metrics,
+                            greq.step == TM_STEP_PRECOMMIT ? TM_SIGNED_PRECOMMIT : TM_SIGNED_PREVOTE);
+    if (vote->extension_signature.len) tm_chain_metrics_signed(session->chain->metrics, TM_SIGNED_EXTENSION);
+    tm_histogram_observe_ns(s->latency, took_us * 1000u);
 
     char bp[13];
     tm_log_info("sign", "[%s] %s %s %" PRId64 "/%d block=%s%s in %" PRIu64 " us", session->chain->id,
                 verdict_word(res.verdict), tm_step_name(greq.step), vote->height, vote->round,
-                block_prefix(vote->block_id, bp), vote->extension_signature.len ? " +ext" : "",
-                now_us() - start);
+                block_prefix(vote->block_id, bp), vote->extension_signature.len ? " +ext" : "", took_us);
     return TM_OK;
 }
 
@@ -229,11 +234,14 @@ static tm_status sign_proposal(const tm_session *session, Tendermint__Privval__S
     memcpy(s->signature, res.signature, sizeof(s->signature));
     set_binary(s, &prop->signature, 0, s->signature, sizeof(s->signature));
     if (res.verdict == TM_GUARD_REUSE_EARLIER_TIMESTAMP) set_timestamp(s, &prop->timestamp, res.earlier_ts);
+    uint64_t took_us = now_us() - start;
+    tm_chain_metrics_signed(session->chain->metrics, TM_SIGNED_PROPOSAL);
+    tm_histogram_observe_ns(s->latency, took_us * 1000u);
 
     char bp[13];
     tm_log_info("sign", "[%s] %s proposal %" PRId64 "/%d pol=%d block=%s in %" PRIu64 " us", session->chain->id,
                 verdict_word(res.verdict), prop->height, prop->round, prop->pol_round,
-                block_prefix(prop->block_id, bp), now_us() - start);
+                block_prefix(prop->block_id, bp), took_us);
     return TM_OK;
 }
 
@@ -252,8 +260,9 @@ static bool refusal_log_allowed(tm_session_scratch *s)
 
 /* Every refusal is answered; its log line is rate-limited per connection, and the count
  * of lines left out is logged with the next one that is not. */
-static void refuse(const tm_session *session, const char *kind, tm_session_scratch *s)
+static void refuse(const tm_session *session, const char *kind, tm_status status, tm_session_scratch *s)
 {
+    tm_chain_metrics_refused(session->chain->metrics, tm_refusal_classify(status, tm_err_msg()));
     if (!refusal_log_allowed(s)) {
         s->log_suppressed++;
         make_error(s, tm_err_msg());
@@ -275,7 +284,7 @@ static void answer_pubkey(const tm_session *session, Tendermint__Privval__PubKey
     s->pubkey_resp.pub_key = &s->pubkey; /* non-nullable in Go: always encoded */
     /* Nodes before CometBFT 0.35 send no chain id; any other mismatch is refused. */
     if (req->chain_id && req->chain_id[0] && check_chain_id(session, req->chain_id) != TM_OK) {
-        refuse(session, "pubkey request", s);
+        refuse(session, "pubkey request", TM_ERR_REFUSED, s);
         s->pubkey_resp.error = &s->error;
         return;
     }
@@ -288,6 +297,7 @@ static void answer_pubkey(const tm_session *session, Tendermint__Privval__PubKey
 tm_status tm_session_handle(const tm_session *session, tm_pv_msg *req, tm_pv_msg *resp, tm_session_scratch *s)
 {
     static const tm_pv_msg init = TENDERMINT__PRIVVAL__MESSAGE__INIT;
+    tm_status status;
     tm_session_done(s);
     scratch_reset(s);
     *resp = init;
@@ -302,11 +312,12 @@ tm_status tm_session_handle(const tm_session *session, tm_pv_msg *req, tm_pv_msg
     case TENDERMINT__PRIVVAL__MESSAGE__SUM_SIGN_VOTE_REQUEST:
         resp->sum_case = TENDERMINT__PRIVVAL__MESSAGE__SUM_SIGNED_VOTE_RESPONSE;
         resp->signed_vote_response = &s->vote_resp;
-        if (sign_vote(session, req->sign_vote_request, s) == TM_OK) {
+        status = sign_vote(session, req->sign_vote_request, s);
+        if (status == TM_OK) {
             s->vote_resp.vote = req->sign_vote_request->vote;
         } else {
             tm_session_done(s);
-            refuse(session, "vote", s);
+            refuse(session, "vote", status, s);
             s->vote_resp.vote = &s->empty_vote; /* non-nullable in Go: always encoded */
             s->vote_resp.error = &s->error;
         }
@@ -314,11 +325,12 @@ tm_status tm_session_handle(const tm_session *session, tm_pv_msg *req, tm_pv_msg
     case TENDERMINT__PRIVVAL__MESSAGE__SUM_SIGN_PROPOSAL_REQUEST:
         resp->sum_case = TENDERMINT__PRIVVAL__MESSAGE__SUM_SIGNED_PROPOSAL_RESPONSE;
         resp->signed_proposal_response = &s->proposal_resp;
-        if (sign_proposal(session, req->sign_proposal_request, s) == TM_OK) {
+        status = sign_proposal(session, req->sign_proposal_request, s);
+        if (status == TM_OK) {
             s->proposal_resp.proposal = req->sign_proposal_request->proposal;
         } else {
             tm_session_done(s);
-            refuse(session, "proposal", s);
+            refuse(session, "proposal", status, s);
             s->proposal_resp.proposal = &s->empty_proposal;
             s->proposal_resp.error = &s->error;
         }
@@ -336,6 +348,7 @@ tm_status tm_session_serve(const tm_session *session, tm_conn *conn, uint64_t *a
     tm_session_scratch *s = tm_session_scratch_new();
     if (!s) return tm_err_set(TM_ERR_NOMEM, "out of memory");
     tm_frame_reader_init(&fr, TM_PRIVVAL_MAX_FRAME);
+    s->latency = tm_chain_metrics_latency(tm_metrics_global(), session->chain->id, session->addr);
     for (;;) {
         tm_pv_msg *req = NULL;
         tm_pv_msg resp;

@@ -75,10 +75,36 @@ static tm_status join_cluster(tm_service *service)
     return TM_OK;
 }
 
+/* The registry goes global before the chains open, so that they create their series;
+ * the endpoint starts after, so that a scrape never sees half a service. */
+static tm_status open_metrics(tm_service *service)
+{
+    TM_TRY(tm_metrics_new(&service->metrics));
+    tm_metrics_set_global(service->metrics);
+    return tm_metrics_add_process(service->metrics, "tmkms", TMKMS_VERSION, TMKMS_GIT_REV, 0);
+}
+
+static tm_status serve_metrics(tm_service *service)
+{
+    const char *listen = service->config->metrics.listen;
+    TM_TRY(tm_metrics_server_start(service->metrics, listen, &service->metrics_server));
+    tm_log_info("metrics", "Prometheus metrics on http://%s/metrics", listen);
+    if (strncmp(listen, "127.", 4) != 0 && strncmp(listen, "[::1]:", 6) != 0 && strncmp(listen, "localhost:", 10) != 0)
+        tm_log_warn("metrics", "%s is not a loopback address: anyone who reaches it reads the metrics", listen);
+    return TM_OK;
+}
+
 tm_status tm_service_open(const tm_config *config, tm_service *service)
 {
     memset(service, 0, sizeof(*service));
     service->config = config;
+    if (config->metrics.enabled) {
+        tm_status status = open_metrics(service);
+        if (status != TM_OK) {
+            tm_service_close(service);
+            return status;
+        }
+    }
     TM_ENSURE(config->n_chains > 0, TM_ERR_CONFIG, "%s: no [[chain]] defined", config->path);
     service->chains = calloc(config->n_chains, sizeof(tm_chain *));
     TM_ENSURE(service->chains != NULL, TM_ERR_NOMEM, "out of memory");
@@ -97,6 +123,13 @@ tm_status tm_service_open(const tm_config *config, tm_service *service)
             return status;
         }
     }
+    if (config->metrics.enabled) {
+        tm_status status = serve_metrics(service);
+        if (status != TM_OK) {
+            tm_service_close(service);
+            return status;
+        }
+    }
     return TM_OK;
 }
 
@@ -105,6 +138,11 @@ void tm_service_close(tm_service *service)
     for (size_t i = 0; i < service->n_chains; i++) tm_chain_close(service->chains[i]);
     if (service->ha) service->ha->ops->close(service->ha);
     service->ha = NULL;
+    tm_metrics_server_stop(service->metrics_server);
+    service->metrics_server = NULL;
+    if (service->metrics) tm_metrics_set_global(NULL);
+    tm_metrics_free(service->metrics);
+    service->metrics = NULL;
     free(service->chains);
     service->chains = NULL;
     service->n_chains = 0;

@@ -234,6 +234,26 @@ static void test_ha_section(void **unused)
                  "ha.key_prefix");
 }
 
+static void test_metrics_section(void **unused)
+{
+    (void)unused;
+    tm_config *cfg;
+    assert_int_equal(load(HA_CHAIN, &cfg), TM_OK);
+    assert_false(cfg->metrics.enabled);
+    tm_config_free(cfg);
+    assert_int_equal(load(HA_CHAIN "[metrics]\n", &cfg), TM_OK);
+    assert_true(cfg->metrics.enabled);
+    assert_string_equal(cfg->metrics.listen, "127.0.0.1:9464");
+    tm_config_free(cfg);
+    assert_int_equal(load(HA_CHAIN "[metrics]\nlisten = \"[::1]:9300\"\n", &cfg), TM_OK);
+    assert_string_equal(cfg->metrics.listen, "[::1]:9300");
+    tm_config_free(cfg);
+    expect_error(HA_CHAIN "[metrics]\nlisten = \"9464\"\n", ":4: metrics.listen: '9464' is not HOST:PORT");
+    expect_error(HA_CHAIN "[metrics]\nlisten = \"h:70000\"\n", "is not HOST:PORT");
+    expect_error(HA_CHAIN "[metrics]\nlisten = \"h:\"\n", "is not HOST:PORT");
+    expect_error(HA_CHAIN "[metrics]\naddr = \"h:1\"\n", ":4: metrics: unknown key 'addr'");
+}
+
 static void test_missing_file(void **unused)
 {
     (void)unused;
@@ -252,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_tcp_addresses),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_ha_section),
+        cmocka_unit_test(test_metrics_section),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "tmkms/error.h"
+#include "tmkms/chain_metrics.h"
 #include "tmkms/guard.h"
 #include "tmkms/ha.h"
 #include "tmkms/signer.h"
@@ -23,6 +24,7 @@ typedef struct {
     tm_signer *signer; /* used under the lock only: shutdown destroys it holding the lock */
     uint8_t pubkey[TM_ED25519_PUBKEY_LEN]; /* the signer's, fixed at open: read without the lock */
     tm_ha_backend *ha; /* NULL: this instance alone; else shared by the chains, not owned */
+    tm_chain_metrics *metrics; /* NULL when metrics are off (tm_metrics_global() at open) */
 } tm_chain;
 
 typedef struct {

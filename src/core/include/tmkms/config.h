@@ -9,6 +9,7 @@
  *   [ha]                  backend = "etcd", endpoints, key_prefix (default "/tmkms/"),
  *                         ca_file, cert_file, key_file, request_timeout_ms (default 1000),
  *                         instance (default: the host name)
+ *   [metrics]             listen (default "127.0.0.1:9464"): Prometheus /metrics
  *
  * Unknown keys and type errors are TM_ERR_CONFIG with "FILE:LINE: message". Relative paths
  * are resolved against the config file's directory. */
@@ -69,6 +70,13 @@ typedef struct {
     int line;
 } tm_ha_config;
 
+/* [metrics]: the Prometheus endpoint; off without the section. */
+typedef struct {
+    bool enabled;
+    char *listen; /* "HOST:PORT" */
+    int line;
+} tm_metrics_config;
+
 typedef struct {
     char *path; /* the config file, absolute */
     char *dir;  /* its directory */
@@ -79,6 +87,7 @@ typedef struct {
     tm_softsign_config *softsign;
     size_t n_softsign;
     tm_ha_config ha;
+    tm_metrics_config metrics;
 } tm_config;
 
 tm_status tm_config_load(const char *path, tm_config **out);

@@ -91,6 +91,19 @@ static tm_status parse_addr(const char *addr, struct sockaddr_storage *ss, sockl
     return TM_OK;
 }
 
+/* The port of an AF_INET or AF_INET6 address, host order. */
+static uint16_t sockaddr_port(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET6) {
+        struct sockaddr_in6 sin6;
+        memcpy(&sin6, ss, sizeof sin6);
+        return ntohs(sin6.sin6_port);
+    }
+    struct sockaddr_in sin;
+    memcpy(&sin, ss, sizeof sin);
+    return ntohs(sin.sin_port);
+}
+
 /* MHD's messages: kept (the first one) while starting, so that a failed start can say why;
  * logged as warnings afterwards. */
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -177,8 +190,7 @@ tm_status tm_metrics_server_start(tm_metrics *metrics, const char *addr, tm_metr
     (void)snprintf(server->addr, sizeof server->addr, "%s", addr);
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
-    const uint16_t want_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                                        : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    const uint16_t want_port = sockaddr_port(&ss);
     errno = 0;
     server->daemon =
         MHD_start_daemon(flags, want_port, NULL, NULL, handle, server,
@@ -197,13 +209,12 @@ tm_status tm_metrics_server_start(tm_metrics *metrics, const char *addr, tm_metr
     server->port = info != NULL ? info->port : 0;
     if (server->port == 0) {
         const union MHD_DaemonInfo *fd_info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_LISTEN_FD);
-        struct sockaddr_storage bound;
+        struct sockaddr_storage bound = {0};
         socklen_t bound_len = sizeof bound;
         TM_ENSURE_GOTO(fd_info != NULL &&
                            getsockname(fd_info->listen_fd, (struct sockaddr *)&bound, &bound_len) == 0,
                        TM_ERR_IO, "metrics server on %s: cannot read the bound port", addr);
-        server->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
-                                                   : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+        server->port = sockaddr_port(&bound);
     }
     *out = server;
     server = NULL;

@@ -106,6 +106,7 @@ static uint16_t sockaddr_port(const struct sockaddr_storage *ss)
 
 /* MHD's messages: kept (the first one) while starting, so that a failed start can say why;
  * logged as warnings afterwards. */
+static void mhd_logger(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     tm_metrics_server *server = cls;

@@ -78,9 +78,9 @@ tm_gauge *tm_metrics_gauge(tm_metrics *metrics, const char *name, const char *he
  * every series of a family (other bounds: NULL); the label "le" is reserved. */
 tm_histogram *tm_metrics_histogram(tm_metrics *metrics, const char *name, const char *help,
                                    const tm_labels *labels, const double *bounds, size_t n_bounds);
-/* A gauge computed when rendered (metrics NULL: TM_OK, nothing done). Registering the same (name, labels)
- * again with the same fn and ctx is TM_OK; with another fn or ctx, TM_ERR_EXISTS. The registry full:
- * TM_ERR_TOO_LARGE. */
+/* A gauge computed when rendered (metrics NULL: TM_OK, nothing done). Registering the same
+ * (name, labels) again with the same fn and ctx is TM_OK; with another fn or ctx,
+ * TM_ERR_EXISTS. The registry full: TM_ERR_TOO_LARGE. */
 tm_status tm_metrics_gauge_fn(tm_metrics *metrics, const char *name, const char *help,
                               const tm_labels *labels, tm_gauge_fn fn, void *ctx);
 
@@ -99,9 +99,10 @@ extern const size_t tm_metrics_latency_bounds_n;
  * histogram's _count is its +Inf bucket as read, so the two always agree. */
 tm_status tm_metrics_render(tm_metrics *metrics, char **out, size_t *len);
 
-/* (metrics NULL: TM_OK, nothing done.) The standard process metrics: process_start_time_seconds,
- * process_resident_memory_bytes, process_open_fds, process_virtual_memory_bytes; and
- * tmkms_build_info{version, revision, program, enclave} 1. */
+/* The standard process metrics: process_start_time_seconds, process_resident_memory_bytes,
+ * process_open_fds, process_virtual_memory_bytes; and tmkms_build_info{version, revision,
+ * program, enclave} 1. Computed when rendered, from /proc/self (readable by the process
+ * itself after prctl(PR_SET_DUMPABLE, 0)). metrics NULL: TM_OK, nothing done. */
 tm_status tm_metrics_add_process(tm_metrics *metrics, const char *program, const char *version,
                                  const char *revision, int enclave);
 

@@ -789,13 +789,36 @@ static int64_t open_fds(void *ctx)
     return n;
 }
 
+/* btime of /proc/stat (seconds since the epoch the system booted), or -1. Read line by line
+ * in pieces: the lines before it (intr, per-CPU) can be many kilobytes long. */
+static int64_t boot_time_seconds(void)
+{
+    FILE *f = fopen("/proc/stat", "re");
+    if (f == NULL) return -1;
+    int64_t btime = -1;
+    char piece[256];
+    bool line_start = true;
+    while (btime < 0 && fgets(piece, sizeof piece, f) != NULL) {
+        const size_t n = strlen(piece);
+        if (line_start && strncmp(piece, "btime ", 6) == 0) {
+            char *end = NULL;
+            errno = 0;
+            long long v = strtoll(piece + 6, &end, 10);
+            if (errno != 0 || end == piece + 6 || v < 0) break;
+            btime = (int64_t)v;
+        }
+        line_start = n > 0 && piece[n - 1] == '\n';
+    }
+    (void)fclose(f);
+    return btime;
+}
+
 /* Seconds since the epoch the process started: btime (/proc/stat) plus starttime (field 22
  * of /proc/self/stat, in clock ticks since boot), as the Prometheus client libraries do. */
 static int64_t start_time_seconds(void *ctx)
 {
     (void)ctx;
     char stat[1024];
-    char sys[8192];
     if (!read_proc_file("/proc/self/stat", stat, sizeof stat)) return TM_GAUGE_FN_NONE;
     /* The command name (field 2) is in parentheses and may hold spaces: fields 3.. follow
      * the last ')'. */
@@ -818,16 +841,11 @@ static int64_t start_time_seconds(void *ctx)
         if (end == NULL) return TM_GAUGE_FN_NONE;
         p = end;
     }
-    if (!read_proc_file("/proc/stat", sys, sizeof sys)) return TM_GAUGE_FN_NONE;
-    const char *bt = strstr(sys, "\nbtime ");
-    if (bt == NULL) return TM_GAUGE_FN_NONE;
-    char *end = NULL;
-    errno = 0;
-    long long btime = strtoll(bt + 7, &end, 10);
-    if (errno != 0 || end == bt + 7 || btime < 0) return TM_GAUGE_FN_NONE;
+    const int64_t btime = boot_time_seconds();
+    if (btime < 0) return TM_GAUGE_FN_NONE;
     long ticks = sysconf(_SC_CLK_TCK);
     if (ticks <= 0) return TM_GAUGE_FN_NONE;
-    return (int64_t)btime + (int64_t)(start_ticks / (unsigned long long)ticks);
+    return btime + (int64_t)(start_ticks / (unsigned long long)ticks);
 }
 
 static int64_t one(void *ctx)

@@ -11,7 +11,11 @@
  * durations, base units. Label values are escaped on rendering (backslash, quote,
  * newline). Bounded: at most TM_METRICS_MAX_SERIES series in a registry, after which
  * new series are dropped (and counted in tmkms_metrics_series_dropped_total) rather than
- * letting a peer grow memory without bound. */
+ * letting a peer grow memory without bound. tmkms_metrics_series_dropped_total itself is
+ * created with the registry, always rendered first, and not counted in the bound.
+ *
+ * Names: [a-zA-Z_:][a-zA-Z0-9_:]*; label names [a-zA-Z_][a-zA-Z0-9_]* not starting with
+ * "__", each at most once per series. Invalid ones are an error (NULL, tm_err_set). */
 #ifndef TMKMS_METRICS_H
 #define TMKMS_METRICS_H
 
@@ -50,8 +54,11 @@ typedef struct {
     const char *value[TM_METRICS_MAX_LABELS];
 } tm_labels;
 
-/* Computes a gauge's value at render time (RSS, open fds ...). */
+/* Computes a gauge's value at render time (RSS, open fds ...). Called under the registry's
+ * lock: it must not call back into the registry. Returning TM_GAUGE_FN_NONE (the value could
+ * not be read, e.g. a /proc file) leaves the series out of that rendering. */
 typedef int64_t (*tm_gauge_fn)(void *ctx);
+#define TM_GAUGE_FN_NONE INT64_MIN
 
 tm_status tm_metrics_new(tm_metrics **out);
 void tm_metrics_free(tm_metrics *metrics);
@@ -64,14 +71,18 @@ tm_metrics *tm_metrics_global(void);
 /* Get or create a series. The same (name, labels) returns the same pointer; a name used
  * with another type or help is an error (NULL). NULL too when the registry is full or
  * metrics is NULL. The pointers stay valid until tm_metrics_free. */
-tm_counter *tm_metrics_counter(tm_metrics *metrics, const char *name, const char *help, const tm_labels *labels);
+tm_counter *tm_metrics_counter(tm_metrics *metrics, const char *name, const char *help,
+                               const tm_labels *labels);
 tm_gauge *tm_metrics_gauge(tm_metrics *metrics, const char *name, const char *help, const tm_labels *labels);
-/* bounds: ascending upper bounds in seconds (n <= TM_METRICS_MAX_BUCKETS). */
-tm_histogram *tm_metrics_histogram(tm_metrics *metrics, const char *name, const char *help, const tm_labels *labels,
-                                   const double *bounds, size_t n_bounds);
-/* A gauge computed when rendered. */
-tm_status tm_metrics_gauge_fn(tm_metrics *metrics, const char *name, const char *help, const tm_labels *labels,
-                              tm_gauge_fn fn, void *ctx);
+/* bounds: ascending upper bounds in seconds (n <= TM_METRICS_MAX_BUCKETS), finite, the same for
+ * every series of a family (other bounds: NULL); the label "le" is reserved. */
+tm_histogram *tm_metrics_histogram(tm_metrics *metrics, const char *name, const char *help,
+                                   const tm_labels *labels, const double *bounds, size_t n_bounds);
+/* A gauge computed when rendered (metrics NULL: TM_OK, nothing done). Registering the same
+ * (name, labels) again with the same fn and ctx is TM_OK; with another fn or ctx,
+ * TM_ERR_EXISTS. The registry full: TM_ERR_TOO_LARGE. */
+tm_status tm_metrics_gauge_fn(tm_metrics *metrics, const char *name, const char *help,
+                              const tm_labels *labels, tm_gauge_fn fn, void *ctx);
 
 /* Updates: NULL-safe, lock-free. */
 void tm_counter_add(tm_counter *c, uint64_t n);
@@ -84,14 +95,16 @@ extern const double tm_metrics_latency_bounds[];
 extern const size_t tm_metrics_latency_bounds_n;
 
 /* The exposition text of every series, families in creation order, series in creation
- * order; caller frees *out. */
+ * order; caller frees *out (NUL-terminated; *len excludes the NUL; len may be NULL). A
+ * histogram's _count is its +Inf bucket as read, so the two always agree. */
 tm_status tm_metrics_render(tm_metrics *metrics, char **out, size_t *len);
 
 /* The standard process metrics: process_start_time_seconds, process_resident_memory_bytes,
  * process_open_fds, process_virtual_memory_bytes; and tmkms_build_info{version, revision,
- * program, enclave} 1. */
-tm_status tm_metrics_add_process(tm_metrics *metrics, const char *program, const char *version, const char *revision,
-                                 int enclave);
+ * program, enclave} 1. Computed when rendered, from /proc/self (readable by the process
+ * itself after prctl(PR_SET_DUMPABLE, 0)). metrics NULL: TM_OK, nothing done. */
+tm_status tm_metrics_add_process(tm_metrics *metrics, const char *program, const char *version,
+                                 const char *revision, int enclave);
 
 /* The HTTP endpoint: GET (or HEAD) /metrics answers the exposition
  * (Content-Type: text/plain; version=0.0.4; charset=utf-8); any other path 404, any

@@ -1,6 +1,7 @@
 #include "service.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -243,7 +244,7 @@ static int wait_for_end(tm_service *service, atomic_int *running)
     uint64_t watchdog_us = tm_sd_watchdog_interval_us();
     uint64_t last_ping = 0;
     bool stuck = false;
-    unsigned shown = tm_link_connected();
+    unsigned shown = UINT_MAX; /* the first tick shows the count, whatever it did since READY=1 */
     for (;;) {
         int sig = sigtimedwait(&set, NULL, &tick);
         if (sig == SIGINT || sig == SIGTERM) {

@@ -73,8 +73,8 @@ static int parse_level_n(const char *s, size_t len)
 
 static bool module_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-           c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
 }
 
 int tm_log_set_spec(const char *spec, char *why, size_t why_len)
@@ -105,14 +105,16 @@ int tm_log_set_spec(const char *spec, char *why, size_t why_len)
             size_t name_len = (size_t)(eq - p);
             int level = parse_level_n(eq + 1, len - name_len - 1);
             bool name_ok = name_len > 0 && name_len < MAX_MODULE_NAME;
-            for (size_t i = 0; name_ok && i < name_len; i++) name_ok = module_char(p[i]);
+            for (size_t i = 0; name_ok && i < name_len; i++)
+                name_ok = module_char(p[i]);
             if (!name_ok || level < 0) {
-                snprintf(why, why_len, "'%.*s' is not module=LEVEL (LEVEL: error, warn, info or debug)", (int)len,
-                         p);
+                snprintf(why, why_len, "'%.*s' is not module=LEVEL (LEVEL: error, warn, info or debug)",
+                         (int)len, p);
                 return -1;
             }
             size_t slot = 0;
-            while (slot < n && (strlen(parsed[slot].name) != name_len || strncmp(parsed[slot].name, p, name_len) != 0))
+            while (slot < n &&
+                   (strlen(parsed[slot].name) != name_len || strncmp(parsed[slot].name, p, name_len) != 0))
                 slot++;
             if (slot == n) {
                 if (n == MAX_MODULES) {
@@ -190,8 +192,10 @@ static void make_utf8(char *s)
     unsigned char *p = (unsigned char *)s;
     while (*p) {
         size_t len = utf8_len(p);
-        if (len == 0) *p++ = '?';
-        else p += len;
+        if (len == 0)
+            *p++ = '?';
+        else
+            p += len;
     }
 }
 
@@ -250,9 +254,13 @@ void tm_log(tm_log_level level, const char *module, const char *fmt, ...)
     char *json = current_format == TM_LOG_FORMAT_JSON ? format_json(stamp, level, module, msg) : NULL;
     pthread_mutex_lock(&log_lock);
     FILE *out = out_stream ? out_stream : stderr;
-    if (current_format != TM_LOG_FORMAT_JSON) fprintf(out, "%s\n", line);
-    else if (json) fprintf(out, "%s\n", json);
-    else fprintf(out, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"(out of memory)\"}\n", stamp, level_words[level]);
+    if (current_format != TM_LOG_FORMAT_JSON)
+        fprintf(out, "%s\n", line);
+    else if (json)
+        fprintf(out, "%s\n", json);
+    else
+        fprintf(out, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"(out of memory)\"}\n", stamp,
+                level_words[level]);
     tm_log_sink_fn fn = sink_fn;
     void *ctx = sink_ctx;
     pthread_mutex_unlock(&log_lock);

@@ -32,7 +32,7 @@ static int teardown(void **unused)
 {
     (void)unused;
     tm_log_set_stream(NULL);
-    fclose(out);
+    (void)fclose(out);
     return 0;
 }
 
@@ -52,7 +52,8 @@ static char *take(void)
 static size_t count_lines(const char *text)
 {
     size_t n = 0;
-    for (; *text; text++) n += *text == '\n';
+    for (; *text; text++)
+        n += *text == '\n';
     return n;
 }
 
@@ -88,7 +89,8 @@ static void test_spec_parsing(void **unused)
         assert_int_equal(tm_log_module_level("conn"), TM_LOG_WARN);
     }
     char many[2048] = "info";
-    for (int i = 0; i < 40; i++) snprintf(many + strlen(many), sizeof(many) - strlen(many), ",m%d=debug", i);
+    for (int i = 0; i < 40; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), ",m%d=debug", i);
     assert_int_not_equal(tm_log_set_spec(many, why, sizeof(why)), 0);
 
     assert_int_equal(tm_log_parse_format("json"), TM_LOG_FORMAT_JSON);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -11,12 +12,22 @@
 #include "tmkms/log.h"
 #include "tmkms/metrics.h"
 #include "tmkms/noise.h"
+#include "tmkms/sdnotify.h"
 #include "tmkms/secretconn.h"
 
 /* Capped at 1 s: a starting CometBFT v0.38 node waits only ~3 s for its signer to dial in
  * before it gives up and exits, so a longer wait could keep a restarted node down. */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 1000
+
+/* systemd STATUS= (sdnotify.h): the sessions up right now, across every link. Only
+ * counted here (two lines in tm_link_run); read by the program's main loop. */
+static atomic_uint connected;
+
+unsigned tm_link_connected(void)
+{
+    return atomic_load(&connected);
+}
 
 static void sleep_ms(unsigned ms)
 {
@@ -193,7 +204,9 @@ void tm_link_run(const tm_link *link)
         uint64_t answered = 0;
         tm_counter_add(lm.connections, 1);
         tm_gauge_set(lm.connected, 1);
+        atomic_fetch_add(&connected, 1); /* STATUS= (sdnotify.h) */
         status = tm_session_serve(&link->session, conn, &answered);
+        atomic_fetch_sub(&connected, 1);
         tm_gauge_set(lm.connected, 0);
         tm_conn_close(conn);
         if (status != TM_ERR_EOF || answered == 0) count_failure(link, answered == 0 ? "closed_early" : "session_error");

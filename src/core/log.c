@@ -1,12 +1,28 @@
 #include "tmkms/log.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+/* Per-module levels: few modules exist ("conn", "sign", "chain", ...), a small table. */
+#define MAX_MODULES 32
+#define MAX_MODULE_NAME 32
+
+typedef struct {
+    char name[MAX_MODULE_NAME];
+    tm_log_level level;
+} module_level;
+
 static tm_log_level current_level = TM_LOG_INFO;
+static module_level modules[MAX_MODULES];
+static size_t n_modules;
+static tm_log_format current_format = TM_LOG_FORMAT_HUMAN;
+static FILE *out_stream;
 /* One lock so lines from several connection threads never interleave. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -21,7 +37,15 @@ void tm_log_set_sink(tm_log_sink_fn fn, void *ctx)
     pthread_mutex_unlock(&log_lock);
 }
 
+void tm_log_set_stream(FILE *stream)
+{
+    pthread_mutex_lock(&log_lock);
+    out_stream = stream;
+    pthread_mutex_unlock(&log_lock);
+}
+
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+static const char *const level_words[] = {"error", "warn", "info", "debug"};
 
 void tm_log_set_level(tm_log_level level)
 {
@@ -35,15 +59,182 @@ tm_log_level tm_log_get_level(void)
 
 int tm_log_parse_level(const char *name)
 {
-    static const char *const names[] = {"error", "warn", "info", "debug"};
     for (int i = 0; i < 4; i++)
-        if (strcmp(name, names[i]) == 0) return i;
+        if (strcmp(name, level_words[i]) == 0) return i;
     return -1;
+}
+
+static int parse_level_n(const char *s, size_t len)
+{
+    for (int i = 0; i < 4; i++)
+        if (strlen(level_words[i]) == len && strncmp(s, level_words[i], len) == 0) return i;
+    return -1;
+}
+
+static bool module_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+}
+
+int tm_log_set_spec(const char *spec, char *why, size_t why_len)
+{
+    module_level parsed[MAX_MODULES];
+    size_t n = 0;
+    int def = (int)current_level;
+    bool def_given = false;
+    const char *p = spec;
+    if (!*p) {
+        snprintf(why, why_len, "empty (expected LEVEL[,module=LEVEL...])");
+        return -1;
+    }
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (!eq) {
+            int level = parse_level_n(p, len);
+            if (level < 0 || def_given) {
+                snprintf(why, why_len, "'%.*s' is not error, warn, info or debug%s", (int)len, p,
+                         def_given && level >= 0 ? " (the default level is given twice)" : "");
+                return -1;
+            }
+            def = level;
+            def_given = true;
+        } else {
+            size_t name_len = (size_t)(eq - p);
+            int level = parse_level_n(eq + 1, len - name_len - 1);
+            bool name_ok = name_len > 0 && name_len < MAX_MODULE_NAME;
+            for (size_t i = 0; name_ok && i < name_len; i++)
+                name_ok = module_char(p[i]);
+            if (!name_ok || level < 0) {
+                snprintf(why, why_len, "'%.*s' is not module=LEVEL (LEVEL: error, warn, info or debug)",
+                         (int)len, p);
+                return -1;
+            }
+            size_t slot = 0;
+            while (slot < n &&
+                   (strlen(parsed[slot].name) != name_len || strncmp(parsed[slot].name, p, name_len) != 0))
+                slot++;
+            if (slot == n) {
+                if (n == MAX_MODULES) {
+                    snprintf(why, why_len, "more than %d modules", MAX_MODULES);
+                    return -1;
+                }
+                memcpy(parsed[n].name, p, name_len);
+                parsed[n].name[name_len] = '\0';
+                n++;
+            }
+            parsed[slot].level = (tm_log_level)level;
+        }
+        if (!end) break;
+        p = end + 1;
+    }
+    current_level = (tm_log_level)def;
+    memcpy(modules, parsed, n * sizeof(parsed[0]));
+    n_modules = n;
+    return 0;
+}
+
+tm_log_level tm_log_module_level(const char *module)
+{
+    for (size_t i = 0; i < n_modules; i++)
+        if (strcmp(modules[i].name, module) == 0) return modules[i].level;
+    return current_level;
+}
+
+void tm_log_set_format(tm_log_format format)
+{
+    current_format = format;
+}
+
+int tm_log_parse_format(const char *name)
+{
+    if (strcmp(name, "human") == 0) return TM_LOG_FORMAT_HUMAN;
+    if (strcmp(name, "json") == 0) return TM_LOG_FORMAT_JSON;
+    return -1;
+}
+
+/* The length of the valid UTF-8 sequence at s (1..4), 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned min;
+    unsigned cp;
+    if (c < 0x80) return 1;
+    if ((c & 0xE0) == 0xC0) {
+        len = 2;
+        min = 0x80;
+        cp = c & 0x1Fu;
+    } else if ((c & 0xF0) == 0xE0) {
+        len = 3;
+        min = 0x800;
+        cp = c & 0x0Fu;
+    } else if ((c & 0xF8) == 0xF0) {
+        len = 4;
+        min = 0x10000;
+        cp = c & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0; /* also stops at the terminating NUL */
+        cp = (cp << 6) | (s[i] & 0x3Fu);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
+}
+
+/* jansson refuses strings that are not UTF-8: replace what is not with '?'. */
+static void make_utf8(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t len = utf8_len(p);
+        if (len == 0)
+            *p++ = '?';
+        else
+            p += len;
+    }
+}
+
+/* {"ts","level","module"[,"chain"],"msg"} on one line (malloc'd; NULL when out of
+ * memory); the message is modified (made UTF-8). */
+static char *format_json(const char *ts, tm_log_level level, const char *module, char *msg)
+{
+    char chain[128] = "";
+    const char *text = msg;
+    if (msg[0] == '[') {
+        const char *close = strstr(msg, "] ");
+        size_t len = close ? (size_t)(close - msg - 1) : 0;
+        if (len > 0 && len < sizeof(chain) && !memchr(msg + 1, '[', len)) {
+            memcpy(chain, msg + 1, len);
+            chain[len] = '\0';
+            text = close + 2;
+        }
+    }
+    char mod[MAX_MODULE_NAME * 2];
+    snprintf(mod, sizeof(mod), "%s", module);
+    make_utf8(mod);
+    make_utf8(msg); /* text points into msg */
+    make_utf8(chain);
+    json_t *obj = json_object();
+    if (!obj) return NULL;
+    json_object_set_new(obj, "ts", json_string(ts));
+    json_object_set_new(obj, "level", json_string(level_words[level]));
+    json_object_set_new(obj, "module", json_string(mod));
+    if (chain[0]) json_object_set_new(obj, "chain", json_string(chain));
+    json_object_set_new(obj, "msg", json_string(text));
+    /* JSON_PRESERVE_ORDER: the fields in the order above, for people reading the lines. */
+    char *dumped = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(obj);
+    return dumped;
 }
 
 void tm_log(tm_log_level level, const char *module, const char *fmt, ...)
 {
-    if (level > current_level) return;
+    if (level > tm_log_module_level(module)) return;
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -52,17 +243,27 @@ void tm_log(tm_log_level level, const char *module, const char *fmt, ...)
 
     struct timespec ts;
     struct tm tm;
-    char when[32];
+    char when[32], stamp[64];
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     if (strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm) == 0) snprintf(when, sizeof(when), "?");
+    snprintf(stamp, sizeof(stamp), "%s.%06ldZ", when, ts.tv_nsec / 1000);
 
     char line[1200];
-    snprintf(line, sizeof(line), "%s.%06ldZ %-5s [%s] %s", when, ts.tv_nsec / 1000, level_names[level], module, msg);
+    snprintf(line, sizeof(line), "%s %-5s [%s] %s", stamp, level_names[level], module, msg);
+    char *json = current_format == TM_LOG_FORMAT_JSON ? format_json(stamp, level, module, msg) : NULL;
     pthread_mutex_lock(&log_lock);
-    fprintf(stderr, "%s\n", line);
+    FILE *out = out_stream ? out_stream : stderr;
+    if (current_format != TM_LOG_FORMAT_JSON)
+        fprintf(out, "%s\n", line);
+    else if (json)
+        fprintf(out, "%s\n", json);
+    else
+        fprintf(out, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"(out of memory)\"}\n", stamp,
+                level_words[level]);
     tm_log_sink_fn fn = sink_fn;
     void *ctx = sink_ctx;
     pthread_mutex_unlock(&log_lock);
+    free(json);
     if (fn) fn(level, line, ctx);
 }

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "enclave_link.h"
@@ -29,6 +30,7 @@
 #include "state_server.h"
 #include "tmkms/log.h"
 #include "tmkms/noise.h"
+#include "tmkms/sdnotify.h"
 #include "tmkms/secretconn.h"
 #include "tmkms/signer.h"
 
@@ -38,7 +40,7 @@ typedef struct {
     const char *config_path, *sim_dir;
     uint32_t cid, log_port, kms_proxy_port;
     bool cid_given, no_extensions;
-    int log_level; /* tm_log_level, -1: not given */
+    int log_level; /* the default tm_log_level, pushed to the enclave; -1: not given */
     unsigned repush_s, boot_wait_s;
 } start_args;
 
@@ -72,17 +74,25 @@ static void start_usage(FILE *out)
             "      --repush-seconds S  resend the config this often (default 10; 0: never)\n"
             "      --boot-wait S       wait this long for the enclave to listen (default 120)\n"
             "      --simulate DIR      simulation: vsock endpoints are DIR/vsock-<cid>-<port>.sock\n"
-            "      --log-level L       error, warn, info (default) or debug, for the helper and the\n"
-            "                          enclave\n"
+            "      --log-level SPEC    error, warn, info (default) or debug, for the helper and the\n"
+            "                          enclave; levels per module for the helper's own lines:\n"
+            "                          info,state=debug,node-relay=warn (the enclave gets the\n"
+            "                          default level)\n"
+            "      --log-format F      human (default) or json (one object per line: ts, level,\n"
+            "                          module, chain, msg; the enclave's forwarded lines stay\n"
+            "                          as they are, prefixed \"enclave| \")\n"
             "  -v, --verbose           --log-level debug\n"
             "  -h, --help              this help\n\n"
             "Credentials for KMS: [credentials] in tmkms.toml, else AWS_ACCESS_KEY_ID and\n"
-            "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the instance role via IMDSv2.\n");
+            "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the instance role via IMDSv2.\n\n"
+            "Under systemd (Type=notify): READY=1 once the enclave serves, STATUS= with the\n"
+            "enclave's CID, WATCHDOG=1 from the main loop while the state lock can be taken\n"
+            "(WatchdogSec=), STOPPING=1 on a termination signal.\n");
 }
 
 static int parse_start_args(int argc, char **argv, start_args *a)
 {
-    enum { O_CID = 256, O_LOG, O_KMS, O_NOEXT, O_REPUSH, O_BOOT, O_SIM, O_LEVEL };
+    enum { O_CID = 256, O_LOG, O_KMS, O_NOEXT, O_REPUSH, O_BOOT, O_SIM, O_LEVEL, O_FORMAT };
     static const struct option longs[] = {{"config", required_argument, NULL, 'c'},
                                           {"cid", required_argument, NULL, O_CID},
                                           {"log-port", required_argument, NULL, O_LOG},
@@ -93,6 +103,7 @@ static int parse_start_args(int argc, char **argv, start_args *a)
                                           {"simulate", required_argument, NULL, O_SIM},
                                           {"verbose", no_argument, NULL, 'v'},
                                           {"log-level", required_argument, NULL, O_LEVEL},
+                                          {"log-format", required_argument, NULL, O_FORMAT},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     int c;
@@ -109,11 +120,19 @@ static int parse_start_args(int argc, char **argv, start_args *a)
         case O_REPUSH: st = tm_vsock_parse_u32(optarg, "--repush-seconds", &v); a->repush_s = v; break;
         case O_BOOT: st = tm_vsock_parse_u32(optarg, "--boot-wait", &v); a->boot_wait_s = v; break;
         case O_SIM: a->sim_dir = optarg; break;
-        case 'v': a->log_level = TM_LOG_DEBUG; break;
-        case O_LEVEL:
-            a->log_level = tm_log_parse_level(optarg);
-            if (a->log_level < 0) st = tm_err_set(TM_ERR_INVALID, "--log-level: '%s' is not error, warn, info or debug", optarg);
+        case 'v': a->log_level = TM_LOG_DEBUG; tm_log_set_level(TM_LOG_DEBUG); break;
+        case O_LEVEL: {
+            char why[160];
+            if (tm_log_set_spec(optarg, why, sizeof(why)) != 0) st = tm_err_set(TM_ERR_INVALID, "--log-level: %s", why);
+            else a->log_level = (int)tm_log_get_level();
             break;
+        }
+        case O_FORMAT: {
+            int format = tm_log_parse_format(optarg);
+            if (format < 0) st = tm_err_set(TM_ERR_INVALID, "--log-format: '%s' is not human or json", optarg);
+            else tm_log_set_format((tm_log_format)format);
+            break;
+        }
         case 'h': start_usage(stdout); return -1;
         default: start_usage(stderr); return HELPER_EXIT_USAGE;
         }
@@ -263,20 +282,84 @@ static void cleanup(helper_run *h)
     tm_vsock_listener_unlink(h->log_l);
 }
 
-/* Until a termination signal: repush the config now and then. */
+static uint64_t monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+/* Started by `launch-all` (our parent runs this same program): launch-all is the unit's
+ * main process and stops or restarts us on its own, so a STOPPING=1 from us would tell
+ * systemd the whole unit is stopping (its unit has NotifyAccess=all for our READY=1). */
+static bool under_launch_all(void)
+{
+    char self[4096], parent[4096], path[64];
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)getppid());
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    ssize_t m = readlink(path, parent, sizeof(parent) - 1);
+    if (n <= 0 || m <= 0) return false;
+    self[n] = parent[m] = '\0';
+    return strcmp(self, parent) == 0;
+}
+
+/* The watchdog's health check: the state server is not stuck holding its lock (a persist
+ * takes milliseconds; the lock is released at once). */
+static bool state_alive(helper_run *h, uint64_t bound_us)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += (time_t)(bound_us / 1000000);
+    deadline.tv_nsec += (long)(bound_us % 1000000) * 1000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    if (pthread_mutex_timedlock(&h->state.lock, &deadline) != 0) return false;
+    pthread_mutex_unlock(&h->state.lock);
+    return true;
+}
+
+/* Until a termination signal: repush the config now and then; ping the systemd watchdog
+ * (a quarter of its interval) in between. A repush can take a minute (unsealing through
+ * KMS): the units' WatchdogSec= allows for it. */
 static int serve(helper_run *h, const start_args *a, int sig_fd)
 {
+    uint64_t watchdog_ms = tm_sd_watchdog_interval_us() / 1000;
+    uint64_t next_repush = monotonic_ms() + (uint64_t)a->repush_s * 1000u;
+    uint64_t next_ping = 0;
     for (;;) {
+        uint64_t now = monotonic_ms();
+        if (watchdog_ms && now >= next_ping) {
+            if (state_alive(h, watchdog_ms * 500)) tm_sd_watchdog_ping();
+            else tm_log_warn(MOD, "the state lock was not free within %llu ms: no watchdog ping",
+                             (unsigned long long)(watchdog_ms / 2));
+            next_ping = now + watchdog_ms / 4;
+        }
+        int wait_ms = -1;
+        if (a->repush_s) /* at most a minute at a time: the loop comes back */
+            wait_ms = next_repush > now ? (int)(next_repush - now < 60000 ? next_repush - now : 60000) : 0;
+        if (watchdog_ms) {
+            int until_ping = next_ping > now ? (int)(next_ping - now) : 0;
+            if (wait_ms < 0 || until_ping < wait_ms) wait_ms = until_ping;
+        }
         struct pollfd p = {sig_fd, POLLIN, 0};
-        int n = poll(&p, 1, a->repush_s ? (int)a->repush_s * 1000 : -1);
+        int n = poll(&p, 1, wait_ms);
         int sig = n > 0 ? helper_signal_next(sig_fd) : 0;
         if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+            if (!under_launch_all()) tm_sd_stopping();
             tm_log_info(MOD, "received %s, shutting down", strsignal(sig));
             return HELPER_EXIT_OK;
         }
-        if (n != 0) continue;
+        if (n != 0 || !a->repush_s || monotonic_ms() < next_repush) continue;
         uint8_t pub[32];
-        if (push_config(h, a, 1000, pub) != TM_OK) tm_log_warn(MOD, "config repush: %s", tm_err_msg());
+        if (push_config(h, a, 1000, pub) != TM_OK) {
+            tm_log_warn(MOD, "config repush: %s", tm_err_msg());
+            tm_sd_status("enclave CID %u, chain '%s': config repush failed (see the log)", a->cid, h->cfg->chain_id);
+        } else {
+            tm_sd_status("enclave CID %u serves chain '%s'", a->cid, h->cfg->chain_id);
+        }
+        next_repush = monotonic_ms() + (uint64_t)a->repush_s * 1000u;
     }
 }
 
@@ -286,7 +369,6 @@ int cmd_start(int argc, char **argv)
                     .log_level = -1};
     int r = parse_start_args(argc, argv, &a);
     if (r) return r < 0 ? HELPER_EXIT_OK : r;
-    if (a.log_level >= 0) tm_log_set_level((tm_log_level)a.log_level);
     static helper_run h;
     h.relay_stop[0] = h.relay_stop[1] = -1;
     static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP};
@@ -299,6 +381,7 @@ int cmd_start(int argc, char **argv)
     if (!a.cid_given) a.cid = h.cfg->enclave_config_cid;
     tm_log_info(MOD, "chain '%s', node %s, state %s; enclave at CID %u port %u", h.cfg->chain_id, h.cfg->address,
                 h.cfg->state_file_path, a.cid, h.cfg->enclave_config_port);
+    tm_sd_status("pushing the config to the enclave at CID %u", a.cid);
     if (push_config(&h, &a, (int)a.boot_wait_s * 1000, pub) != TM_OK) {
         tm_log_error(MOD, "%s", tm_err_msg());
         goto out;
@@ -306,6 +389,8 @@ int cmd_start(int argc, char **argv)
     char b64[64];
     sodium_bin2base64(b64, sizeof(b64), pub, 32, sodium_base64_VARIANT_ORIGINAL);
     tm_log_info(MOD, "the enclave serves chain '%s' with consensus key %s", h.cfg->chain_id, b64);
+    tm_sd_status("enclave CID %u serves chain '%s'", a.cid, h.cfg->chain_id);
+    tm_sd_ready();
     code = serve(&h, &a, sig_fd);
 out:
     /* A persist in progress finishes first: its ack may be on the way to the enclave. */

@@ -10,22 +10,32 @@
 
 static void start_usage(FILE *out)
 {
-    fprintf(out, "Usage: tmkms start [-c FILE] [-v] [--log-level LEVEL]\n\n"
+    fprintf(out, "Usage: tmkms start [-c FILE] [-v] [--log-level SPEC] [--log-format FORMAT]\n\n"
                  "Connects to every [[validator]] of the config and signs for its chain.\n\n"
                  "Options:\n"
-                 "  -c, --config FILE      configuration file (default: tmkms.toml)\n"
-                 "  -v, --verbose          debug logging (same as --log-level debug)\n"
-                 "      --log-level LEVEL  error, warn, info (default) or debug\n"
-                 "  -h, --help             this help\n\n"
+                 "  -c, --config FILE        configuration file (default: tmkms.toml)\n"
+                 "  -v, --verbose            debug logging (same as --log-level debug)\n"
+                 "      --log-level SPEC     error, warn, info (default) or debug, optionally with\n"
+                 "                           levels per module: info,sign=warn,conn=debug\n"
+                 "                           (modules: tmkms, chain, conn, sign, state, ha, systemd)\n"
+                 "      --log-format FORMAT  human (default) or json: one object per line with\n"
+                 "                           ts, level, module, chain (when known) and msg\n"
+                 "  -h, --help               this help\n\n"
                  "Every chain needs its state file (tmkms state init) and its consensus key\n"
-                 "([[providers.softsign]]). Stops cleanly on SIGINT or SIGTERM.\n");
+                 "([[providers.softsign]]). Stops cleanly on SIGINT or SIGTERM.\n\n"
+                 "Under systemd (Type=notify, NOTIFY_SOCKET set): READY=1 once every chain's key\n"
+                 "and state are loaded and the validator connections started, STATUS= with the\n"
+                 "connected validators, WATCHDOG=1 while every chain's signing lock can be taken\n"
+                 "(WatchdogSec=), STOPPING=1 on SIGTERM.\n");
 }
 
 int cmd_start(int argc, char **argv)
 {
+    enum { O_LEVEL = 256, O_FORMAT };
     static const struct option options[] = {{"config", required_argument, NULL, 'c'},
                                             {"verbose", no_argument, NULL, 'v'},
-                                            {"log-level", required_argument, NULL, 'l'},
+                                            {"log-level", required_argument, NULL, O_LEVEL},
+                                            {"log-format", required_argument, NULL, O_FORMAT},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     const char *config_path = "tmkms.toml";
@@ -35,13 +45,21 @@ int cmd_start(int argc, char **argv)
         switch (opt) {
         case 'c': config_path = optarg; break;
         case 'v': tm_log_set_level(TM_LOG_DEBUG); break;
-        case 'l': {
-            int level = tm_log_parse_level(optarg);
-            if (level < 0) {
-                fprintf(stderr, "tmkms start: --log-level: '%s' is not error, warn, info or debug\n", optarg);
+        case O_LEVEL: {
+            char why[160];
+            if (tm_log_set_spec(optarg, why, sizeof(why)) != 0) {
+                fprintf(stderr, "tmkms start: --log-level: %s\n", why);
                 return TM_EXIT_USAGE;
             }
-            tm_log_set_level((tm_log_level)level);
+            break;
+        }
+        case O_FORMAT: {
+            int format = tm_log_parse_format(optarg);
+            if (format < 0) {
+                fprintf(stderr, "tmkms start: --log-format: '%s' is not human or json\n", optarg);
+                return TM_EXIT_USAGE;
+            }
+            tm_log_set_format((tm_log_format)format);
             break;
         }
         case 'h': start_usage(stdout); return TM_EXIT_OK;

@@ -1,6 +1,7 @@
 #include "service.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -16,6 +17,7 @@
 #include "tmkms/link.h"
 #include "tmkms/log.h"
 #include "tmkms/noise.h"
+#include "tmkms/sdnotify.h"
 #include "tmkms/secretconn.h"
 #include "tmkms/session.h"
 
@@ -222,8 +224,53 @@ static void *validator_main(void *arg)
     return NULL;
 }
 
+/* systemd STATUS=: the chains and how many validator connections are up. */
+static void notify_status(const tm_service *service, unsigned connected)
+{
+    size_t n = service->config->n_validators;
+    tm_sd_status("serving %zu chain%s; %u of %zu validator connection%s up", service->n_chains,
+                 service->n_chains == 1 ? "" : "s", connected, n, n == 1 ? "" : "s");
+}
+
+/* The signing path is alive when every chain's lock can be taken before the deadline (a
+ * signature holds it for a guard check, a signing and a persist; a deadlocked or stuck
+ * signer holds it forever). The lock is released at once. */
+static bool signers_alive(tm_service *service, uint64_t bound_us, bool *warned)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline); /* pthread_mutex_timedlock's clock */
+    deadline.tv_sec += (time_t)(bound_us / 1000000);
+    deadline.tv_nsec += (long)(bound_us % 1000000) * 1000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    for (size_t i = 0; i < service->n_chains; i++) {
+        int r = pthread_mutex_timedlock(&service->chains[i]->lock, &deadline);
+        if (r != 0) {
+            if (!*warned) /* once until it is free again */
+                tm_log_warn("systemd", "[%s] the signing lock was not free within %llu ms: no watchdog ping",
+                            service->chains[i]->id, (unsigned long long)(bound_us / 1000));
+            *warned = true;
+            return false;
+        }
+        pthread_mutex_unlock(&service->chains[i]->lock);
+    }
+    *warned = false;
+    return true;
+}
+
+static uint64_t monotonic_us(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+}
+
 /* Wait for SIGINT/SIGTERM (or for every connection thread to end), then take every
- * chain's lock so no signature is half-way through persistence, and exit. */
+ * chain's lock so no signature is half-way through persistence, and exit. Meanwhile: the
+ * systemd STATUS= when the connected count changes, and WATCHDOG=1 every quarter of the
+ * watchdog interval while the signers are alive. */
 static int wait_for_end(tm_service *service, atomic_int *running)
 {
     sigset_t set;
@@ -232,9 +279,14 @@ static int wait_for_end(tm_service *service, atomic_int *running)
     sigaddset(&set, SIGTERM);
     struct timespec tick = {0, 200 * 1000000L};
     int code = 0;
+    uint64_t watchdog_us = tm_sd_watchdog_interval_us();
+    uint64_t last_ping = 0;
+    bool stuck = false;
+    unsigned shown = UINT_MAX; /* the first tick shows the count, whatever it did since READY=1 */
     for (;;) {
         int sig = sigtimedwait(&set, NULL, &tick);
         if (sig == SIGINT || sig == SIGTERM) {
+            tm_sd_stopping();
             tm_log_info("tmkms", "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
             break;
         }
@@ -242,6 +294,15 @@ static int wait_for_end(tm_service *service, atomic_int *running)
             tm_log_error("tmkms", "no validator connection left to serve");
             code = 1;
             break;
+        }
+        unsigned connected = tm_link_connected();
+        if (connected != shown) {
+            shown = connected;
+            notify_status(service, connected);
+        }
+        if (watchdog_us && monotonic_us() - last_ping >= watchdog_us / 4 && signers_alive(service, watchdog_us / 2, &stuck)) {
+            tm_sd_watchdog_ping();
+            last_ping = monotonic_us();
         }
     }
     for (size_t i = 0; i < service->n_chains; i++) pthread_mutex_lock(&service->chains[i]->lock);
@@ -281,6 +342,9 @@ int tm_service_run(tm_service *service)
         }
         pthread_detach(tid);
     }
+    /* Every chain's key and state are loaded (tm_service_open) and the connections started. */
+    notify_status(service, tm_link_connected());
+    tm_sd_ready();
     int code = wait_for_end(service, &running);
     /* Chains stay locked: threads block on them; the process exits with keys wiped by the
      * caller's tm_service_close is not possible while locked, so wipe here. Connection

@@ -339,3 +339,36 @@ tm_status tm_keyfile_import_cometbft(const char *json_path, uint8_t seed[TM_ED25
     secret_buf_free(&text);
     return status;
 }
+
+/* CometBFT's priv_validator_key.json for a seed, written like a key file (0600, never over
+ * an existing path). The text holds the private key, so it is built in locked memory with
+ * snprintf, not through jansson. */
+tm_status tm_keyfile_export_cometbft(const uint8_t seed[TM_ED25519_SEED_LEN], const char *json_path)
+{
+    TM_TRY(tm_crypto_init());
+    tm_status status = TM_OK;
+    uint8_t pk[TM_ED25519_PUBKEY_LEN];
+    uint8_t *sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+    size_t sk_b64_cap = sodium_base64_ENCODED_LEN(crypto_sign_SECRETKEYBYTES, sodium_base64_VARIANT_ORIGINAL);
+    char *sk_b64 = sodium_malloc(sk_b64_cap);
+    const size_t text_cap = 512;
+    char *text = sodium_malloc(text_cap);
+    TM_ENSURE_GOTO(sk && sk_b64 && text, TM_ERR_NOMEM, "cannot allocate locked memory");
+    crypto_sign_seed_keypair(pk, sk, seed);
+    sodium_bin2base64(sk_b64, sk_b64_cap, sk, crypto_sign_SECRETKEYBYTES, sodium_base64_VARIANT_ORIGINAL);
+    char pk_b64[TM_PUBKEY_BASE64_SIZE], addr[TM_ADDRESS_HEX_SIZE];
+    TM_TRY_GOTO(tm_pubkey_base64(pk, pk_b64, sizeof(pk_b64)));
+    TM_TRY_GOTO(tm_pubkey_address_hex(pk, addr, sizeof(addr)));
+    int n = snprintf(text, text_cap,
+                     "{\n  \"address\": \"%s\",\n  \"pub_key\": {\n    \"type\": \"" PUBKEY_TYPE
+                     "\",\n    \"value\": \"%s\"\n  },\n  \"priv_key\": {\n    \"type\": \"" PRIVKEY_TYPE
+                     "\",\n    \"value\": \"%s\"\n  }\n}\n",
+                     addr, pk_b64, sk_b64);
+    TM_ENSURE_GOTO(n > 0 && (size_t)n < text_cap, TM_ERR_TOO_LARGE, "priv_validator_key.json text too long");
+    TM_TRY_GOTO(write_new_file(json_path, (const uint8_t *)text, (size_t)n));
+out:
+    sodium_free(text);
+    sodium_free(sk_b64);
+    sodium_free(sk);
+    return status;
+}

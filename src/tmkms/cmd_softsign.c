@@ -1,5 +1,6 @@
-/* tmkms softsign keygen|import: create or import software-held ed25519 keys, in tmkms's
- * key file format (base64 of the 32-byte seed, mode 0600, never overwritten). */
+/* tmkms softsign keygen|import|export: create, import or export software-held ed25519
+ * keys, in tmkms's key file format (base64 of the 32-byte seed, mode 0600, never
+ * overwritten) and CometBFT's priv_validator_key.json. */
 #include <getopt.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@ static void softsign_usage(FILE *out)
 {
     fprintf(out, "Usage: tmkms softsign keygen [-t consensus|identity] PATH\n"
                  "       tmkms softsign import [-f json] priv_validator_key.json PATH\n"
+                 "       tmkms softsign export [-f json] PATH priv_validator_key.json\n"
                  "\n"
                  "keygen   generate a fresh ed25519 key and write base64 of its 32-byte seed to PATH\n"
                  "         (mode 0600; an existing file is never overwritten). Prints the public key,\n"
@@ -20,10 +22,13 @@ static void softsign_usage(FILE *out)
                  "         node ID (tcp://) and libp2p peer ID (noise://).\n"
                  "import   convert CometBFT's priv_validator_key.json into a key file at PATH after\n"
                  "         checking that its public key and address match the private key.\n"
+                 "export   write the key file at PATH as CometBFT's priv_validator_key.json (mode\n"
+                 "         0600, never over an existing file), to move a validator back to the\n"
+                 "         node's own file signer; export its state too (tmkms state export).\n"
                  "\n"
                  "Options:\n"
                  "  -t, --type TYPE    keygen: 'consensus' (default) or 'identity'\n"
-                 "  -f, --format FMT   import: input format; only 'json' (default)\n"
+                 "  -f, --format FMT   import/export: the other side's format; only 'json' (default)\n"
                  "  -h, --help         show this help\n");
 }
 
@@ -157,6 +162,39 @@ static int softsign_import(int argc, char **argv)
     return rc;
 }
 
+static int softsign_export(int argc, char **argv)
+{
+    const char *format = "json";
+    int first = 0;
+    int rc = parse_options(argc, argv, "export", &format, &first);
+    if (rc != TM_EXIT_OK) return rc < 0 ? TM_EXIT_OK : rc;
+    if (strcmp(format, "json") != 0) {
+        fprintf(stderr, "tmkms softsign export: invalid format '%s' (must be 'json')\n", format);
+        return TM_EXIT_USAGE;
+    }
+    if (argc - first != 2) {
+        fprintf(stderr, "Usage: tmkms softsign export [-f json] PATH priv_validator_key.json\n");
+        return TM_EXIT_USAGE;
+    }
+    if (tm_crypto_init() != TM_OK) {
+        fprintf(stderr, "tmkms softsign export: %s\n", tm_err_msg());
+        return TM_EXIT_FAIL;
+    }
+    uint8_t *seed = sodium_malloc(TM_ED25519_SEED_LEN);
+    if (seed == NULL) {
+        fprintf(stderr, "tmkms softsign export: cannot allocate locked memory\n");
+        return TM_EXIT_FAIL;
+    }
+    if (tm_keyfile_read_seed(argv[first], seed) != TM_OK || tm_keyfile_export_cometbft(seed, argv[first + 1]) != TM_OK) {
+        fprintf(stderr, "tmkms softsign export: %s\n", tm_err_msg());
+        rc = TM_EXIT_FAIL;
+    } else {
+        printf("Exported %s as CometBFT priv_validator_key.json: %s\n", argv[first], argv[first + 1]);
+    }
+    sodium_free(seed);
+    return rc;
+}
+
 int cmd_softsign(int argc, char **argv)
 {
     if (argc < 2) {
@@ -170,6 +208,7 @@ int cmd_softsign(int argc, char **argv)
     }
     if (strcmp(sub, "keygen") == 0) return softsign_keygen(argc - 1, argv + 1);
     if (strcmp(sub, "import") == 0) return softsign_import(argc - 1, argv + 1);
+    if (strcmp(sub, "export") == 0) return softsign_export(argc - 1, argv + 1);
     fprintf(stderr, "tmkms softsign: unknown subcommand '%s'\n\n", sub);
     softsign_usage(stderr);
     return TM_EXIT_USAGE;

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -336,6 +337,34 @@ static void test_import_cometbft(void **state)
     assert_int_equal(tm_keyfile_import_cometbft(path, seed), TM_ERR_PERMISSION);
 }
 
+/* Export is import's inverse, and byte for byte the file CometBFT writes for that key. */
+static void test_export_cometbft(void **state)
+{
+    (void)state;
+    char path[512], in[512];
+    uint8_t seed[32], back[32];
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)(0xA0 + i);
+    path_in_tmp(path, sizeof(path), "exported_priv_validator_key.json");
+    unlink(path);
+    assert_int_equal(tm_keyfile_export_cometbft(seed, path), TM_OK);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(tm_keyfile_import_cometbft(path, back), TM_OK);
+    assert_memory_equal(seed, back, 32);
+    /* The same fields as the CometBFT-written fixture of that key (whitespace aside). */
+    path_in_tmp(in, sizeof(in), "fixture_priv_validator_key.json");
+    write_file(in, cometbft_key_json, 0600);
+    json_t *a = json_load_file(path, 0, NULL), *b = json_load_file(in, 0, NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    assert_int_equal(tm_keyfile_export_cometbft(seed, path), TM_ERR_EXISTS);
+}
+
 static void test_import_cometbft_refusals(void **state)
 {
     (void)state;
@@ -582,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_keyfile_not_regular),
         cmocka_unit_test(test_import_cometbft),
         cmocka_unit_test(test_import_cometbft_refusals),
+        cmocka_unit_test(test_export_cometbft),
         cmocka_unit_test(test_import_error_does_not_leak_key),
         cmocka_unit_test(test_bech32_valid_vectors),
         cmocka_unit_test(test_bech32_invalid_vectors),

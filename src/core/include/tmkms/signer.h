@@ -54,6 +54,9 @@ tm_status tm_keyfile_write_seed(const char *path, const uint8_t seed[TM_ED25519_
  * key types, lengths, that pub_key and the pubkey half of priv_key match the seed and that
  * address matches the pubkey. Same permission rules as tm_keyfile_read_seed. */
 tm_status tm_keyfile_import_cometbft(const char *json_path, uint8_t seed[TM_ED25519_SEED_LEN]);
+/* Write CometBFT's priv_validator_key.json for a seed (address, pub_key, priv_key), mode
+ * 0600, refusing an existing path: for moving a validator back to the file signer. */
+tm_status tm_keyfile_export_cometbft(const uint8_t seed[TM_ED25519_SEED_LEN], const char *json_path);
 /* The parser behind it, on text already in memory (which should be locked memory);
  * `path` only names the source in error messages. */
 tm_status tm_keyfile_parse_cometbft(const char *text, size_t len, const char *path,

@@ -82,6 +82,8 @@ static tm_status persist_local(tm_chain *chain, tm_sign_state *next, const char 
     tm_status status = chain->store->ops->persist(chain->store, next);
     if (status != TM_OK) {
         sodium_memzero(next->signature, sizeof(next->signature));
+        atomic_fetch_add(&chain->persist_failures, 1);
+        snprintf(chain->persist_error, sizeof(chain->persist_error), "%s", tm_err_msg());
         return tm_err_prefix(status, "%s", what);
     }
     tm_chain_metrics_persisted(chain->metrics, monotonic_ns() - start);
@@ -90,13 +92,20 @@ static tm_status persist_local(tm_chain *chain, tm_sign_state *next, const char 
     return TM_OK;
 }
 
+/* A new step was signed and made durable: the time, for status and metrics. */
+static void new_signature(tm_chain *chain)
+{
+    atomic_store(&chain->last_signed_unix, (int_fast64_t)time(NULL));
+    tm_chain_metrics_new_state(chain->metrics);
+}
+
 /* Sign, then make the new state durable; only then does the caller see the signature. */
 static tm_status sign_new_state(tm_chain *chain, const tm_guard_request *req, tm_chain_sign_result *result)
 {
     tm_sign_state next;
     TM_TRY(sign_next(chain, req, &next));
     TM_TRY(persist_local(chain, &next, "state not persisted, signature withheld: "));
-    tm_chain_metrics_new_state(chain->metrics);
+    new_signature(chain);
     memcpy(result->signature, next.signature, sizeof(result->signature));
     return TM_OK;
 }
@@ -157,7 +166,7 @@ static tm_status sign_in_cluster(tm_chain *chain, const tm_guard_request *req, t
         if (status != TM_OK) return tm_err_prefix(status, "cluster record not updated, signature withheld: ");
         if (won) {
             TM_TRY(persist_local(chain, &next, "state not persisted, signature withheld: "));
-            tm_chain_metrics_new_state(chain->metrics);
+            new_signature(chain);
             memcpy(result->signature, next.signature, sizeof(result->signature));
             return TM_OK;
         }
@@ -183,6 +192,14 @@ tm_status tm_chain_sign_unguarded(tm_chain *chain, const uint8_t *msg, size_t le
                                      : tm_err_set(TM_ERR_REFUSED, "shutting down: the key is gone");
     pthread_mutex_unlock(&chain->lock);
     return status;
+}
+
+void tm_chain_status_snapshot(tm_chain *chain, tm_sign_state *out, char *persist_error, size_t cap)
+{
+    pthread_mutex_lock(&chain->lock);
+    *out = chain->last;
+    snprintf(persist_error, cap, "%s", chain->persist_error);
+    pthread_mutex_unlock(&chain->lock);
 }
 
 void tm_chain_snapshot(tm_chain *chain, tm_sign_state *out)

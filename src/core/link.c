@@ -160,9 +160,38 @@ typedef struct {
     bool in_session;  /* `last` ended a session (the handshake had succeeded) */
 } failure_log;
 
+void tm_link_stats_init(tm_link_stats *stats)
+{
+    atomic_init(&stats->connected, 0);
+    atomic_init(&stats->sessions, 0);
+    atomic_init(&stats->since, 0);
+    pthread_mutex_init(&stats->lock, NULL);
+    stats->last_error[0] = '\0';
+}
+
+void tm_link_stats_error(tm_link_stats *stats, char *out, size_t cap)
+{
+    pthread_mutex_lock(&stats->lock);
+    snprintf(out, cap, "%s", stats->last_error);
+    pthread_mutex_unlock(&stats->lock);
+}
+
+static void stats_state(const tm_link *link, int up)
+{
+    if (!link->stats) return;
+    if (up) atomic_fetch_add(&link->stats->sessions, 1);
+    atomic_store(&link->stats->connected, up);
+    atomic_store(&link->stats->since, (int_fast64_t)time(NULL));
+}
+
 static void report_failure(failure_log *fl, const tm_link *link, bool error, bool in_session, const char *what)
 {
     const char *msg = tm_err_msg();
+    if (link->stats) {
+        pthread_mutex_lock(&link->stats->lock);
+        snprintf(link->stats->last_error, sizeof(link->stats->last_error), "%s: %s", what, msg);
+        pthread_mutex_unlock(&link->stats->lock);
+    }
     fl->in_session = in_session;
     if (strncmp(fl->last, msg, sizeof(fl->last) - 1) == 0) {
         fl->repeats++;
@@ -205,7 +234,9 @@ void tm_link_run(const tm_link *link)
         tm_counter_add(lm.connections, 1);
         tm_gauge_set(lm.connected, 1);
         atomic_fetch_add(&connected, 1); /* STATUS= (sdnotify.h) */
+        stats_state(link, 1);
         status = tm_session_serve(&link->session, conn, &answered);
+        stats_state(link, 0);
         atomic_fetch_sub(&connected, 1);
         tm_gauge_set(lm.connected, 0);
         tm_conn_close(conn);

@@ -9,6 +9,7 @@ int cmd_start(int argc, char **argv);
 int cmd_pubkey(int argc, char **argv);
 int cmd_softsign(int argc, char **argv);
 int cmd_state(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 /* Exit statuses: 0 ok, 1 runtime failure, 2 usage or configuration error. */

@@ -16,6 +16,7 @@ static const struct subcommand subcommands[] = {
     {"pubkey", cmd_pubkey, "print a chain's consensus public key"},
     {"softsign", cmd_softsign, "create or import software-held ed25519 keys"},
     {"state", cmd_state, "create, show, export or import a chain's double-sign state"},
+    {"status", cmd_status, "show what a running tmkms is doing (chains, validators, persistence)"},
     {"ha", cmd_ha, "show the high-availability cluster's records and etcd endpoints"},
     {"version", cmd_version, "print the version"},
 };

@@ -1,6 +1,7 @@
 #include "service.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "status_server.h"
 #include "tmkms/ha/ha_etcd.h"
 #include "tmkms/link.h"
 #include "tmkms/log.h"
@@ -165,6 +167,7 @@ typedef struct {
     char host[256], port[8]; /* tcp:// and noise:// */
     uint8_t *identity_seed;  /* locked memory, tcp:// and noise:// */
     atomic_int *running;
+    tm_link_stats stats; /* for `tmkms status` */
 } validator_thread;
 
 static tm_status dial_raw(void *ctx, tm_conn **raw)
@@ -309,6 +312,83 @@ static int wait_for_end(tm_service *service, atomic_int *running)
     return code;
 }
 
+/* ---- the status document (`tmkms status`, status_server.h) ---- */
+
+typedef struct {
+    tm_service *service;
+    validator_thread *threads;
+    size_t n_threads;
+    int64_t started;
+} status_source;
+
+static json_t *chain_status(const tm_chain *chain_const, int64_t now)
+{
+    tm_chain *chain = (tm_chain *)chain_const; /* the snapshot takes its lock */
+    tm_sign_state last;
+    char persist_error[256];
+    tm_chain_status_snapshot(chain, &last, persist_error, sizeof(persist_error));
+    int64_t signed_at = atomic_load(&chain->last_signed_unix);
+    json_t *c = json_pack("{s:s, s:I, s:i, s:s, s:I}", "id", chain->id, "height", (json_int_t)last.height, "round",
+                          (int)last.round, "step", tm_step_name(last.step), "persist_failures",
+                          (json_int_t)atomic_load(&chain->persist_failures));
+    if (!c) return NULL;
+    json_object_set_new(c, "last_signature_age_seconds", signed_at ? json_integer(now - signed_at) : json_null());
+    json_object_set_new(c, "last_persist_error", persist_error[0] ? json_string(persist_error) : json_null());
+    return c;
+}
+
+static json_t *validator_status(validator_thread *vt, int64_t now)
+{
+    char err[256];
+    tm_link_stats_error(&vt->stats, err, sizeof(err));
+    int64_t since = atomic_load(&vt->stats.since);
+    json_t *v = json_pack("{s:s, s:s, s:b, s:I}", "chain", vt->vc->chain_id, "addr", vt->vc->addr, "connected",
+                          atomic_load(&vt->stats.connected) != 0, "sessions",
+                          (json_int_t)atomic_load(&vt->stats.sessions));
+    if (!v) return NULL;
+    json_object_set_new(v, "state_seconds", since ? json_integer(now - since) : json_null());
+    json_object_set_new(v, "last_error", err[0] ? json_string(err) : json_null());
+    return v;
+}
+
+static char *render_status(void *ctx)
+{
+    const status_source *src = ctx;
+    int64_t now = (int64_t)time(NULL);
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:b}", "program", "tmkms", "version", TMKMS_VERSION,
+                            "revision", TMKMS_GIT_REV, "pid", (json_int_t)getpid(), "uptime_seconds",
+                            (json_int_t)(now - src->started), "ha", src->service->ha != NULL);
+    json_t *chains = json_array(), *validators = json_array();
+    if (!doc || !chains || !validators) goto fail;
+    for (size_t i = 0; i < src->service->n_chains; i++)
+        json_array_append_new(chains, chain_status(src->service->chains[i], now));
+    for (size_t i = 0; i < src->n_threads; i++) json_array_append_new(validators, validator_status(&src->threads[i], now));
+    json_object_set_new(doc, "chains", chains);
+    json_object_set_new(doc, "validators", validators);
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    return text;
+fail:
+    json_decref(doc);
+    json_decref(chains);
+    json_decref(validators);
+    return NULL;
+}
+
+/* A status socket that cannot be made is not a reason to stop signing: say so and go on. */
+static void start_status(tm_service *service, validator_thread *threads, size_t n)
+{
+    static status_source src;
+    src = (status_source){service, threads, n, (int64_t)time(NULL)};
+    char path[256];
+    if (tm_status_socket_path(service->config, path, sizeof(path)) != TM_OK ||
+        tm_status_server_start(path, render_status, &src) != TM_OK) {
+        tm_log_warn("status", "no status socket (tmkms status will not answer): %s", tm_err_msg());
+        return;
+    }
+    tm_log_info("status", "status socket %s (tmkms status -c %s)", path, service->config->path);
+}
+
 int tm_service_run(tm_service *service)
 {
     const tm_config *config = service->config;
@@ -325,10 +405,15 @@ int tm_service_run(tm_service *service)
     }
     validator_thread *threads = calloc(config->n_validators, sizeof(*threads));
     if (!threads) return 1;
+    for (size_t i = 0; i < config->n_validators; i++) {
+        threads[i].vc = &config->validators[i];
+        tm_link_stats_init(&threads[i].stats);
+        threads[i].link.stats = &threads[i].stats;
+    }
+    start_status(service, threads, config->n_validators); /* before any thread: it sets the umask */
     atomic_int running = 0;
     for (size_t i = 0; i < config->n_validators; i++) {
         validator_thread *vt = &threads[i];
-        vt->vc = &config->validators[i];
         vt->link.session.chain = tm_service_chain(service, vt->vc->chain_id);
         vt->link.session.max_height = vt->vc->max_height;
         vt->link.session.addr = vt->vc->addr;
@@ -353,6 +438,7 @@ int tm_service_run(tm_service *service)
         tm_signer_destroy(service->chains[i]->signer);
         service->chains[i]->signer = NULL;
     }
+    tm_status_server_remove();
     fflush(stderr);
     _exit(code);
 }

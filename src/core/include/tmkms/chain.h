@@ -5,6 +5,7 @@
 #define TMKMS_CHAIN_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "tmkms/error.h"
@@ -25,6 +26,10 @@ typedef struct {
     uint8_t pubkey[TM_ED25519_PUBKEY_LEN]; /* the signer's, fixed at open: read without the lock */
     tm_ha_backend *ha; /* NULL: this instance alone; else shared by the chains, not owned */
     tm_chain_metrics *metrics; /* NULL when metrics are off (tm_metrics_global() at open) */
+    /* For `tmkms status`, read without the lock: */
+    atomic_int_fast64_t last_signed_unix;     /* Unix time of the last new signature; 0: none yet */
+    atomic_uint_fast64_t persist_failures;    /* states that could not be made durable */
+    char persist_error[256]; /* the last persistence failure, under the lock ("" none) */
 } tm_chain;
 
 typedef struct {
@@ -55,5 +60,7 @@ tm_status tm_chain_sign_unguarded(tm_chain *chain, const uint8_t *msg, size_t le
 
 /* A copy of the last signed state, for status and logs. */
 void tm_chain_snapshot(tm_chain *chain, tm_sign_state *out);
+/* The same and the last persistence failure ("" none), for `tmkms status`. */
+void tm_chain_status_snapshot(tm_chain *chain, tm_sign_state *out, char *persist_error, size_t cap);
 
 #endif

@@ -5,7 +5,10 @@
 #ifndef TMKMS_LINK_H
 #define TMKMS_LINK_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tmkms/conn.h"
@@ -20,6 +23,20 @@ typedef enum {
 
 /* Connect and handshake within this long (see docs/TRANSPORTS.md). */
 #define TM_LINK_NET_TIMEOUT_MS 10000
+
+/* What `tmkms status` shows of one link; updated by tm_link_run, read by anyone. */
+typedef struct {
+    atomic_int connected;          /* 1 while a session serves */
+    atomic_uint_fast64_t sessions; /* sessions started */
+    atomic_int_fast64_t since;     /* Unix time the current state (up or down) began; 0: never up */
+    pthread_mutex_t lock;          /* for last_error */
+    char last_error[256];          /* the last failure ("" none) */
+} tm_link_stats;
+
+/* Initialise before the link runs. */
+void tm_link_stats_init(tm_link_stats *stats);
+/* A copy of last_error (cap bytes, always terminated). */
+void tm_link_stats_error(tm_link_stats *stats, char *out, size_t cap);
 
 typedef struct {
     const char *chain_id; /* for log lines */
@@ -37,6 +54,7 @@ typedef struct {
     /* What a close before the first request most likely means, for the log line (NULL:
      * the node does not allow this KMS's identity, as CometBFT's listeners do). */
     const char *early_close_hint;
+    tm_link_stats *stats; /* NULL: not shown anywhere */
 } tm_link;
 
 /* Serve until the link gives up (a config error, or the session ended and !reconnect). */

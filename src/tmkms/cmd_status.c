@@ -1,0 +1,211 @@
+/* tmkms status: what a running `tmkms start` of this config is doing, from its control
+ * socket (status_server.h): per chain the last signed height/round/step and how long ago
+ * it signed, persistence failures, and per validator connection its state. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "status_server.h"
+#include "tmkms/config.h"
+#include "tmkms/signer.h"
+
+#define STATUS_MAX_BYTES (1u << 20)
+#define TM_EXIT_NOT_RUNNING 3
+
+static void status_usage(FILE *out)
+{
+    fprintf(out, "Usage: tmkms status [-c FILE] [--json]\n\n"
+                 "Asks the tmkms serving FILE (its status socket, tmkms-status.sock in the folder of\n"
+                 "the first chain's state file, mode 0600) what it is doing: per chain the last signed\n"
+                 "height/round/step, how long ago it signed, persistence failures; per validator\n"
+                 "connection whether it is up, since when, and its last error.\n\n"
+                 "Exit status: 0 every chain has a connected validator and no persistence failure,\n"
+                 "1 otherwise, 2 usage or configuration error, 3 tmkms is not running (no socket).\n\n"
+                 "Options:\n"
+                 "  -c, --config FILE  configuration file (default: tmkms.toml)\n"
+                 "      --json         print the document as tmkms sends it\n"
+                 "  -h, --help         this help\n");
+}
+
+/* The whole document from the socket, NUL-terminated; caller frees. */
+static tm_status fetch(const char *path, char **out)
+{
+    tm_status status = TM_OK;
+    char *buf = NULL;
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    size_t plen = strlen(path);
+    TM_ENSURE(plen < sizeof(addr.sun_path), TM_ERR_TOO_LARGE, "%s: too long for a Unix socket path", path);
+    memcpy(addr.sun_path, path, plen + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    TM_ENSURE(fd >= 0, TM_ERR_IO, "socket: %s", strerror(errno));
+    struct timeval tv = {.tv_sec = 5};
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    TM_ENSURE_GOTO(connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0, TM_ERR_NOT_FOUND,
+                   "%s: %s (is tmkms running with this config?)", path, strerror(errno));
+    buf = malloc(STATUS_MAX_BYTES + 1);
+    TM_ENSURE_GOTO(buf != NULL, TM_ERR_NOMEM, "out of memory");
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = recv(fd, buf + len, STATUS_MAX_BYTES - len, 0);
+        if (n < 0 && errno == EINTR) continue;
+        TM_ENSURE_GOTO(n >= 0, TM_ERR_IO, "%s: %s", path, strerror(errno));
+        if (n == 0) break;
+        len += (size_t)n;
+        TM_ENSURE_GOTO(len < STATUS_MAX_BYTES, TM_ERR_TOO_LARGE, "%s: answer over %u bytes", path, STATUS_MAX_BYTES);
+    }
+    buf[len] = '\0';
+    *out = buf;
+    buf = NULL;
+out:
+    free(buf);
+    close(fd);
+    return status;
+}
+
+static void print_duration(int64_t s)
+{
+    if (s < 120) printf("%llds", (long long)s);
+    else if (s < 7200) printf("%lldm", (long long)(s / 60));
+    else if (s < 172800) printf("%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
+    else printf("%lldd", (long long)(s / 86400));
+}
+
+/* One chain and its validators. */
+static void print_chain(const json_t *chain, const json_t *validators)
+{
+    const char *id = json_string_value(json_object_get(chain, "id"));
+    json_int_t failures = json_integer_value(json_object_get(chain, "persist_failures"));
+    const json_t *age = json_object_get(chain, "last_signature_age_seconds");
+    printf("chain %s: last signed %lld/%lld/%s", id ? id : "?",
+           (long long)json_integer_value(json_object_get(chain, "height")),
+           (long long)json_integer_value(json_object_get(chain, "round")),
+           json_string_value(json_object_get(chain, "step")) ? json_string_value(json_object_get(chain, "step")) : "?");
+    if (json_is_integer(age)) {
+        printf(", ");
+        print_duration(json_integer_value(age));
+        printf(" ago");
+    } else {
+        printf(", nothing new signed since start");
+    }
+    if (failures) printf("; PERSISTENCE FAILURES %lld, last: %s\n", (long long)failures,
+                         json_string_value(json_object_get(chain, "last_persist_error")) ?: "?");
+    else printf("; persistence ok\n");
+    int up = 0;
+    size_t i;
+    const json_t *v;
+    json_array_foreach(validators, i, v) {
+        const char *vchain = json_string_value(json_object_get(v, "chain"));
+        if (!id || !vchain || strcmp(vchain, id) != 0) continue;
+        bool connected = json_is_true(json_object_get(v, "connected"));
+        up += connected;
+        const json_t *since = json_object_get(v, "state_seconds");
+        const char *err = json_string_value(json_object_get(v, "last_error"));
+        printf("  %-44s %s", json_string_value(json_object_get(v, "addr")) ?: "?", connected ? "connected" : "DOWN");
+        if (json_is_integer(since)) {
+            printf(" for ");
+            print_duration(json_integer_value(since));
+        }
+        json_int_t sessions = json_integer_value(json_object_get(v, "sessions"));
+        printf(" (%lld session%s)", (long long)sessions, sessions == 1 ? "" : "s");
+        if (!connected && err) printf(": %s", err);
+        printf("\n");
+    }
+    if (!up) printf("  no validator connected\n");
+}
+
+/* Healthy: every chain has a connected validator and no persistence failure. */
+static bool doc_healthy(const json_t *chains, const json_t *validators)
+{
+    if (!json_is_array(chains) || !json_is_array(validators)) return false;
+    size_t i, j;
+    const json_t *c, *v;
+    json_array_foreach(chains, i, c) {
+        bool up = false;
+        json_array_foreach(validators, j, v) {
+            if (json_is_true(json_object_get(v, "connected")) &&
+                json_equal(json_object_get(v, "chain"), json_object_get(c, "id")))
+                up = true;
+        }
+        if (!up || json_integer_value(json_object_get(c, "persist_failures")) != 0) return false;
+    }
+    return true;
+}
+
+static int show(const char *text, bool as_json)
+{
+    json_error_t err;
+    json_t *doc = json_loads(text, 0, &err);
+    if (!json_is_object(doc)) {
+        fprintf(stderr, "tmkms status: the answer is not a JSON object: %s\n", err.text);
+        json_decref(doc);
+        return TM_EXIT_FAIL;
+    }
+    const json_t *chains = json_object_get(doc, "chains"), *validators = json_object_get(doc, "validators");
+    if (as_json) {
+        printf("%s\n", text);
+    } else {
+        printf("tmkms %s (pid %lld, up ", json_string_value(json_object_get(doc, "version")) ?: "?",
+               (long long)json_integer_value(json_object_get(doc, "pid")));
+        print_duration(json_integer_value(json_object_get(doc, "uptime_seconds")));
+        printf("%s)\n", json_is_true(json_object_get(doc, "ha")) ? ", HA via etcd" : "");
+        size_t i;
+        const json_t *c;
+        json_array_foreach(chains, i, c) print_chain(c, validators);
+    }
+    int rc = doc_healthy(chains, validators) ? TM_EXIT_OK : TM_EXIT_FAIL;
+    json_decref(doc);
+    return rc;
+}
+
+int cmd_status(int argc, char **argv)
+{
+    const char *config_path = "tmkms.toml";
+    bool as_json = false;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        if (c == 'c') config_path = optarg;
+        else if (c == 'j') as_json = true;
+        else if (c == 'h') {
+            status_usage(stdout);
+            return TM_EXIT_OK;
+        } else {
+            status_usage(stderr);
+            return TM_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "tmkms status: unexpected argument '%s'\n", argv[optind]);
+        return TM_EXIT_USAGE;
+    }
+    tm_config *config = NULL;
+    char path[256];
+    char *text = NULL;
+    if (tm_crypto_init() != TM_OK || tm_config_load(config_path, &config) != TM_OK ||
+        tm_status_socket_path(config, path, sizeof(path)) != TM_OK) {
+        fprintf(stderr, "tmkms status: %s\n", tm_err_msg());
+        tm_config_free(config);
+        return TM_EXIT_USAGE;
+    }
+    tm_config_free(config);
+    tm_status st = fetch(path, &text);
+    if (st != TM_OK) {
+        fprintf(stderr, "tmkms status: %s\n", tm_err_msg());
+        return st == TM_ERR_NOT_FOUND ? TM_EXIT_NOT_RUNNING : TM_EXIT_FAIL;
+    }
+    int rc = show(text, as_json);
+    free(text);
+    return rc;
+}

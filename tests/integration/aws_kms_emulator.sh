@@ -4,7 +4,8 @@
 # back), GenerateRandom, the connect-via path (TLS name kms.REGION.amazonaws.com while the
 # bytes go to a loopback port), key policies (AccessDeniedException surfaces typed), SigV4
 # tampering refused (botocore signs, one thing changes), wrong TLS name/CA refused, keys
-# persisting across a restart in 0600 files.
+# persisting across a restart in 0600 files; the emulator's own /metrics (requests by
+# operation and status, accepted by promtool).
 # labels: aws
 # timeout: 180
 set -u
@@ -22,7 +23,8 @@ data="$work/data"
 client() { "$aws_bin/kms-client" --region "$region" --ca-bundle "$kms_ca" --connect-via "tcp:127.0.0.1:$kms_port" --imds "$imds_url" "$@"; }
 
 start_imds_emulator --instance-id i-0123456789abcdef0 --role tmkms-enclave --user "$akid:$secret:$token" || exit 1
-start_kms_emulator kms "$data" --region "$region" --account "$account" --user "$akid:$secret:$role_arn" \
+mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+start_kms_emulator kms "$data" --region "$region" --account "$account" --metrics "127.0.0.1:$mport" --user "$akid:$secret:$role_arn" \
   --token "$akid:$token" --user "AKIDOTHER:other:arn:aws:iam::$account:role/other" || exit 1
 kms_ca="$data/ca.pem"
 [[ -s $kms_ca ]] && ok || bad "no ca.pem written before LISTENING"
@@ -125,6 +127,20 @@ wrong-token 400 UnrecognizedClientException
 no-token 400 UnrecognizedClientException
 no-authorization 400 MissingAuthenticationTokenException
 CASES
+
+# the emulator's metrics: what it answered, by operation and status
+curl -sf "http://127.0.0.1:$mport/metrics" >"$work/emu-metrics.txt" || bad "kms-emulator --metrics: no /metrics"
+series() { awk -v s="$1" '$1 == s {print $2}' "$work/emu-metrics.txt"; }
+for op in Encrypt Decrypt CreateKey; do
+  n=$(series "kms_emulator_requests_total{operation=\"$op\",status=\"200\"}")
+  [[ -n $n && $n -ge 1 ]] && ok || bad "metrics: $op 200 = '$n'"
+done
+n=$(awk '$1 ~ /^kms_emulator_requests_total\{.*status="400"/ {s += $2} END {print s + 0}' "$work/emu-metrics.txt")
+((n >= 11)) && ok || bad "metrics: $n answers with status 400 (the tampering cases are 11)"
+grep -q '^kms_emulator_request_seconds_count{operation="Decrypt"}' "$work/emu-metrics.txt" && ok || bad "metrics: no latency histogram"
+if command -v promtool >/dev/null; then
+  promtool check metrics <"$work/emu-metrics.txt" >/dev/null 2>&1 && ok || bad "promtool check metrics on the emulator's exposition"
+fi
 
 # keys persist, 0600, across a restart
 mode=$(stat -c %a "$data/keys/$key_id.json")

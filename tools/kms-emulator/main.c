@@ -7,10 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "emu.h"
 #include "emu_common.h"
 #include "tmkms/aws/attestation.h"
+#include "tmkms/metrics.h"
 
 static const char usage[] =
     "usage: kms-emulator --listen HOST:PORT --data DIR [--region R] [--account ID]\n"
@@ -32,6 +35,8 @@ static const char usage[] =
     "  --token AKID:TOKEN   that caller must send this X-Amz-Security-Token\n"
     "  --attestation-root PEM   root certificate for Recipient attestation documents\n"
     "                       (default: the AWS Nitro Enclaves root G1)\n"
+    "  --metrics HOST:PORT  Prometheus /metrics (plain HTTP): kms_emulator_requests_total\n"
+    "                       by operation and HTTP status, kms_emulator_request_seconds\n"
     "  Writes DIR/ca.pem, then prints \"LISTENING https://HOST:PORT\" (flushed) once it accepts\n"
     "  requests; SIGINT/SIGTERM stop it.\n"
     "  AWS errors: InvalidSignatureException (bad signature), UnrecognizedClientException\n"
@@ -80,7 +85,8 @@ static int append(upload *u, const char *data, size_t n)
     }
     if (u->len + n > u->cap) {
         size_t cap = u->cap ? u->cap : 4096;
-        while (cap < u->len + n) cap *= 2;
+        while (cap < u->len + n)
+            cap *= 2;
         uint8_t *p = realloc(u->data, cap);
         if (!p) return -1;
         u->data = p;
@@ -89,6 +95,46 @@ static int append(upload *u, const char *data, size_t n)
     memcpy(u->data + u->len, data, n);
     u->len += n;
     return 0;
+}
+
+/* The operations the emulator knows, as metric labels; anything else is "unknown", so a
+ * client cannot create series at will. */
+static const char *operation_label(const header_list *l)
+{
+    static const char *const known[] = {"CreateKey", "DescribeKey", "GetKeyPolicy",  "PutKeyPolicy",
+                                        "Encrypt",   "Decrypt",     "GenerateRandom"};
+    for (size_t i = 0; i < l->n; i++) {
+        if (strcasecmp(l->h[i].name, "X-Amz-Target") != 0) continue;
+        const char *op = strncmp(l->h[i].value, "TrentService.", 13) == 0 ? l->h[i].value + 13 : "";
+        for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+            if (strcmp(op, known[k]) == 0) return known[k];
+    }
+    return "unknown";
+}
+
+static void count_request(const header_list *l, unsigned status, uint64_t ns)
+{
+    tm_metrics *m = tm_metrics_global();
+    if (!m) return;
+    char code[8];
+    snprintf(code, sizeof(code), "%u", status);
+    const char *op = operation_label(l);
+    tm_labels rl = {{"operation", "status"}, {op, code}};
+    tm_counter_add(tm_metrics_counter(m, "kms_emulator_requests_total",
+                                      "KMS requests answered, by operation and HTTP status.", &rl),
+                   1);
+    tm_labels hl = {{"operation"}, {op}};
+    tm_histogram_observe_ns(tm_metrics_histogram(m, "kms_emulator_request_seconds",
+                                                 "Time to answer a KMS request, by operation.", &hl,
+                                                 tm_metrics_latency_bounds, tm_metrics_latency_bounds_n),
+                            ns);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -108,10 +154,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     header_list l = {.n = 0};
     MHD_get_connection_values(c, MHD_HEADER_KIND, collect, &l);
-    emu_request req = {method, url, l.h, l.n, u->data ? u->data : (const uint8_t *)"",
+    emu_request req = {method,
+                       url,
+                       l.h,
+                       l.n,
+                       u->data ? u->data : (const uint8_t *)"",
                        u->too_large ? EMU_MAX_BODY + 1 : u->len};
     emu_response r;
+    uint64_t t0 = now_ns();
     kms_emu_handle(cls, &req, &r);
+    count_request(&l, r.status, now_ns() - t0);
     enum MHD_Result ret = send_answer(c, &r);
     emu_response_free(&r);
     return ret;
@@ -135,7 +187,8 @@ static int add_user(kms_emu *emu, const char *v)
     if (!b || emu->n_users >= EMU_MAX_USERS) return -1;
     emu_user *u = &emu->users[emu->n_users];
     size_t la = (size_t)(a - v), ls = (size_t)(b - a - 1);
-    if (!la || la >= sizeof(u->akid) || !ls || ls >= sizeof(u->secret) || !b[1] || strlen(b + 1) >= sizeof(u->role_arn))
+    if (!la || la >= sizeof(u->akid) || !ls || ls >= sizeof(u->secret) || !b[1] ||
+        strlen(b + 1) >= sizeof(u->role_arn))
         return -1;
     memcpy(u->akid, v, la);
     memcpy(u->secret, a + 1, ls);
@@ -158,7 +211,9 @@ static int apply_tokens(kms_emu *emu, const char **pending, size_t n)
         const char *colon = strchr(pending[i], ':');
         size_t la = (size_t)(colon - pending[i]);
         size_t k = 0;
-        while (k < emu->n_users && !(strlen(emu->users[k].akid) == la && !strncmp(emu->users[k].akid, pending[i], la))) k++;
+        while (k < emu->n_users &&
+               !(strlen(emu->users[k].akid) == la && !strncmp(emu->users[k].akid, pending[i], la)))
+            k++;
         if (k == emu->n_users || !colon[1] || strlen(colon + 1) >= sizeof(emu->users[k].token)) return -1;
         snprintf(emu->users[k].token, sizeof(emu->users[k].token), "%s", colon + 1);
     }
@@ -173,8 +228,11 @@ static int load_root(kms_emu *emu, const char *path)
     size_t n = fread(pem, 1, sizeof(pem) - 1, f);
     (void)fclose(f);
     pem[n] = '\0';
-    return tm_att_pem_cert_to_der(pem, n, &emu->attestation_root, &emu->attestation_root_len) == TM_OK ? 0 : -1;
+    return tm_att_pem_cert_to_der(pem, n, &emu->attestation_root, &emu->attestation_root_len) == TM_OK ? 0
+                                                                                                       : -1;
 }
+
+static const char *metrics_on;
 
 static int parse_args(kms_emu *emu, int argc, char **argv, const char **listen_on)
 {
@@ -190,14 +248,26 @@ static int parse_args(kms_emu *emu, int argc, char **argv, const char **listen_o
         }
         int bad = !v;
         if (bad) return -1;
-        if (strcmp(a, "--listen") == 0) *listen_on = v;
-        else if (strcmp(a, "--data") == 0) bad = strlen(v) >= sizeof(emu->data_dir) - 64 || !snprintf(emu->data_dir, sizeof(emu->data_dir), "%s", v);
-        else if (strcmp(a, "--region") == 0) bad = strlen(v) >= sizeof(emu->region) || !snprintf(emu->region, sizeof(emu->region), "%s", v);
-        else if (strcmp(a, "--account") == 0) bad = strlen(v) != 12 || strspn(v, "0123456789") != 12 || !snprintf(emu->account, sizeof(emu->account), "%s", v);
-        else if (strcmp(a, "--user") == 0) bad = add_user(emu, v) != 0;
-        else if (strcmp(a, "--token") == 0) bad = add_token(v, tokens, &n_tokens) != 0;
-        else if (strcmp(a, "--attestation-root") == 0) root = v;
-        else bad = 1;
+        if (strcmp(a, "--listen") == 0)
+            *listen_on = v;
+        else if (strcmp(a, "--data") == 0)
+            bad = strlen(v) >= sizeof(emu->data_dir) - 64 ||
+                  !snprintf(emu->data_dir, sizeof(emu->data_dir), "%s", v);
+        else if (strcmp(a, "--region") == 0)
+            bad = strlen(v) >= sizeof(emu->region) || !snprintf(emu->region, sizeof(emu->region), "%s", v);
+        else if (strcmp(a, "--account") == 0)
+            bad = strlen(v) != 12 || strspn(v, "0123456789") != 12 ||
+                  !snprintf(emu->account, sizeof(emu->account), "%s", v);
+        else if (strcmp(a, "--user") == 0)
+            bad = add_user(emu, v) != 0;
+        else if (strcmp(a, "--token") == 0)
+            bad = add_token(v, tokens, &n_tokens) != 0;
+        else if (strcmp(a, "--attestation-root") == 0)
+            root = v;
+        else if (strcmp(a, "--metrics") == 0)
+            metrics_on = v;
+        else
+            bad = 1;
         if (bad) {
             fprintf(stderr, "kms-emulator: bad %s %s\n", a, v);
             return -1;
@@ -216,8 +286,8 @@ static int parse_args(kms_emu *emu, int argc, char **argv, const char **listen_o
 
 static struct MHD_Daemon *start(kms_emu *emu, int fd, const char *cert, const char *key)
 {
-    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle,
-                            emu, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_HTTPS_MEM_CERT, cert,
+    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                            handle, emu, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_HTTPS_MEM_CERT, cert,
                             MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
 }
@@ -239,6 +309,16 @@ int main(int argc, char **argv)
         return 1;
     }
     emu_block_signals();
+    tm_metrics *metrics = NULL;
+    tm_metrics_server *metrics_server = NULL;
+    if (metrics_on &&
+        (tm_metrics_new(&metrics) != TM_OK ||
+         tm_metrics_add_process(metrics, "kms-emulator", TMKMS_VERSION, TMKMS_GIT_REV, 0) != TM_OK ||
+         tm_metrics_server_start(metrics, metrics_on, &metrics_server) != TM_OK)) {
+        fprintf(stderr, "kms-emulator: --metrics %s: %s\n", metrics_on, tm_err_msg());
+        return 1;
+    }
+    tm_metrics_set_global(metrics);
     struct MHD_Daemon *d = start(&emu, fd, cert, key);
     if (!d) {
         fprintf(stderr, "kms-emulator: cannot start the HTTPS server (libmicrohttpd without TLS?)\n");
@@ -248,6 +328,9 @@ int main(int argc, char **argv)
     fflush(stdout);
     emu_wait_for_signal();
     MHD_stop_daemon(d);
+    tm_metrics_server_stop(metrics_server);
+    tm_metrics_set_global(NULL);
+    tm_metrics_free(metrics);
     sodium_memzero(key, strlen(key));
     free(key);
     free(cert);

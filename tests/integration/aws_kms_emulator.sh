@@ -22,7 +22,9 @@ token="IQoJb3JpZ2luX2VjE+emulated/session=token"
 data="$work/data"
 client() { "$aws_bin/kms-client" --region "$region" --ca-bundle "$kms_ca" --connect-via "tcp:127.0.0.1:$kms_port" --imds "$imds_url" "$@"; }
 
-start_imds_emulator --instance-id i-0123456789abcdef0 --role tmkms-enclave --user "$akid:$secret:$token" || exit 1
+iport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+start_imds_emulator --instance-id i-0123456789abcdef0 --role tmkms-enclave --user "$akid:$secret:$token" \
+  --metrics "127.0.0.1:$iport" || exit 1
 mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 start_kms_emulator kms "$data" --region "$region" --account "$account" --metrics "127.0.0.1:$mport" --user "$akid:$secret:$role_arn" \
   --token "$akid:$token" --user "AKIDOTHER:other:arn:aws:iam::$account:role/other" || exit 1
@@ -138,8 +140,14 @@ done
 n=$(awk '$1 ~ /^kms_emulator_requests_total\{.*status="400"/ {s += $2} END {print s + 0}' "$work/emu-metrics.txt")
 ((n >= 11)) && ok || bad "metrics: $n answers with status 400 (the tampering cases are 11)"
 grep -q '^kms_emulator_request_seconds_count{operation="Decrypt"}' "$work/emu-metrics.txt" && ok || bad "metrics: no latency histogram"
+curl -sf "http://127.0.0.1:$iport/metrics" >"$work/imds-metrics.txt" || bad "imds-emulator --metrics: no /metrics"
+for code in 200 400 401; do
+  n=$(awk -v s="imds_emulator_responses_total{status=\"$code\"}" '$1 == s {print $2}' "$work/imds-metrics.txt")
+  [[ -n $n && $n -ge 1 ]] && ok || bad "imds metrics: status $code = '$n'"
+done
 if command -v promtool >/dev/null; then
   promtool check metrics <"$work/emu-metrics.txt" >/dev/null 2>&1 && ok || bad "promtool check metrics on the emulator's exposition"
+  promtool check metrics <"$work/imds-metrics.txt" >/dev/null 2>&1 && ok || bad "promtool check metrics on the IMDS emulator's"
 fi
 
 # keys persist, 0600, across a restart

@@ -15,12 +15,14 @@
 #include <unistd.h>
 
 #include "emu_common.h"
+#include "tmkms/metrics.h"
 
 #define MAX_TOKENS 256
 #define TOKEN_LEN 56
 
 static const char usage[] =
     "usage: imds-emulator --listen HOST:PORT --instance-id ID --role NAME --user AKID:SECRET[:TOKEN]\n"
+    "                     [--metrics HOST:PORT]  (Prometheus /metrics: answers by HTTP status)\n"
     "  Emulates the EC2 instance metadata service, IMDSv2 only, over HTTP. Prints\n"
     "  \"LISTENING http://HOST:PORT\" (the real port when PORT is 0) once it accepts requests;\n"
     "  SIGINT/SIGTERM stop it.\n"
@@ -42,8 +44,20 @@ typedef struct {
     size_t next_token;
 } imds;
 
+/* Every answer, by HTTP status (a no-op without --metrics). */
+static void count_response(unsigned code)
+{
+    char status[8];
+    snprintf(status, sizeof(status), "%u", code);
+    tm_labels l = {{"status"}, {status}};
+    tm_counter_add(tm_metrics_counter(tm_metrics_global(), "imds_emulator_responses_total",
+                                      "IMDS answers, by HTTP status.", &l),
+                   1);
+}
+
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *type, const char *body)
 {
+    count_response(code);
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, "Content-Type", type);
@@ -72,6 +86,7 @@ static enum MHD_Result new_token(imds *s, struct MHD_Connection *c)
     if (!r) return MHD_NO;
     MHD_add_response_header(r, "X-aws-ec2-metadata-token-ttl-seconds", ttl_out);
     MHD_add_response_header(r, "Content-Type", "text/plain");
+    count_response(200);
     enum MHD_Result ret = MHD_queue_response(c, 200, r);
     MHD_destroy_response(r);
     return ret;
@@ -157,6 +172,8 @@ static int parse_user(imds *s, const char *arg)
     return 0;
 }
 
+static const char *metrics_on;
+
 static int parse_args(imds *s, int argc, char **argv, const char **listen_on)
 {
     int user = 0;
@@ -168,6 +185,7 @@ static int parse_args(imds *s, int argc, char **argv, const char **listen_on)
         }
         if (!v) return -1;
         if (strcmp(a, "--listen") == 0) *listen_on = v;
+        else if (strcmp(a, "--metrics") == 0) metrics_on = v;
         else if (strcmp(a, "--instance-id") == 0) s->instance_id = v;
         else if (strcmp(a, "--role") == 0) s->role = v;
         else if (strcmp(a, "--user") == 0) {
@@ -197,6 +215,15 @@ int main(int argc, char **argv)
         return 1;
     }
     emu_block_signals();
+    tm_metrics *metrics = NULL;
+    tm_metrics_server *metrics_server = NULL;
+    if (metrics_on && (tm_metrics_new(&metrics) != TM_OK ||
+                       tm_metrics_add_process(metrics, "imds-emulator", TMKMS_VERSION, TMKMS_GIT_REV, 0) != TM_OK ||
+                       tm_metrics_server_start(metrics, metrics_on, &metrics_server) != TM_OK)) {
+        fprintf(stderr, "imds-emulator: --metrics %s: %s\n", metrics_on, tm_err_msg());
+        return 1;
+    }
+    tm_metrics_set_global(metrics);
     struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle,
                                             &s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT,
                                             (unsigned)30, MHD_OPTION_END);
@@ -208,6 +235,9 @@ int main(int argc, char **argv)
     fflush(stdout);
     emu_wait_for_signal();
     MHD_stop_daemon(d);
+    tm_metrics_server_stop(metrics_server);
+    tm_metrics_set_global(NULL);
+    tm_metrics_free(metrics);
     sodium_memzero(&s, sizeof(s));
     return 0;
 }

@@ -270,8 +270,10 @@ static void count_call(const char *op, const char *result)
                                        "AWS KMS calls by operation and result (ok, the AWS error type, or "
                                        "transport_error), retries included in one call.",
                                        &l);
-    if (c) tm_counter_add(c, 1);
-    else (void)tm_err_set(TM_ERR_IO, "%s", saved);
+    if (c)
+        tm_counter_add(c, 1);
+    else
+        (void)tm_err_set(TM_ERR_IO, "%s", saved);
 }
 
 /* POSTs `body` for `op`, retrying throttling and 5xx; TM_OK only with an HTTP 200 in resp. */

@@ -71,8 +71,8 @@ static tm_status remove_stale(const char *path)
 {
     struct stat st;
     if (lstat(path, &st) != 0) return TM_OK;
-    TM_ENSURE(S_ISSOCK(st.st_mode), TM_ERR_EXISTS, "status socket %s: a file that is not a socket is in the way",
-              path);
+    TM_ENSURE(S_ISSOCK(st.st_mode), TM_ERR_EXISTS,
+              "status socket %s: a file that is not a socket is in the way", path);
     TM_ENSURE(unlink(path) == 0, TM_ERR_IO, "status socket %s: cannot remove the stale one: %s", path,
               strerror(errno));
     return TM_OK;
@@ -108,7 +108,8 @@ tm_status tm_status_server_start(const char *path, tm_status_render_fn render, v
     TM_ENSURE_GOTO(listen(s->fd, 8) == 0, TM_ERR_IO, "status socket %s: listen: %s", path, strerror(errno));
     memcpy(bound_path, addr.sun_path, sizeof(bound_path));
     pthread_t tid;
-    TM_ENSURE_GOTO(pthread_create(&tid, NULL, serve, s) == 0, TM_ERR_IO, "status socket: cannot start its thread");
+    TM_ENSURE_GOTO(pthread_create(&tid, NULL, serve, s) == 0, TM_ERR_IO,
+                   "status socket: cannot start its thread");
     pthread_detach(tid);
     return TM_OK;
 out:

@@ -71,37 +71,36 @@ typedef struct {
 
 static void start_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: tmkms-nitro-helper start [-c tmkms.toml] [--cid N] [-v] [options]\n\n"
-            "Pushes the config to the enclave and serves it: the chain's state (made durable here\n"
-            "before the enclave releases a signature), the node connection (bytes relayed between\n"
-            "the enclave and `address`), and the enclave's log lines.\n\n"
-            "Options:\n"
-            "  -c, --config FILE       tmkms.toml (default ./tmkms.toml)\n"
-            "      --cid N             the enclave's CID (default: enclave_config_cid)\n"
-            "      --log-port N        vsock port for the enclave's logs (default 6050)\n"
-            "      --kms-proxy-port N  the vsock-proxy port the enclave reaches KMS through\n"
-            "                          (default 8000)\n"
-            "      --no-extensions     do not sign vote extensions (default: sign them)\n"
-            "      --repush-seconds S  resend the config this often (default 10; 0: never)\n"
-            "      --boot-wait S       wait this long for the enclave to listen (default 120)\n"
-            "      --simulate DIR      simulation: vsock endpoints are DIR/vsock-<cid>-<port>.sock\n"
-            "      --log-level SPEC    error, warn, info (default) or debug, for the helper and the\n"
-            "                          enclave; levels per module for the helper's own lines:\n"
-            "                          info,state=debug,node-relay=warn (the enclave gets the\n"
-            "                          default level)\n"
-            "      --log-format F      human (default) or json (one object per line: ts, level,\n"
-            "                          module, chain, msg; the enclave's forwarded lines stay\n"
-            "                          as they are, prefixed \"enclave| \")\n"
-            "      --metrics ADDR      serve Prometheus metrics on http://ADDR/metrics\n"
-            "                          (e.g. 127.0.0.1:9465; default: off)\n"
-            "  -v, --verbose           --log-level debug\n"
-            "  -h, --help              this help\n\n"
-            "Credentials for KMS: [credentials] in tmkms.toml, else AWS_ACCESS_KEY_ID and\n"
-            "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the instance role via IMDSv2.\n\n"
-            "Under systemd (Type=notify): READY=1 once the enclave serves, STATUS= with the\n"
-            "enclave's CID, WATCHDOG=1 from the main loop while the state lock can be taken\n"
-            "(WatchdogSec=), STOPPING=1 on a termination signal.\n");
+    fprintf(out, "Usage: tmkms-nitro-helper start [-c tmkms.toml] [--cid N] [-v] [options]\n\n"
+                 "Pushes the config to the enclave and serves it: the chain's state (made durable here\n"
+                 "before the enclave releases a signature), the node connection (bytes relayed between\n"
+                 "the enclave and `address`), and the enclave's log lines.\n\n"
+                 "Options:\n"
+                 "  -c, --config FILE       tmkms.toml (default ./tmkms.toml)\n"
+                 "      --cid N             the enclave's CID (default: enclave_config_cid)\n"
+                 "      --log-port N        vsock port for the enclave's logs (default 6050)\n"
+                 "      --kms-proxy-port N  the vsock-proxy port the enclave reaches KMS through\n"
+                 "                          (default 8000)\n"
+                 "      --no-extensions     do not sign vote extensions (default: sign them)\n"
+                 "      --repush-seconds S  resend the config this often (default 10; 0: never)\n"
+                 "      --boot-wait S       wait this long for the enclave to listen (default 120)\n"
+                 "      --simulate DIR      simulation: vsock endpoints are DIR/vsock-<cid>-<port>.sock\n"
+                 "      --log-level SPEC    error, warn, info (default) or debug, for the helper and the\n"
+                 "                          enclave; levels per module for the helper's own lines:\n"
+                 "                          info,state=debug,node-relay=warn (the enclave gets the\n"
+                 "                          default level)\n"
+                 "      --log-format F      human (default) or json (one object per line: ts, level,\n"
+                 "                          module, chain, msg; the enclave's forwarded lines stay\n"
+                 "                          as they are, prefixed \"enclave| \")\n"
+                 "      --metrics ADDR      serve Prometheus metrics on http://ADDR/metrics\n"
+                 "                          (e.g. 127.0.0.1:9465; default: off)\n"
+                 "  -v, --verbose           --log-level debug\n"
+                 "  -h, --help              this help\n\n"
+                 "Credentials for KMS: [credentials] in tmkms.toml, else AWS_ACCESS_KEY_ID and\n"
+                 "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the instance role via IMDSv2.\n\n"
+                 "Under systemd (Type=notify): READY=1 once the enclave serves, STATUS= with the\n"
+                 "enclave's CID, WATCHDOG=1 from the main loop while the state lock can be taken\n"
+                 "(WatchdogSec=), STOPPING=1 on a termination signal.\n");
 }
 
 static int parse_start_args(int argc, char **argv, start_args *a)
@@ -274,7 +273,8 @@ static tm_status serve_metrics(helper_run *h, const char *addr)
 {
     TM_TRY(tm_metrics_server_start(h->metrics, addr, &h->metrics_server));
     tm_log_info(MOD, "Prometheus metrics on http://%s/metrics", addr);
-    if (strncmp(addr, "127.", 4) != 0 && strncmp(addr, "[::1]", 5) != 0 && strncmp(addr, "localhost:", 10) != 0)
+    if (strncmp(addr, "127.", 4) != 0 && strncmp(addr, "[::1]", 5) != 0 &&
+        strncmp(addr, "localhost:", 10) != 0)
         tm_log_warn(MOD, "%s is not a loopback address: anyone who reaches it reads the metrics", addr);
     return TM_OK;
 }
@@ -288,26 +288,29 @@ static char *render_status(void *ctx)
     pthread_mutex_lock(&h->state.lock);
     tm_sign_state last = h->state.last;
     bool up = h->state.current_fd >= 0;
-    unsigned long conns = h->state.connections, failures = h->state.persist_failures, persisted = h->state.persisted;
+    unsigned long conns = h->state.connections, failures = h->state.persist_failures,
+                  persisted = h->state.persisted;
     int64_t new_at = h->state.last_new_unix;
     char err[sizeof(h->state.last_persist_error)];
     memcpy(err, h->state.last_persist_error, sizeof(err));
     pthread_mutex_unlock(&h->state.lock);
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I}", "program", "tmkms-nitro-helper", "version", TMKMS_VERSION,
-                            "revision", TMKMS_GIT_REV, "pid", (json_int_t)getpid(), "uptime_seconds",
-                            (json_int_t)(now - h->started));
-    json_t *chain = json_pack("{s:s, s:I, s:i, s:s, s:I, s:I}", "id", h->cfg->chain_id, "height",
-                              (json_int_t)last.height, "round", (int)last.round, "step", tm_step_name(last.step),
-                              "persisted", (json_int_t)persisted, "persist_failures", (json_int_t)failures);
-    json_t *enclave = json_pack("{s:I, s:b, s:I}", "cid", (json_int_t)h->cid, "up", up, "connections",
-                                (json_int_t)conns);
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I}", "program", "tmkms-nitro-helper", "version",
+                            TMKMS_VERSION, "revision", TMKMS_GIT_REV, "pid", (json_int_t)getpid(),
+                            "uptime_seconds", (json_int_t)(now - h->started));
+    json_t *chain =
+        json_pack("{s:s, s:I, s:i, s:s, s:I, s:I}", "id", h->cfg->chain_id, "height", (json_int_t)last.height,
+                  "round", (int)last.round, "step", tm_step_name(last.step), "persisted",
+                  (json_int_t)persisted, "persist_failures", (json_int_t)failures);
+    json_t *enclave =
+        json_pack("{s:I, s:b, s:I}", "cid", (json_int_t)h->cid, "up", up, "connections", (json_int_t)conns);
     json_t *relay = json_pack("{s:s, s:s, s:b, s:I}", "chain", h->cfg->chain_id, "addr", h->cfg->address,
                               "connected", atomic_load(&h->relay_stats.relaying) > 0, "sessions",
                               (json_int_t)atomic_load(&h->relay_stats.relayed));
     json_t *chains = json_array(), *validators = json_array();
     char *text = NULL;
     if (doc && chain && enclave && relay && chains && validators) {
-        json_object_set_new(chain, "last_signature_age_seconds", new_at ? json_integer(now - new_at) : json_null());
+        json_object_set_new(chain, "last_signature_age_seconds",
+                            new_at ? json_integer(now - new_at) : json_null());
         json_object_set_new(chain, "last_persist_error", err[0] ? json_string(err) : json_null());
         json_array_append(chains, chain);
         json_array_append(validators, relay);
@@ -329,7 +332,8 @@ static char *render_status(void *ctx)
 static void start_status(helper_run *h)
 {
     char path[256];
-    if (tm_status_socket_path_beside(h->cfg->state_file_path, HELPER_STATUS_SOCKET, path, sizeof(path)) != TM_OK ||
+    if (tm_status_socket_path_beside(h->cfg->state_file_path, HELPER_STATUS_SOCKET, path, sizeof(path)) !=
+            TM_OK ||
         tm_status_server_start(path, render_status, h) != TM_OK) {
         tm_log_warn(MOD, "no status socket: %s", tm_err_msg());
         return;

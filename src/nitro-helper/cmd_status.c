@@ -31,10 +31,14 @@ static void status_usage(FILE *out)
 
 static void print_duration(int64_t s)
 {
-    if (s < 120) printf("%llds", (long long)s);
-    else if (s < 7200) printf("%lldm", (long long)(s / 60));
-    else if (s < 172800) printf("%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
-    else printf("%lldd", (long long)(s / 86400));
+    if (s < 120)
+        printf("%llds", (long long)s);
+    else if (s < 7200)
+        printf("%lldm", (long long)(s / 60));
+    else if (s < 172800)
+        printf("%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
+    else
+        printf("%lldd", (long long)(s / 86400));
 }
 
 static const char *str(const json_t *o, const char *key)
@@ -61,8 +65,11 @@ static void print_doc(const json_t *doc, const json_t *chain, const json_t *encl
         printf(", nothing new persisted since start");
     }
     json_int_t failures = json_integer_value(json_object_get(chain, "persist_failures"));
-    if (failures) printf("; PERSISTENCE FAILURES %lld, last: %s\n", (long long)failures, str(chain, "last_persist_error"));
-    else printf("; persistence ok\n");
+    if (failures)
+        printf("; PERSISTENCE FAILURES %lld, last: %s\n", (long long)failures,
+               str(chain, "last_persist_error"));
+    else
+        printf("; persistence ok\n");
     printf("  enclave (CID %lld)                           %s (%lld connection%s)\n",
            (long long)json_integer_value(json_object_get(enclave, "cid")),
            json_is_true(json_object_get(enclave, "up")) ? "connected" : "DOWN",
@@ -81,14 +88,18 @@ static int show(const char *text, bool as_json)
     const json_t *chain = json_array_get(json_object_get(doc, "chains"), 0);
     const json_t *relay = json_array_get(json_object_get(doc, "validators"), 0);
     const json_t *enclave = json_object_get(doc, "enclave");
-    if (!json_is_object(doc) || !json_is_object(chain) || !json_is_object(relay) || !json_is_object(enclave)) {
+    if (!json_is_object(doc) || !json_is_object(chain) || !json_is_object(relay) ||
+        !json_is_object(enclave)) {
         fprintf(stderr, "tmkms-nitro-helper status: the answer is not the helper's status document\n");
         json_decref(doc);
         return HELPER_EXIT_FAIL;
     }
-    if (as_json) printf("%s\n", text);
-    else print_doc(doc, chain, enclave, relay);
-    bool healthy = json_is_true(json_object_get(enclave, "up")) && json_is_true(json_object_get(relay, "connected")) &&
+    if (as_json)
+        printf("%s\n", text);
+    else
+        print_doc(doc, chain, enclave, relay);
+    bool healthy = json_is_true(json_object_get(enclave, "up")) &&
+                   json_is_true(json_object_get(relay, "connected")) &&
                    json_integer_value(json_object_get(chain, "persist_failures")) == 0;
     json_decref(doc);
     return healthy ? HELPER_EXIT_OK : HELPER_EXIT_FAIL;
@@ -105,8 +116,10 @@ int cmd_status(int argc, char **argv)
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        if (c == 'c') config_path = optarg;
-        else if (c == 'j') as_json = true;
+        if (c == 'c')
+            config_path = optarg;
+        else if (c == 'j')
+            as_json = true;
         else if (c == 'h') {
             status_usage(stdout);
             return HELPER_EXIT_OK;
@@ -123,7 +136,8 @@ int cmd_status(int argc, char **argv)
     char path[256];
     char *text = NULL;
     if (tm_nitro_config_load(config_path, &cfg) != TM_OK ||
-        tm_status_socket_path_beside(cfg->state_file_path, HELPER_STATUS_SOCKET, path, sizeof(path)) != TM_OK) {
+        tm_status_socket_path_beside(cfg->state_file_path, HELPER_STATUS_SOCKET, path, sizeof(path)) !=
+            TM_OK) {
         fprintf(stderr, "tmkms-nitro-helper status: %s\n", tm_err_msg());
         tm_nitro_config_free(cfg);
         return HELPER_EXIT_USAGE;

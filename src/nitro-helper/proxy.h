@@ -26,7 +26,7 @@
 typedef struct {
     _Atomic int64_t relaying;
     _Atomic uint64_t relayed;
-    tm_gauge *connected;    /* relaying now */
+    tm_gauge *connected;     /* relaying now */
     tm_counter *connections; /* destination connections made */
 } proxy_stats;
 

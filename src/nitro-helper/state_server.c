@@ -38,8 +38,9 @@ tm_status state_server_open(state_server *s, const char *path, const char *chain
     tm_metrics *metrics = tm_metrics_global();
     s->metrics = tm_chain_metrics_new(metrics, chain_id);
     tm_chain_metrics_last(s->metrics, &s->last);
-    s->enclave_up = tm_metrics_gauge(metrics, "tmkms_nitro_enclave_up",
-                                     "1 while the enclave's state connection to the helper is established.", NULL);
+    s->enclave_up =
+        tm_metrics_gauge(metrics, "tmkms_nitro_enclave_up",
+                         "1 while the enclave's state connection to the helper is established.", NULL);
     s->enclave_restarts =
         tm_metrics_counter(metrics, "tmkms_nitro_enclave_restarts_total",
                            "Times the enclave connected to the helper's state port again after its first "
@@ -62,7 +63,8 @@ static void record_new(state_server *s, const tm_sign_state *next, uint64_t ns)
     s->last_new_unix = (int64_t)time(NULL);
     tm_chain_metrics_persisted(s->metrics, ns);
     if (next->step >= TM_STEP_PROPOSE && next->step <= TM_STEP_PRECOMMIT)
-        tm_chain_metrics_signed(s->metrics, (tm_signed_kind)(TM_SIGNED_PROPOSAL + (next->step - TM_STEP_PROPOSE)));
+        tm_chain_metrics_signed(s->metrics,
+                                (tm_signed_kind)(TM_SIGNED_PROPOSAL + (next->step - TM_STEP_PROPOSE)));
     tm_chain_metrics_last(s->metrics, next);
     tm_chain_metrics_new_state(s->metrics);
 }

@@ -27,7 +27,7 @@ typedef struct {
     unsigned long connections;      /* enclave state connections accepted */
     unsigned long persist_failures; /* persists refused or failed */
     char last_persist_error[256];
-    int64_t last_new_unix;          /* wall time of the last persisted state; 0 none since start */
+    int64_t last_new_unix; /* wall time of the last persisted state; 0 none since start */
     /* Metrics (NULL when off): the chain's series as `tmkms` names them (chain_metrics.h),
      * every persisted state counting as a signature of its step; the enclave's state
      * connection up (1/0) and its reconnections after the first. */

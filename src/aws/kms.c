@@ -11,6 +11,7 @@
 
 #include "tmkms/aws/http.h"
 #include "tmkms/aws/sigv4.h"
+#include "tmkms/metrics.h"
 
 #define KMS_CONTENT_TYPE "application/x-amz-json-1.1"
 #define DEFAULT_ATTEMPTS 4u
@@ -255,6 +256,26 @@ out:
     return status;
 }
 
+/* tmkms_kms_calls_total{operation, result}: one per call (after its retries), result "ok",
+ * the AWS error type ("AccessDeniedException", "HTTP 503") or "transport_error". Into the
+ * process's registry, if it has one (tm_metrics_global()). */
+static void count_call(const char *op, const char *result)
+{
+    tm_metrics *metrics = tm_metrics_global();
+    if (!metrics) return;
+    char saved[512]; /* the call's error message, which a failed lookup must not replace */
+    snprintf(saved, sizeof(saved), "%s", tm_err_msg());
+    tm_labels l = {{"operation", "result"}, {op, result[0] ? result : "unknown"}};
+    tm_counter *c = tm_metrics_counter(metrics, "tmkms_kms_calls_total",
+                                       "AWS KMS calls by operation and result (ok, the AWS error type, or "
+                                       "transport_error), retries included in one call.",
+                                       &l);
+    if (c)
+        tm_counter_add(c, 1);
+    else
+        (void)tm_err_set(TM_ERR_IO, "%s", saved);
+}
+
 /* POSTs `body` for `op`, retrying throttling and 5xx; TM_OK only with an HTTP 200 in resp. */
 static tm_status call(const tm_kms_config *cfg, const char *op, const char *body, size_t body_len, bool secure,
                       tm_http_response *resp, tm_kms_error *err_out)
@@ -264,10 +285,19 @@ static tm_status call(const tm_kms_config *cfg, const char *op, const char *body
     memset(err, 0, sizeof(*err));
     for (unsigned k = 1;; k++) {
         err->attempts = k;
-        TM_TRY(attempt(cfg, op, body, body_len, secure, resp));
-        if (resp->status == 200) return TM_OK;
+        tm_status sent = attempt(cfg, op, body, body_len, secure, resp);
+        if (sent != TM_OK) {
+            count_call(op, "transport_error");
+            return sent;
+        }
+        if (resp->status == 200) {
+            count_call(op, "ok");
+            return TM_OK;
+        }
         tm_status st = tm_kms_parse_error(resp->status, resp->body, resp->len, resp->amzn_error_type, err);
         tm_http_response_free(resp);
+        bool last = !tm_kms_is_retryable(err->http_status, err->type) || k >= max;
+        if (last) count_call(op, err->type);
         if (!tm_kms_is_retryable(err->http_status, err->type)) return tm_err_prefix(st, "KMS %s: ", op);
         if (k >= max) return tm_err_prefix(st, "KMS %s (%u attempts): ", op, k);
         sleep_ms(tm_kms_backoff_ms(k, cfg->base_delay_ms ? cfg->base_delay_ms : DEFAULT_BASE_MS,

@@ -10,8 +10,13 @@
  *   4. every --repush-seconds sends the config again, so an enclave that restarted with
  *      the same CID is serving again without the operator (the enclave answers a repeat
  *      of its current config as done).
+ * With --metrics ADDR: Prometheus metrics of what the helper observes (the chain's
+ * signatures as the enclave persists them, persist latency, the enclave's connection, the
+ * node relay). Always: the status socket (HELPER_STATUS_SOCKET beside the state file) that
+ * `tmkms-nitro-helper status` reads.
  * SIGTERM/SIGINT: waits for a persist in progress, exits 0. */
 #include <getopt.h>
+#include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,15 +34,17 @@
 #include "signal_pipe.h"
 #include "state_server.h"
 #include "tmkms/log.h"
+#include "tmkms/metrics.h"
 #include "tmkms/noise.h"
 #include "tmkms/sdnotify.h"
 #include "tmkms/secretconn.h"
 #include "tmkms/signer.h"
+#include "tmkms/status_socket.h"
 
 #define MOD "helper"
 
 typedef struct {
-    const char *config_path, *sim_dir;
+    const char *config_path, *sim_dir, *metrics_addr;
     uint32_t cid, log_port, kms_proxy_port;
     bool cid_given, no_extensions;
     int log_level; /* the default tm_log_level, pushed to the enclave; -1: not given */
@@ -54,45 +61,51 @@ typedef struct {
     state_server state;
     tm_vsock_listener *state_l, *node_l, *log_l;
     proxy_opts relay;
+    proxy_stats relay_stats;
     int relay_stop[2];
+    uint32_t cid;
+    int64_t started;
+    tm_metrics *metrics;
+    tm_metrics_server *metrics_server;
 } helper_run;
 
 static void start_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: tmkms-nitro-helper start [-c tmkms.toml] [--cid N] [-v] [options]\n\n"
-            "Pushes the config to the enclave and serves it: the chain's state (made durable here\n"
-            "before the enclave releases a signature), the node connection (bytes relayed between\n"
-            "the enclave and `address`), and the enclave's log lines.\n\n"
-            "Options:\n"
-            "  -c, --config FILE       tmkms.toml (default ./tmkms.toml)\n"
-            "      --cid N             the enclave's CID (default: enclave_config_cid)\n"
-            "      --log-port N        vsock port for the enclave's logs (default 6050)\n"
-            "      --kms-proxy-port N  the vsock-proxy port the enclave reaches KMS through\n"
-            "                          (default 8000)\n"
-            "      --no-extensions     do not sign vote extensions (default: sign them)\n"
-            "      --repush-seconds S  resend the config this often (default 10; 0: never)\n"
-            "      --boot-wait S       wait this long for the enclave to listen (default 120)\n"
-            "      --simulate DIR      simulation: vsock endpoints are DIR/vsock-<cid>-<port>.sock\n"
-            "      --log-level SPEC    error, warn, info (default) or debug, for the helper and the\n"
-            "                          enclave; levels per module for the helper's own lines:\n"
-            "                          info,state=debug,node-relay=warn (the enclave gets the\n"
-            "                          default level)\n"
-            "      --log-format F      human (default) or json (one object per line: ts, level,\n"
-            "                          module, chain, msg; the enclave's forwarded lines stay\n"
-            "                          as they are, prefixed \"enclave| \")\n"
-            "  -v, --verbose           --log-level debug\n"
-            "  -h, --help              this help\n\n"
-            "Credentials for KMS: [credentials] in tmkms.toml, else AWS_ACCESS_KEY_ID and\n"
-            "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the instance role via IMDSv2.\n\n"
-            "Under systemd (Type=notify): READY=1 once the enclave serves, STATUS= with the\n"
-            "enclave's CID, WATCHDOG=1 from the main loop while the state lock can be taken\n"
-            "(WatchdogSec=), STOPPING=1 on a termination signal.\n");
+    fprintf(out, "Usage: tmkms-nitro-helper start [-c tmkms.toml] [--cid N] [-v] [options]\n\n"
+                 "Pushes the config to the enclave and serves it: the chain's state (made durable here\n"
+                 "before the enclave releases a signature), the node connection (bytes relayed between\n"
+                 "the enclave and `address`), and the enclave's log lines.\n\n"
+                 "Options:\n"
+                 "  -c, --config FILE       tmkms.toml (default ./tmkms.toml)\n"
+                 "      --cid N             the enclave's CID (default: enclave_config_cid)\n"
+                 "      --log-port N        vsock port for the enclave's logs (default 6050)\n"
+                 "      --kms-proxy-port N  the vsock-proxy port the enclave reaches KMS through\n"
+                 "                          (default 8000)\n"
+                 "      --no-extensions     do not sign vote extensions (default: sign them)\n"
+                 "      --repush-seconds S  resend the config this often (default 10; 0: never)\n"
+                 "      --boot-wait S       wait this long for the enclave to listen (default 120)\n"
+                 "      --simulate DIR      simulation: vsock endpoints are DIR/vsock-<cid>-<port>.sock\n"
+                 "      --log-level SPEC    error, warn, info (default) or debug, for the helper and the\n"
+                 "                          enclave; levels per module for the helper's own lines:\n"
+                 "                          info,state=debug,node-relay=warn (the enclave gets the\n"
+                 "                          default level)\n"
+                 "      --log-format F      human (default) or json (one object per line: ts, level,\n"
+                 "                          module, chain, msg; the enclave's forwarded lines stay\n"
+                 "                          as they are, prefixed \"enclave| \")\n"
+                 "      --metrics ADDR      serve Prometheus metrics on http://ADDR/metrics\n"
+                 "                          (e.g. 127.0.0.1:9465; default: off)\n"
+                 "  -v, --verbose           --log-level debug\n"
+                 "  -h, --help              this help\n\n"
+                 "Credentials for KMS: [credentials] in tmkms.toml, else AWS_ACCESS_KEY_ID and\n"
+                 "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the instance role via IMDSv2.\n\n"
+                 "Under systemd (Type=notify): READY=1 once the enclave serves, STATUS= with the\n"
+                 "enclave's CID, WATCHDOG=1 from the main loop while the state lock can be taken\n"
+                 "(WatchdogSec=), STOPPING=1 on a termination signal.\n");
 }
 
 static int parse_start_args(int argc, char **argv, start_args *a)
 {
-    enum { O_CID = 256, O_LOG, O_KMS, O_NOEXT, O_REPUSH, O_BOOT, O_SIM, O_LEVEL, O_FORMAT };
+    enum { O_CID = 256, O_LOG, O_KMS, O_NOEXT, O_REPUSH, O_BOOT, O_SIM, O_LEVEL, O_FORMAT, O_METRICS };
     static const struct option longs[] = {{"config", required_argument, NULL, 'c'},
                                           {"cid", required_argument, NULL, O_CID},
                                           {"log-port", required_argument, NULL, O_LOG},
@@ -104,6 +117,7 @@ static int parse_start_args(int argc, char **argv, start_args *a)
                                           {"verbose", no_argument, NULL, 'v'},
                                           {"log-level", required_argument, NULL, O_LEVEL},
                                           {"log-format", required_argument, NULL, O_FORMAT},
+                                          {"metrics", required_argument, NULL, O_METRICS},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     int c;
@@ -120,6 +134,7 @@ static int parse_start_args(int argc, char **argv, start_args *a)
         case O_REPUSH: st = tm_vsock_parse_u32(optarg, "--repush-seconds", &v); a->repush_s = v; break;
         case O_BOOT: st = tm_vsock_parse_u32(optarg, "--boot-wait", &v); a->boot_wait_s = v; break;
         case O_SIM: a->sim_dir = optarg; break;
+        case O_METRICS: a->metrics_addr = optarg; break;
         case 'v': a->log_level = TM_LOG_DEBUG; tm_log_set_level(TM_LOG_DEBUG); break;
         case O_LEVEL: {
             char why[160];
@@ -246,9 +261,90 @@ static void *relay_main(void *arg)
     return NULL;
 }
 
+/* The registry, before any thread records into it (the state server, KMS calls). */
+static tm_status open_metrics(helper_run *h)
+{
+    TM_TRY(tm_metrics_new(&h->metrics));
+    tm_metrics_set_global(h->metrics);
+    return tm_metrics_add_process(h->metrics, "tmkms-nitro-helper", TMKMS_VERSION, TMKMS_GIT_REV, 0);
+}
+
+static tm_status serve_metrics(helper_run *h, const char *addr)
+{
+    TM_TRY(tm_metrics_server_start(h->metrics, addr, &h->metrics_server));
+    tm_log_info(MOD, "Prometheus metrics on http://%s/metrics", addr);
+    if (strncmp(addr, "127.", 4) != 0 && strncmp(addr, "[::1]", 5) != 0 &&
+        strncmp(addr, "localhost:", 10) != 0)
+        tm_log_warn(MOD, "%s is not a loopback address: anyone who reaches it reads the metrics", addr);
+    return TM_OK;
+}
+
+/* ---- the status document (`tmkms-nitro-helper status`) ---- */
+
+static char *render_status(void *ctx)
+{
+    helper_run *h = ctx;
+    int64_t now = (int64_t)time(NULL);
+    pthread_mutex_lock(&h->state.lock);
+    tm_sign_state last = h->state.last;
+    bool up = h->state.current_fd >= 0;
+    unsigned long conns = h->state.connections, failures = h->state.persist_failures,
+                  persisted = h->state.persisted;
+    int64_t new_at = h->state.last_new_unix;
+    char err[sizeof(h->state.last_persist_error)];
+    memcpy(err, h->state.last_persist_error, sizeof(err));
+    pthread_mutex_unlock(&h->state.lock);
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I}", "program", "tmkms-nitro-helper", "version",
+                            TMKMS_VERSION, "revision", TMKMS_GIT_REV, "pid", (json_int_t)getpid(),
+                            "uptime_seconds", (json_int_t)(now - h->started));
+    json_t *chain =
+        json_pack("{s:s, s:I, s:i, s:s, s:I, s:I}", "id", h->cfg->chain_id, "height", (json_int_t)last.height,
+                  "round", (int)last.round, "step", tm_step_name(last.step), "persisted",
+                  (json_int_t)persisted, "persist_failures", (json_int_t)failures);
+    json_t *enclave =
+        json_pack("{s:I, s:b, s:I}", "cid", (json_int_t)h->cid, "up", up, "connections", (json_int_t)conns);
+    json_t *relay = json_pack("{s:s, s:s, s:b, s:I}", "chain", h->cfg->chain_id, "addr", h->cfg->address,
+                              "connected", atomic_load(&h->relay_stats.relaying) > 0, "sessions",
+                              (json_int_t)atomic_load(&h->relay_stats.relayed));
+    json_t *chains = json_array(), *validators = json_array();
+    char *text = NULL;
+    if (doc && chain && enclave && relay && chains && validators) {
+        json_object_set_new(chain, "last_signature_age_seconds",
+                            new_at ? json_integer(now - new_at) : json_null());
+        json_object_set_new(chain, "last_persist_error", err[0] ? json_string(err) : json_null());
+        json_array_append(chains, chain);
+        json_array_append(validators, relay);
+        json_object_set(doc, "chains", chains);
+        json_object_set(doc, "enclave", enclave);
+        json_object_set(doc, "validators", validators);
+        text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    }
+    json_decref(doc);
+    json_decref(chain);
+    json_decref(enclave);
+    json_decref(relay);
+    json_decref(chains);
+    json_decref(validators);
+    return text;
+}
+
+/* A status socket that cannot be made is not a reason to stop serving the enclave. */
+static void start_status(helper_run *h)
+{
+    char path[256];
+    if (tm_status_socket_path_beside(h->cfg->state_file_path, HELPER_STATUS_SOCKET, path, sizeof(path)) !=
+            TM_OK ||
+        tm_status_server_start(path, render_status, h) != TM_OK) {
+        tm_log_warn(MOD, "no status socket: %s", tm_err_msg());
+        return;
+    }
+    tm_log_info(MOD, "status socket %s", path);
+}
+
 static tm_status prepare(helper_run *h, const start_args *a)
 {
     TM_TRY(tm_nitro_config_load(a->config_path, &h->cfg));
+    if (a->metrics_addr) TM_TRY(open_metrics(h));
     TM_TRY(helper_net(a->sim_dir, &h->net));
     TM_TRY(node_target(h));
     TM_TRY(helper_read_sealed(h->cfg->sealed_consensus_key_path, &h->sealed, &h->sealed_len));
@@ -264,11 +360,18 @@ static tm_status prepare(helper_run *h, const start_args *a)
     h->relay.stop_fd = h->relay_stop[0];
     h->relay.idle_seconds = -1;
     h->relay.log_name = "node-relay"; /* not "vsock-proxy": launch-all logs the KMS proxy beside it */
+    h->relay.stats = &h->relay_stats;
+    tm_labels vl = {{"chain", "addr"}, {h->cfg->chain_id, h->cfg->address}};
+    h->relay_stats.connected = tm_metrics_gauge(h->metrics, "tmkms_validator_connected",
+                                                "1 while the node relay has a connection to the node.", &vl);
+    h->relay_stats.connections = tm_metrics_counter(h->metrics, "tmkms_validator_connections_total",
+                                                    "Node relay connections made to the node.", &vl);
     pthread_t t;
     TM_ENSURE(pthread_create(&t, NULL, state_main, h) == 0 && pthread_detach(t) == 0 &&
                   pthread_create(&t, NULL, log_main, h) == 0 && pthread_detach(t) == 0 &&
                   pthread_create(&t, NULL, relay_main, h) == 0 && pthread_detach(t) == 0,
               TM_ERR_NOMEM, "cannot start the helper's threads");
+    if (a->metrics_addr) TM_TRY(serve_metrics(h, a->metrics_addr));
     return TM_OK;
 }
 
@@ -280,6 +383,7 @@ static void cleanup(helper_run *h)
     tm_vsock_listener_unlink(h->state_l);
     tm_vsock_listener_unlink(h->node_l);
     tm_vsock_listener_unlink(h->log_l);
+    tm_status_server_remove();
 }
 
 static uint64_t monotonic_ms(void)
@@ -370,6 +474,7 @@ int cmd_start(int argc, char **argv)
     int r = parse_start_args(argc, argv, &a);
     if (r) return r < 0 ? HELPER_EXIT_OK : r;
     static helper_run h;
+    h.started = (int64_t)time(NULL);
     h.relay_stop[0] = h.relay_stop[1] = -1;
     static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP};
     int sig_fd = -1, code = HELPER_EXIT_FAIL;
@@ -379,6 +484,8 @@ int cmd_start(int argc, char **argv)
         goto out;
     }
     if (!a.cid_given) a.cid = h.cfg->enclave_config_cid;
+    h.cid = a.cid;
+    start_status(&h);
     tm_log_info(MOD, "chain '%s', node %s, state %s; enclave at CID %u port %u", h.cfg->chain_id, h.cfg->address,
                 h.cfg->state_file_path, a.cid, h.cfg->enclave_config_port);
     tm_sd_status("pushing the config to the enclave at CID %u", a.cid);

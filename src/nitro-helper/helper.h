@@ -15,11 +15,16 @@ int cmd_enclave(int argc, char **argv);
 int cmd_launch_all(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_start(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+
+/* The control socket of `start`, beside the state file (state_file_path); `status` reads it. */
+#define HELPER_STATUS_SOCKET "tmkms-nitro-helper-status.sock"
 
 /* Exit statuses: 0 ok, 1 runtime failure (or a failed check), 2 usage error. */
 #define HELPER_EXIT_OK 0
 #define HELPER_EXIT_FAIL 1
 #define HELPER_EXIT_USAGE 2
+#define HELPER_EXIT_NOT_RUNNING 3 /* status: no helper answers on the socket */
 
 /* True when an argument is -h or --help. */
 int helper_wants_help(int argc, char **argv);

@@ -15,6 +15,8 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
     {"init", cmd_init, "generate the consensus key in the enclave, sealed by KMS; write starter configs"},
     {"start", cmd_start, "push the config to the enclave; serve its state, node connection and logs"},
+    {"status", cmd_status,
+     "what a running `start` is doing: the enclave, the last state persisted, the relay"},
     {"pcr4", cmd_pcr4, "print PCR4 of an EC2 instance: SHA-384(48 zero bytes || instance id)"},
     {"kms-policy", cmd_kms_policy, "print the KMS key policy: Decrypt only from the attested enclave"},
     {"verify-attestation", cmd_verify_attestation, "verify an attestation document and print its fields"},

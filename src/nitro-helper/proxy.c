@@ -177,8 +177,19 @@ static void *conn_thread(void *arg)
     pthread_mutex_unlock(s->lock);
     report_connect(s->opts, s->id, fd < 0 ? why : NULL);
     if (fd >= 0 && !stopping) {
+        proxy_stats *st = s->opts->stats;
         tm_log_debug(NAME(s->opts), "connection %lu: relaying", s->id);
+        if (st) {
+            atomic_fetch_add(&st->relaying, 1);
+            atomic_fetch_add(&st->relayed, 1);
+            tm_gauge_add(st->connected, 1);
+            tm_counter_add(st->connections, 1);
+        }
         relay(s->client_fd, fd, s->opts->idle_seconds != 0 ? s->opts->idle_seconds : PROXY_IDLE_SECONDS);
+        if (st) {
+            atomic_fetch_sub(&st->relaying, 1);
+            tm_gauge_add(st->connected, -1);
+        }
         tm_log_debug(NAME(s->opts), "connection %lu: closed", s->id);
     }
     slot_close(s);

@@ -9,15 +9,26 @@
 #ifndef TMKMS_NITRO_HELPER_PROXY_H
 #define TMKMS_NITRO_HELPER_PROXY_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "tmkms/error.h"
+#include "tmkms/metrics.h"
 
 #define PROXY_IDLE_SECONDS 300
 #define PROXY_CONNECT_TIMEOUT_MS 5000
 #define PROXY_HOST_MAX 128
+
+/* What a proxy counts (optional): connections relaying now and since start, and the
+ * same into metrics series when they are set (NULL: none). */
+typedef struct {
+    _Atomic int64_t relaying;
+    _Atomic uint64_t relayed;
+    tm_gauge *connected;     /* relaying now */
+    tm_counter *connections; /* destination connections made */
+} proxy_stats;
 
 typedef struct {
     int listen_fd;      /* listening stream socket (vsock, or Unix in simulation) */
@@ -28,6 +39,7 @@ typedef struct {
     int stop_fd;        /* becomes readable (or hung up) when the proxy must stop */
     int idle_seconds;   /* 0: PROXY_IDLE_SECONDS; < 0: never idle (the node relay) */
     const char *log_name; /* the module of its log lines; NULL: "vsock-proxy" */
+    proxy_stats *stats;   /* NULL: not counted */
 } proxy_opts;
 
 /* Serves until stop_fd is readable; TM_OK then. Errors only when accepting fails for

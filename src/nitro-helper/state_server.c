@@ -1,9 +1,11 @@
 /* See state_server.h. */
 #include "state_server.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tmkms/guard.h"
@@ -33,13 +35,46 @@ tm_status state_server_open(state_server *s, const char *path, const char *chain
                           "the node's priv_validator_state.json with tmkms state import)",
                           path, chain_id, chain_id);
     if (status != TM_OK) return tm_err_prefix(status, "state file %s: ", path);
+    tm_metrics *metrics = tm_metrics_global();
+    s->metrics = tm_chain_metrics_new(metrics, chain_id);
+    tm_chain_metrics_last(s->metrics, &s->last);
+    s->enclave_up =
+        tm_metrics_gauge(metrics, "tmkms_nitro_enclave_up",
+                         "1 while the enclave's state connection to the helper is established.", NULL);
+    s->enclave_restarts =
+        tm_metrics_counter(metrics, "tmkms_nitro_enclave_restarts_total",
+                           "Times the enclave connected to the helper's state port again after its first "
+                           "connection (an enclave restart or a reconnection).",
+                           NULL);
+    tm_gauge_set(s->enclave_up, 0);
     return TM_OK;
+}
+
+static uint64_t elapsed_ns(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (uint64_t)(t1.tv_sec - t0->tv_sec) * 1000000000u + (uint64_t)t1.tv_nsec - (uint64_t)t0->tv_nsec;
+}
+
+/* A persisted state is a new signature of its step (the enclave releases it after the ack). */
+static void record_new(state_server *s, const tm_sign_state *next, uint64_t ns)
+{
+    s->last_new_unix = (int64_t)time(NULL);
+    tm_chain_metrics_persisted(s->metrics, ns);
+    if (next->step >= TM_STEP_PROPOSE && next->step <= TM_STEP_PRECOMMIT)
+        tm_chain_metrics_signed(s->metrics,
+                                (tm_signed_kind)(TM_SIGNED_PROPOSAL + (next->step - TM_STEP_PROPOSE)));
+    tm_chain_metrics_last(s->metrics, next);
+    tm_chain_metrics_new_state(s->metrics);
 }
 
 void state_server_close(state_server *s)
 {
     if (s->store) s->store->ops->close(s->store);
     s->store = NULL;
+    tm_chain_metrics_free(s->metrics);
+    s->metrics = NULL;
     pthread_mutex_destroy(&s->lock);
 }
 
@@ -81,14 +116,24 @@ static tm_status persist(state_conn *c, const Tmkms__Nitro__StatePersist *p)
     TM_TRY(tm_nitro_state_from_msg(p->state, &next)); /* validated already; converts */
     pthread_mutex_lock(&s->lock);
     tm_status status = TM_OK;
-    if (tm_hrs_compare(next.height, next.round, next.step, s->last.height, s->last.round, s->last.step) < 0)
+    tm_refusal_reason reason = TM_REFUSAL_PERSISTENCE;
+    if (tm_hrs_compare(next.height, next.round, next.step, s->last.height, s->last.round, s->last.step) < 0) {
         status = tm_err_set(TM_ERR_DOUBLE_SIGN, "state_persist.state %lld/%d/%s is below the file's %lld/%d/%s",
                             (long long)next.height, next.round, tm_step_name(next.step), (long long)s->last.height,
                             s->last.round, tm_step_name(s->last.step));
+        reason = TM_REFUSAL_REGRESSION;
+    }
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (status == TM_OK) status = s->store->ops->persist(s->store, &next);
     if (status == TM_OK) {
         s->last = next;
         s->persisted++;
+        record_new(s, &next, elapsed_ns(&t0));
+    } else {
+        s->persist_failures++;
+        snprintf(s->last_persist_error, sizeof(s->last_persist_error), "%s", tm_err_msg());
+        tm_chain_metrics_refused(s->metrics, reason);
     }
     pthread_mutex_unlock(&s->lock);
     if (status != TM_OK) return tm_err_prefix(status, "not persisted (the enclave withholds the signature): ");
@@ -128,7 +173,10 @@ static void *conn_main(void *arg)
     state_conn *c = arg;
     state_server_serve(c->s, c->conn);
     pthread_mutex_lock(&c->s->lock);
-    if (c->s->current_fd == c->fd) c->s->current_fd = -1;
+    if (c->s->current_fd == c->fd) {
+        c->s->current_fd = -1;
+        tm_gauge_set(c->s->enclave_up, 0);
+    }
     pthread_mutex_unlock(&c->s->lock);
     tm_conn_close(c->conn);
     free(c);
@@ -158,6 +206,8 @@ void state_server_run(state_server *s, tm_vsock_listener *l)
          * dead or abandoned, so unblock its thread. */
         if (s->current_fd >= 0) shutdown(s->current_fd, SHUT_RDWR);
         s->current_fd = fd;
+        if (s->connections++ > 0) tm_counter_add(s->enclave_restarts, 1);
+        tm_gauge_set(s->enclave_up, 1);
         pthread_mutex_unlock(&s->lock);
         pthread_t tid;
         if (pthread_create(&tid, NULL, conn_main, c) != 0) {

@@ -8,7 +8,9 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
+#include "tmkms/chain_metrics.h"
 #include "tmkms/conn.h"
 #include "tmkms/nitro/vsock.h"
 #include "tmkms/state.h"
@@ -21,9 +23,21 @@ typedef struct {
     tm_sign_state last;     /* what the file holds */
     int current_fd;         /* the enclave's connection being served, -1 none */
     unsigned long persisted;
+    /* What `status` and the metrics show; under lock. */
+    unsigned long connections;      /* enclave state connections accepted */
+    unsigned long persist_failures; /* persists refused or failed */
+    char last_persist_error[256];
+    int64_t last_new_unix; /* wall time of the last persisted state; 0 none since start */
+    /* Metrics (NULL when off): the chain's series as `tmkms` names them (chain_metrics.h),
+     * every persisted state counting as a signature of its step; the enclave's state
+     * connection up (1/0) and its reconnections after the first. */
+    tm_chain_metrics *metrics;
+    tm_gauge *enclave_up;
+    tm_counter *enclave_restarts;
 } state_server;
 
-/* Opens the chain's state file; TM_ERR_NOT_FOUND says how to create one. */
+/* Opens the chain's state file; TM_ERR_NOT_FOUND says how to create one. Its metrics go
+ * into tm_metrics_global() (set before, or none). */
 tm_status state_server_open(state_server *s, const char *path, const char *chain_id);
 void state_server_close(state_server *s);
 

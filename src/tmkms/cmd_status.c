@@ -1,23 +1,17 @@
 /* tmkms status: what a running `tmkms start` of this config is doing, from its control
  * socket (status_server.h): per chain the last signed height/round/step and how long ago
  * it signed, persistence failures, and per validator connection its state. */
-#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "status_server.h"
 #include "tmkms/config.h"
 #include "tmkms/signer.h"
 
-#define STATUS_MAX_BYTES (1u << 20)
 #define TM_EXIT_NOT_RUNNING 3
 
 static void status_usage(FILE *out)
@@ -33,41 +27,6 @@ static void status_usage(FILE *out)
                  "  -c, --config FILE  configuration file (default: tmkms.toml)\n"
                  "      --json         print the document as tmkms sends it\n"
                  "  -h, --help         this help\n");
-}
-
-/* The whole document from the socket, NUL-terminated; caller frees. */
-static tm_status fetch(const char *path, char **out)
-{
-    tm_status status = TM_OK;
-    char *buf = NULL;
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    size_t plen = strlen(path);
-    TM_ENSURE(plen < sizeof(addr.sun_path), TM_ERR_TOO_LARGE, "%s: too long for a Unix socket path", path);
-    memcpy(addr.sun_path, path, plen + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    TM_ENSURE(fd >= 0, TM_ERR_IO, "socket: %s", strerror(errno));
-    struct timeval tv = {.tv_sec = 5};
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    TM_ENSURE_GOTO(connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0, TM_ERR_NOT_FOUND,
-                   "%s: %s (is tmkms running with this config?)", path, strerror(errno));
-    buf = malloc(STATUS_MAX_BYTES + 1);
-    TM_ENSURE_GOTO(buf != NULL, TM_ERR_NOMEM, "out of memory");
-    size_t len = 0;
-    for (;;) {
-        ssize_t n = recv(fd, buf + len, STATUS_MAX_BYTES - len, 0);
-        if (n < 0 && errno == EINTR) continue;
-        TM_ENSURE_GOTO(n >= 0, TM_ERR_IO, "%s: %s", path, strerror(errno));
-        if (n == 0) break;
-        len += (size_t)n;
-        TM_ENSURE_GOTO(len < STATUS_MAX_BYTES, TM_ERR_TOO_LARGE, "%s: answer over %u bytes", path, STATUS_MAX_BYTES);
-    }
-    buf[len] = '\0';
-    *out = buf;
-    buf = NULL;
-out:
-    free(buf);
-    close(fd);
-    return status;
 }
 
 static void print_duration(int64_t s)
@@ -200,7 +159,7 @@ int cmd_status(int argc, char **argv)
         return TM_EXIT_USAGE;
     }
     tm_config_free(config);
-    tm_status st = fetch(path, &text);
+    tm_status st = tm_status_socket_fetch(path, "tmkms", &text);
     if (st != TM_OK) {
         fprintf(stderr, "tmkms status: %s\n", tm_err_msg());
         return st == TM_ERR_NOT_FOUND ? TM_EXIT_NOT_RUNNING : TM_EXIT_FAIL;

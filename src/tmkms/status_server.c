@@ -1,19 +1,6 @@
-/* The control socket of `tmkms start`. See status_server.h. */
+/* The control socket of `tmkms start`. See status_server.h; the socket itself is
+ * tmkms/status_socket.h. */
 #include "status_server.h"
-
-#include <errno.h>
-#include <libgen.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/time.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include "tmkms/log.h"
 
 #define SOCKET_NAME "tmkms-status.sock"
 
@@ -21,100 +8,5 @@ tm_status tm_status_socket_path(const tm_config *config, char *out, size_t cap)
 {
     TM_ENSURE(config->n_chains > 0, TM_ERR_CONFIG, "%s: no [[chain]]: no state folder for the status socket",
               config->path);
-    char *copy = strdup(config->chains[0].state_file);
-    TM_ENSURE(copy != NULL, TM_ERR_NOMEM, "out of memory");
-    int n = snprintf(out, cap, "%s/" SOCKET_NAME, dirname(copy));
-    free(copy);
-    TM_ENSURE(n > 0 && (size_t)n < cap && (size_t)n < sizeof(((struct sockaddr_un *)0)->sun_path), TM_ERR_TOO_LARGE,
-              "status socket path for %s longer than a Unix socket path can be", config->chains[0].state_file);
-    return TM_OK;
-}
-
-typedef struct {
-    int fd;
-    tm_status_render_fn render;
-    void *ctx;
-} server;
-
-static void answer(const server *s, int client)
-{
-    /* A client that does not read cannot hold the thread for long. */
-    struct timeval tv = {.tv_sec = 1};
-    (void)setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    char *doc = s->render(s->ctx);
-    if (!doc) return;
-    size_t len = strlen(doc), off = 0;
-    while (off < len) {
-        ssize_t n = send(client, doc + off, len - off, MSG_NOSIGNAL);
-        if (n <= 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        off += (size_t)n;
-    }
-    free(doc);
-}
-
-static void *serve(void *arg)
-{
-    server *s = arg;
-    for (;;) {
-        int client = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
-        if (client < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
-            tm_log_error("status", "status socket: accept: %s; no more status answers", strerror(errno));
-            return NULL;
-        }
-        answer(s, client);
-        close(client);
-    }
-}
-
-/* Only a socket is ever removed: anything else at the path is an operator's file. */
-static tm_status remove_stale(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0) return TM_OK;
-    TM_ENSURE(S_ISSOCK(st.st_mode), TM_ERR_EXISTS, "status socket %s: a file that is not a socket is in the way",
-              path);
-    TM_ENSURE(unlink(path) == 0, TM_ERR_IO, "status socket %s: cannot remove the stale one: %s", path,
-              strerror(errno));
-    return TM_OK;
-}
-
-static char bound_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-
-void tm_status_server_remove(void)
-{
-    if (bound_path[0]) (void)unlink(bound_path);
-    bound_path[0] = '\0';
-}
-
-tm_status tm_status_server_start(const char *path, tm_status_render_fn render, void *ctx)
-{
-    tm_status status = TM_OK;
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    TM_ENSURE(strlen(path) < sizeof(addr.sun_path), TM_ERR_TOO_LARGE, "status socket path %s too long", path);
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-    TM_TRY(remove_stale(path));
-    server *s = calloc(1, sizeof(*s)); /* lives as long as the process */
-    TM_ENSURE(s != NULL, TM_ERR_NOMEM, "out of memory");
-    s->render = render;
-    s->ctx = ctx;
-    s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    TM_ENSURE_GOTO(s->fd >= 0, TM_ERR_IO, "status socket: %s", strerror(errno));
-    /* 0600 from the start: no window where another user could connect. */
-    mode_t old = umask(0177);
-    int bound = bind(s->fd, (struct sockaddr *)&addr, sizeof(addr));
-    int bind_errno = errno;
-    umask(old);
-    TM_ENSURE_GOTO(bound == 0, TM_ERR_IO, "status socket %s: bind: %s", path, strerror(bind_errno));
-    TM_ENSURE_GOTO(listen(s->fd, 8) == 0, TM_ERR_IO, "status socket %s: listen: %s", path, strerror(errno));
-    memcpy(bound_path, addr.sun_path, sizeof(bound_path));
-    pthread_t tid;
-    TM_ENSURE_GOTO(pthread_create(&tid, NULL, serve, s) == 0, TM_ERR_IO, "status socket: cannot start its thread");
-    pthread_detach(tid);
-    return TM_OK;
-out:
-    if (s->fd >= 0) close(s->fd);
-    free(s);
-    return status;
+    return tm_status_socket_path_beside(config->chains[0].state_file, SOCKET_NAME, out, cap);
 }

@@ -1,0 +1,33 @@
+/* A local control socket: a Unix stream socket (mode 0600) where every connection gets
+ * one document (JSON, rendered when the client connects) and is closed. Read-only:
+ * nothing a client sends is read. `tmkms start` (tmkms-status.sock) and
+ * `tmkms-nitro-helper start` (tmkms-nitro-helper-status.sock) serve one each; their
+ * `status` subcommands read it with tm_status_socket_fetch. */
+#ifndef TMKMS_STATUS_SOCKET_H
+#define TMKMS_STATUS_SOCKET_H
+
+#include <stddef.h>
+
+#include "tmkms/error.h"
+
+/* The largest document a client reads. */
+#define TM_STATUS_MAX_BYTES (1u << 20)
+
+/* Renders the document; the caller frees it. NULL on allocation failure. */
+typedef char *(*tm_status_render_fn)(void *ctx);
+
+/* Binds the socket (replacing a stale socket, never another kind of file) and serves it
+ * from a thread of its own for the rest of the process. One socket per process. */
+tm_status tm_status_server_start(const char *path, tm_status_render_fn render, void *ctx);
+/* Removes the socket (at exit), so a client says "not running" rather than "refused". */
+void tm_status_server_remove(void);
+
+/* `<folder of file>/<name>`, checked to fit a Unix socket path. */
+tm_status tm_status_socket_path_beside(const char *file, const char *name, char *out, size_t cap);
+
+/* The whole document from the socket at path, NUL-terminated; the caller frees *out.
+ * TM_ERR_NOT_FOUND when nothing accepts there (the server is not running; the message
+ * names `program`). */
+tm_status tm_status_socket_fetch(const char *path, const char *program, char **out);
+
+#endif

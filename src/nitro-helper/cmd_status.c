@@ -1,0 +1,154 @@
+/* tmkms-nitro-helper status: what a running `tmkms-nitro-helper start` of this config is
+ * doing, from its control socket (HELPER_STATUS_SOCKET beside the state file, mode 0600):
+ * the chain's last state persisted for the enclave and how long ago, persistence
+ * failures, whether the enclave's state connection is up, and the node relay. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helper.h"
+#include "tmkms/nitro/config.h"
+#include "tmkms/status_socket.h"
+
+static void status_usage(FILE *out)
+{
+    fprintf(out, "Usage: tmkms-nitro-helper status [-c FILE] [--json]\n\n"
+                 "Asks the helper serving FILE (its status socket, " HELPER_STATUS_SOCKET " in the\n"
+                 "folder of state_file_path, mode 0600) what it is doing: the chain's last state\n"
+                 "persisted for the enclave and how long ago, persistence failures, whether the\n"
+                 "enclave's state connection is up, and whether the node relay is connected.\n\n"
+                 "Exit status: 0 the enclave is connected, the node relay too, and no persistence\n"
+                 "failure; 1 otherwise; 2 usage or configuration error; 3 the helper is not running\n"
+                 "(no socket).\n\n"
+                 "Options:\n"
+                 "  -c, --config FILE  the helper's tmkms.toml (default: tmkms.toml)\n"
+                 "      --json         print the document as the helper sends it\n"
+                 "  -h, --help         this help\n");
+}
+
+static void print_duration(int64_t s)
+{
+    if (s < 120)
+        printf("%llds", (long long)s);
+    else if (s < 7200)
+        printf("%lldm", (long long)(s / 60));
+    else if (s < 172800)
+        printf("%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
+    else
+        printf("%lldd", (long long)(s / 86400));
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "?";
+}
+
+static void print_doc(const json_t *doc, const json_t *chain, const json_t *enclave, const json_t *relay)
+{
+    printf("tmkms-nitro-helper %s (pid %lld, up ", str(doc, "version"),
+           (long long)json_integer_value(json_object_get(doc, "pid")));
+    print_duration(json_integer_value(json_object_get(doc, "uptime_seconds")));
+    printf(")\n");
+    printf("chain %s: last persisted %lld/%lld/%s", str(chain, "id"),
+           (long long)json_integer_value(json_object_get(chain, "height")),
+           (long long)json_integer_value(json_object_get(chain, "round")), str(chain, "step"));
+    const json_t *age = json_object_get(chain, "last_signature_age_seconds");
+    if (json_is_integer(age)) {
+        printf(", ");
+        print_duration(json_integer_value(age));
+        printf(" ago");
+    } else {
+        printf(", nothing new persisted since start");
+    }
+    json_int_t failures = json_integer_value(json_object_get(chain, "persist_failures"));
+    if (failures)
+        printf("; PERSISTENCE FAILURES %lld, last: %s\n", (long long)failures,
+               str(chain, "last_persist_error"));
+    else
+        printf("; persistence ok\n");
+    printf("  enclave (CID %lld)                           %s (%lld connection%s)\n",
+           (long long)json_integer_value(json_object_get(enclave, "cid")),
+           json_is_true(json_object_get(enclave, "up")) ? "connected" : "DOWN",
+           (long long)json_integer_value(json_object_get(enclave, "connections")),
+           json_integer_value(json_object_get(enclave, "connections")) == 1 ? "" : "s");
+    json_int_t sessions = json_integer_value(json_object_get(relay, "sessions"));
+    printf("  node relay %-33s %s (%lld session%s)\n", str(relay, "addr"),
+           json_is_true(json_object_get(relay, "connected")) ? "connected" : "DOWN", (long long)sessions,
+           sessions == 1 ? "" : "s");
+}
+
+static int show(const char *text, bool as_json)
+{
+    json_error_t err;
+    json_t *doc = json_loads(text, 0, &err);
+    const json_t *chain = json_array_get(json_object_get(doc, "chains"), 0);
+    const json_t *relay = json_array_get(json_object_get(doc, "validators"), 0);
+    const json_t *enclave = json_object_get(doc, "enclave");
+    if (!json_is_object(doc) || !json_is_object(chain) || !json_is_object(relay) ||
+        !json_is_object(enclave)) {
+        fprintf(stderr, "tmkms-nitro-helper status: the answer is not the helper's status document\n");
+        json_decref(doc);
+        return HELPER_EXIT_FAIL;
+    }
+    if (as_json)
+        printf("%s\n", text);
+    else
+        print_doc(doc, chain, enclave, relay);
+    bool healthy = json_is_true(json_object_get(enclave, "up")) &&
+                   json_is_true(json_object_get(relay, "connected")) &&
+                   json_integer_value(json_object_get(chain, "persist_failures")) == 0;
+    json_decref(doc);
+    return healthy ? HELPER_EXIT_OK : HELPER_EXIT_FAIL;
+}
+
+int cmd_status(int argc, char **argv)
+{
+    const char *config_path = "tmkms.toml";
+    bool as_json = false;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        if (c == 'c')
+            config_path = optarg;
+        else if (c == 'j')
+            as_json = true;
+        else if (c == 'h') {
+            status_usage(stdout);
+            return HELPER_EXIT_OK;
+        } else {
+            status_usage(stderr);
+            return HELPER_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "tmkms-nitro-helper status: unexpected argument '%s'\n", argv[optind]);
+        return HELPER_EXIT_USAGE;
+    }
+    tm_nitro_config *cfg = NULL;
+    char path[256];
+    char *text = NULL;
+    if (tm_nitro_config_load(config_path, &cfg) != TM_OK ||
+        tm_status_socket_path_beside(cfg->state_file_path, HELPER_STATUS_SOCKET, path, sizeof(path)) !=
+            TM_OK) {
+        fprintf(stderr, "tmkms-nitro-helper status: %s\n", tm_err_msg());
+        tm_nitro_config_free(cfg);
+        return HELPER_EXIT_USAGE;
+    }
+    tm_nitro_config_free(cfg);
+    tm_status st = tm_status_socket_fetch(path, "tmkms-nitro-helper start", &text);
+    if (st != TM_OK) {
+        fprintf(stderr, "tmkms-nitro-helper status: %s\n", tm_err_msg());
+        return st == TM_ERR_NOT_FOUND ? HELPER_EXIT_NOT_RUNNING : HELPER_EXIT_FAIL;
+    }
+    int rc = show(text, as_json);
+    free(text);
+    return rc;
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# labels: e2e;nitro;metrics
+# timeout: 300
+#
+# The Nitro helper's own metrics and status, in simulation (scripts/simulate with
+# --helper-arg --metrics --helper-arg 127.0.0.1:PORT), with validator-sim storming
+# through the enclave:
+#   - /metrics carries tmkms_signatures_total{chain,type}, the tmkms_state_persist_seconds
+#     histogram, tmkms_last_signed_height == the state file's height, tmkms_nitro_enclave_up 1,
+#     the node relay's tmkms_validator_connections_total, and tmkms_build_info with
+#     program="tmkms-nitro-helper"; promtool check metrics accepts it;
+#   - `tmkms-nitro-helper status` during the storm prints the chain, the enclave connected,
+#     and exits 0; --json carries the same facts; the socket is 0600;
+#   - after the helper is stopped: exit 3 (not running).
+# KMS calls (tmkms_kms_calls_total) are made by the enclave, not the helper: they are not
+# in the helper's exposition.
+set -uo pipefail
+src=${TMKMS_SOURCE_DIR:?}
+build=${TMKMS_BUILD_DIR:?}
+bin=$build/bin
+command -v curl >/dev/null && command -v jq >/dev/null || { echo "SKIP: curl and jq needed"; exit 77; }
+sim=$(mktemp -d /tmp/nitro-met.XXXXXX)
+work=$sim/work
+mkdir -p "$work"
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok   $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+cleanup() {
+  [[ -n ${sim_pid:-} ]] && kill -KILL "$sim_pid" 2>/dev/null
+  "$src/scripts/simulate" down --dir "$sim" >/dev/null 2>&1
+  rm -rf "$sim"
+}
+trap cleanup EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+url=http://127.0.0.1:$port/metrics
+
+"$src/scripts/simulate" up --dir "$sim" --build "$build" --helper-arg --metrics --helper-arg "127.0.0.1:$port" \
+  >"$work/up.log" 2>&1 || {
+  cat "$work/up.log"
+  tail -n 20 "$sim"/logs/*.log
+  exit 1
+}
+# shellcheck disable=SC1091
+source "$sim/env"
+home=$SIM_KMS_HOME
+node_sock=${SIM_ADDRESS#unix://}
+state_file=$home/state/priv_validator_state.json
+sock=$home/state/tmkms-nitro-helper-status.sock
+
+curl -fsS "$url" >"$work/m0.txt" && ok "the endpoint answers before any signature" || bad "no endpoint at $url"
+grep -q '^tmkms_build_info{.*program="tmkms-nitro-helper".*} 1' "$work/m0.txt" && ok "build_info names the helper" ||
+  bad "build_info: $(grep build_info "$work/m0.txt")"
+
+# --- a storm through the enclave; status while it runs
+"$bin/validator-sim" --socket "$node_sock" --chain-id sim-chain --expect-pubkey "$SIM_PUBKEY" --scenario storm \
+  --heights 0 --seconds 8 --accept-timeout 60000 >"$work/sim.log" 2>&1 &
+sim_pid=$!
+sleep 4
+"$bin/tmkms-nitro-helper" status -c "$home/tmkms.toml" >"$work/st.out" 2>&1
+rc=$?
+sed 's/^/    /' "$work/st.out"
+((rc == 0)) && ok "status during the storm: exit 0" || bad "status during the storm: exit $rc"
+grep -Eq '^chain sim-chain: last persisted [0-9]+/[0-9]+/(proposal|prevote|precommit), [0-9]+s ago; persistence ok' \
+  "$work/st.out" && ok "status: the chain, its last state, persistence ok" || bad "status chain line"
+grep -Eq 'enclave \(CID 16\) +connected' "$work/st.out" && grep -Eq 'node relay .* connected' "$work/st.out" &&
+  ok "status: enclave and node relay connected" || bad "status enclave/relay lines"
+"$bin/tmkms-nitro-helper" status -c "$home/tmkms.toml" --json >"$work/st.json"
+jq -e '.program == "tmkms-nitro-helper" and .enclave.up == true and .chains[0].id == "sim-chain" and
+  .chains[0].height > 0 and .chains[0].persist_failures == 0' "$work/st.json" >/dev/null &&
+  ok "--json: program, enclave up, chain, height, no failures" || bad "--json: $(cat "$work/st.json")"
+[[ $(stat -c %a "$sock") == 600 ]] && ok "status socket mode 0600" || bad "status socket mode $(stat -c %a "$sock")"
+wait "$sim_pid"
+sim_rc=$?
+sim_pid=
+((sim_rc == 0)) && grep -q '^result: PASS' "$work/sim.log" && ok "the storm passed" ||
+  bad "storm: $(grep -E '^FAIL|result' "$work/sim.log" | head -n 5)"
+
+# --- the exposition after the storm
+curl -fsS "$url" >"$work/m1.txt" || bad "no exposition after the storm"
+metric() { # NAME{LABELS} exactly as exposed -> value
+  awk -v k="$1" '$1 == k {print $2}' "$work/m1.txt"
+}
+for t in prevote precommit; do
+  v=$(metric "tmkms_signatures_total{chain=\"sim-chain\",type=\"$t\"}")
+  [[ -n $v && $v -gt 0 ]] && ok "tmkms_signatures_total $t = $v" || bad "tmkms_signatures_total $t = '$v'"
+done
+n=$(metric 'tmkms_state_persist_seconds_count{chain="sim-chain"}')
+[[ -n $n && $n -gt 0 ]] && grep -q '^tmkms_state_persist_seconds_bucket{chain="sim-chain",le="+Inf"}' "$work/m1.txt" &&
+  ok "persist histogram: $n observations" || bad "persist histogram count '$n'"
+h_metric=$(metric 'tmkms_last_signed_height{chain="sim-chain"}')
+h_file=$("$bin/tmkms" state show --state-file "$state_file" --chain sim-chain 2>/dev/null | jq -r .height)
+[[ -n $h_metric && $h_metric == "$h_file" ]] && ok "last signed height $h_metric == the state file's" ||
+  bad "last signed height '$h_metric', state file '$h_file'"
+ts=$(metric 'tmkms_last_signature_timestamp_seconds{chain="sim-chain"}')
+now=$(date +%s)
+[[ -n $ts ]] && ((ts > now - 120 && ts <= now)) && ok "last signature timestamp recent" || bad "last signature ts '$ts'"
+[[ $(metric 'tmkms_nitro_enclave_up') == 1 ]] && ok "enclave up 1" || bad "enclave_up '$(metric tmkms_nitro_enclave_up)'"
+grep -q '^tmkms_nitro_enclave_restarts_total ' "$work/m1.txt" && ok "enclave restarts counter exposed" ||
+  bad "no tmkms_nitro_enclave_restarts_total"
+v=$(awk '$1 ~ /^tmkms_validator_connections_total\{chain="sim-chain",/ {print $2}' "$work/m1.txt")
+[[ -n $v && $v -ge 1 ]] && ok "node relay connections $v" || bad "tmkms_validator_connections_total '$v'"
+if command -v promtool >/dev/null; then
+  promtool check metrics <"$work/m1.txt" >"$work/promtool.out" 2>&1 && ok "promtool check metrics accepts it" ||
+    { bad "promtool:"; head -20 "$work/promtool.out"; }
+else
+  echo "skip promtool (not installed)"
+fi
+
+# --- stopped: not running
+"$src/scripts/simulate" stop --dir "$sim" helper >/dev/null 2>&1
+n=0
+while [[ -S $sock ]] && ((n++ < 50)); do sleep 0.1; done
+"$bin/tmkms-nitro-helper" status -c "$home/tmkms.toml" >"$work/st2.out" 2>&1
+rc=$?
+((rc == 3)) && ok "status after the helper stopped: exit 3 ($(head -1 "$work/st2.out"))" ||
+  bad "status after stop: exit $rc: $(cat "$work/st2.out")"
+
+echo "passed $passed, failed $failed"
+((failed == 0))

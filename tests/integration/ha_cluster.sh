@@ -290,7 +290,9 @@ fault_round() {
     while ((tries-- > 0)) && (($(log_count "$i" "etcd answers again") == a0[i])); do sleep 0.2; done
     local da
     da=$(($(log_count "$i" "etcd answers again") - a0[i]))
-    ((da == 1)) && ok || bad "round $r: kms-$i logged 'etcd answers again' $da times after the quorum loss"
+    # At least the end of this outage. More is possible on a loaded machine: a request that
+    # times out just after quorum returns is a new (short) outage, logged once, then its end.
+    ((da >= 1)) && ok || bad "round $r: kms-$i never logged 'etcd answers again' after the quorum loss"
   done
   sleep "$pause"
   mark "r$r/quorum-loss end"

@@ -7,7 +7,10 @@
 # /proc/PID/mem and looks for the key material: the ed25519 seed and what signing derives
 # from it (SHA-512 scalar, clamped or not, and nonce prefix). Every occurrence must be in
 # a mapping the kernel holds locked (sodium_malloc): no copy on the heap, on a stack, or
-# in a buffer of a library.
+# in a buffer of a library. A scan during the storm may catch a signature in progress
+# (libsodium holds the seed's SHA-512 expansion on the signing thread's stack until the
+# signature is made, then wipes it): during the storm up to 5 passes, failing only if
+# every pass finds a copy outside locked memory; the idle scan gets one pass.
 #   (a) tmkms over unix:// (the consensus key) and over tcp:// and noise:// (the consensus
 #       key and the identity key used for the Secret Connection / Noise handshakes);
 #   (b) the Nitro path in simulation: the enclave generated its key, so its seed is found
@@ -82,6 +85,13 @@ else
   bad "control: unexpected scanner output"
   sed 's/^/    /' "$work/scan.out"
 fi
+# ... also with the passes of a scan during signing: a copy that stays is in every pass.
+if "$py" "$scan" "$control_pid" --signing --seed "$control_seed" --label control >"$work/scan.out" 2>&1; then
+  bad "control: --signing passes hid a seed that stays in unlocked memory"
+else
+  grep -q "in 5 pass(es)" "$work/scan.out" && ok "control: reported after 5 passes with --signing" ||
+    { bad "control --signing: unexpected output"; sed 's/^/    /' "$work/scan.out"; }
+fi
 kill -KILL "$control_pid"
 wait "$control_pid" 2>/dev/null
 # ... and a same-user reader opens an ordinary (dumpable) process's memory.
@@ -144,7 +154,7 @@ for scheme in unix tcp noise; do
       ok "tmkms: not dumpable: another process of its user cannot open its /proc/PID/mem"
     fi
   fi
-  scan "tmkms $scheme signing" "$kms_pid" "${seeds[@]}"
+  scan "tmkms $scheme signing" "$kms_pid" --signing "${seeds[@]}"
   if wait "$sim_pid"; then ok "$scheme: storm passed"; else bad "$scheme: storm"; tail -20 "$dir/sim.log"; fi
   scan "tmkms $scheme idle" "$kms_pid" "${seeds[@]}"
   kill -TERM "$kms_pid"
@@ -164,7 +174,7 @@ if "$src/scripts/simulate" up --dir "$sim_dir" --build "$build" >"$work/simulate
   sleep 3
   no_core "tmkms-nitro-enclave-sim" "$enclave_pid"
   no_core "tmkms-nitro-helper" "$helper_pid"
-  scan "enclave signing" "$enclave_pid" --pubkey "$SIM_PUBKEY" --write-seeds "$work/enclave.seeds"
+  scan "enclave signing" "$enclave_pid" --signing --pubkey "$SIM_PUBKEY" --write-seeds "$work/enclave.seeds"
   if [[ -s $work/enclave.seeds ]]; then
     scan "helper (no clear key)" "$helper_pid" --absent --seed-hex "$(head -1 "$work/enclave.seeds")"
   else

@@ -18,6 +18,10 @@ mlock'd as sodium_malloc does). Used by tests/integration/memory_secrets.sh.
   Nitro helper, which only ever sees the sealed key).
 --write-seeds FILE: write the seeds found for --pubkey, hex, one per line (for a later
   --absent scan of another process).
+--signing: the process may be in the middle of a signature, whose transient copies
+  (libsodium keeps the seed's SHA-512 expansion on the signing thread's stack until the
+  signature is made, then wipes it) a pass can catch: up to 5 passes, and the scan fails
+  only if every pass finds a copy outside locked memory. A left-behind copy is in all.
 
 Prints one line per finding and a summary; exits 0 when every occurrence is in locked
 memory, 1 otherwise, 2 on a usage or access error.
@@ -30,6 +34,8 @@ import sys
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+SIGNING_PASSES = 5
 
 MAPS_LINE = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \d+\s*(.*)$")
 
@@ -123,6 +129,36 @@ def scan(secrets, regions):
     return found
 
 
+def scan_once(a, seeds):
+    """One pass over the process's memory: (seeds found for --pubkey, unlocked count,
+    present count), printing what it finds; raises OSError when memory cannot be read."""
+    maps = read_mappings(a.pid)
+    regions = read_memory(a.pid, maps)
+    total = sum(len(d) for _, d in regions)
+    locked = sum(len(d) for mp, d in regions if mp.locked_kb)
+    print(f"{a.label}: read {total} bytes in {len(regions)} mappings, {locked} bytes locked")
+    found = []
+    for pk_b64 in a.pubkey:
+        pk = base64.b64decode(pk_b64)
+        seed = find_seed_for(pk, regions)
+        if seed is None:
+            print(f"{a.label}: no seed for public key {pk_b64} in locked memory")
+            return None, 0, 0
+        print(f"{a.label}: found the seed of {pk_b64} in locked memory")
+        found.append(seed)
+    unlocked = present = 0
+    for i, seed in enumerate(seeds + found):
+        for name, hits in scan({f"key {i} {k}": v for k, v in derived(seed).items()}, regions).items():
+            in_locked = sum(1 for mp, _ in hits if mp.locked_kb)
+            print(f"{a.label}: {name}: {len(hits)} occurrence(s), {in_locked} in locked memory")
+            present += len(hits)
+            for mp, addr in hits:
+                if not mp.locked_kb:
+                    unlocked += 1
+                    print(f"{a.label}:   at {addr:x} in {mp}")
+    return found, unlocked, present
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("pid", type=int)
@@ -133,43 +169,32 @@ def main():
     ap.add_argument("--allow-unlocked", type=int, default=0)
     ap.add_argument("--absent", action="store_true")
     ap.add_argument("--write-seeds")
+    ap.add_argument("--signing", action="store_true")
     a = ap.parse_args()
-    try:
-        maps = read_mappings(a.pid)
-        regions = read_memory(a.pid, maps)
-    except OSError as e:
-        print(f"{a.label}: cannot read the memory of pid {a.pid}: {e}", file=sys.stderr)
-        return 2
-    total = sum(len(d) for _, d in regions)
-    locked = sum(len(d) for mp, d in regions if mp.locked_kb)
-    print(f"{a.label}: read {total} bytes in {len(regions)} mappings, {locked} bytes locked")
-
     seeds = [base64.b64decode(s)[:32] for s in a.seed] + [bytes.fromhex(s) for s in a.seed_hex]
-    for pk_b64 in a.pubkey:
-        pk = base64.b64decode(pk_b64)
-        seed = find_seed_for(pk, regions)
-        if seed is None:
-            print(f"{a.label}: FAIL no seed for public key {pk_b64} in locked memory")
-            return 1
-        print(f"{a.label}: found the seed of {pk_b64} in locked memory")
-        seeds.append(seed)
-        if a.write_seeds:
-            with open(a.write_seeds, "a") as f:
-                f.write(seed.hex() + "\n")
-    if not seeds:
+    if not seeds and not a.pubkey:
         print("nothing to look for: give --seed, --seed-hex or --pubkey", file=sys.stderr)
         return 2
-
-    unlocked = present = 0
-    for i, seed in enumerate(seeds):
-        for name, hits in scan({f"key {i} {k}": v for k, v in derived(seed).items()}, regions).items():
-            in_locked = sum(1 for mp, _ in hits if mp.locked_kb)
-            print(f"{a.label}: {name}: {len(hits)} occurrence(s), {in_locked} in locked memory")
-            present += len(hits)
-            for mp, addr in hits:
-                if not mp.locked_kb:
-                    unlocked += 1
-                    print(f"{a.label}:   at {addr:x} in {mp}")
+    # A signature in progress holds transient copies on its thread's stack: a copy that
+    # is really left behind is there in every pass, a transient one is not.
+    passes = SIGNING_PASSES if a.signing else 1
+    for n in range(1, passes + 1):
+        try:
+            found, unlocked, present = scan_once(a, seeds)
+        except OSError as e:
+            print(f"{a.label}: cannot read the memory of pid {a.pid}: {e}", file=sys.stderr)
+            return 2
+        if found is None:
+            print(f"{a.label}: FAIL the key is not in locked memory")
+            return 1
+        if a.absent or unlocked <= a.allow_unlocked:
+            break
+        if n < passes:
+            print(f"{a.label}: pass {n}: {unlocked} copies outside locked memory; again (a signature in progress?)")
+    if a.write_seeds:
+        with open(a.write_seeds, "a") as f:
+            for seed in found:
+                f.write(seed.hex() + "\n")
     if a.absent:
         if present:
             print(f"{a.label}: FAIL {present} occurrence(s) of key material in a process that must not hold it")
@@ -177,7 +202,7 @@ def main():
         print(f"{a.label}: no key material anywhere in its memory")
         return 0
     if unlocked > a.allow_unlocked:
-        print(f"{a.label}: FAIL {unlocked} occurrence(s) of key material outside locked memory")
+        print(f"{a.label}: FAIL {unlocked} occurrence(s) of key material outside locked memory in {passes} pass(es)")
         return 1
     print(f"{a.label}: every occurrence of key material is in locked memory")
     return 0

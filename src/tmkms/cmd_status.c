@@ -115,9 +115,7 @@ static int show(const char *text, bool as_json)
                (long long)json_integer_value(json_object_get(doc, "pid")));
         print_duration(json_integer_value(json_object_get(doc, "uptime_seconds")));
         printf("%s)\n", json_is_true(json_object_get(doc, "ha")) ? ", HA via etcd" : "");
-        size_t i;
-        const json_t *c;
-        json_array_foreach(chains, i, c) print_chain(c, validators);
+        for (size_t i = 0; i < json_array_size(chains); i++) print_chain(json_array_get(chains, i), validators);
     }
     int rc = doc_healthy(chains, validators) ? TM_EXIT_OK : TM_EXIT_FAIL;
     json_decref(doc);

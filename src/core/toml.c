@@ -573,6 +573,16 @@ static size_t time_len(const char *s, size_t n)
     return i;
 }
 
+/* HH:MM:SS.fffffffff: the longest time kept. TOML lets a parser truncate what it cannot
+ * hold ("must be truncated, not rounded"); the fraction can be arbitrarily long in the
+ * input, and `out` below is bounded. Found by the toml fuzz target. */
+#define TIME_KEPT_MAX 18
+
+static size_t kept(size_t time_len)
+{
+    return time_len < TIME_KEPT_MAX ? time_len : TIME_KEPT_MAX;
+}
+
 /* Dates and times. The token may continue past a space ("1979-05-27 07:32:00Z"). */
 static tm_status parse_datetime(parser *ps, node *v)
 {
@@ -590,8 +600,8 @@ static tm_status parse_datetime(parser *ps, node *v)
         if (sep && t == 0 && s[10] != ' ') return fail(ps, "invalid time after the date");
         if (t > 0) {
             out[len++] = 'T';
-            memcpy(out + len, s + 11, t);
-            len += t;
+            memcpy(out + len, s + 11, kept(t));
+            len += kept(t);
             used = 11 + t;
             v->v.type = TM_TOML_DATETIME_LOCAL;
             if (used < avail && (s[used] == 'Z' || s[used] == 'z')) {
@@ -610,8 +620,9 @@ static tm_status parse_datetime(parser *ps, node *v)
     } else {
         size_t t = time_len(s, avail);
         if (t == 0) return fail(ps, "invalid value");
-        memcpy(out, s, t);
-        used = len = t;
+        memcpy(out, s, kept(t));
+        len = kept(t);
+        used = t;
         v->v.type = TM_TOML_TIME_LOCAL;
     }
     if (used < avail && !strchr(",]} \t\r\n#", s[used])) return fail(ps, "invalid date or time");

@@ -95,6 +95,25 @@ static void test_depth_is_bounded(void **unused)
     free(deep);
 }
 
+/* A fraction of any length is accepted and truncated to nanoseconds (TOML: "truncated,
+ * not rounded"); the fuzz target once overflowed the datetime buffer with one. */
+static void test_long_fraction_is_truncated(void **unused)
+{
+    (void)unused;
+    char text[2200];
+    char digits[1001];
+    memset(digits, '1', 1000);
+    digits[1000] = '\0';
+    snprintf(text, sizeof(text), "a = 1980-05-27T07:32:00.%s-07:00\nb = 07:32:00.%s\n", digits, digits);
+    tm_toml_value *root = parse_ok(text);
+    const tm_toml_value *a = tm_toml_get(root, "a"), *b = tm_toml_get(root, "b");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(a->u.datetime, "1980-05-27T07:32:00.111111111-07:00");
+    assert_string_equal(b->u.datetime, "07:32:00.111111111");
+    tm_toml_free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -102,6 +121,7 @@ int main(void)
         cmocka_unit_test(test_tmkms_tables),
         cmocka_unit_test(test_errors_have_lines),
         cmocka_unit_test(test_depth_is_bounded),
+        cmocka_unit_test(test_long_fraction_is_truncated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

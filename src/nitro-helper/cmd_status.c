@@ -2,7 +2,6 @@
  * doing, from its control socket (HELPER_STATUS_SOCKET beside the state file, mode 0600):
  * the chain's last state persisted for the enclave and how long ago, persistence
  * failures, whether the enclave's state connection is up, and the node relay. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,18 +28,6 @@ static void status_usage(FILE *out)
                  "  -h, --help         this help\n");
 }
 
-static void print_duration(int64_t s)
-{
-    if (s < 120)
-        printf("%llds", (long long)s);
-    else if (s < 7200)
-        printf("%lldm", (long long)(s / 60));
-    else if (s < 172800)
-        printf("%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
-    else
-        printf("%lldd", (long long)(s / 86400));
-}
-
 static const char *str(const json_t *o, const char *key)
 {
     const char *v = json_string_value(json_object_get(o, key));
@@ -51,25 +38,9 @@ static void print_doc(const json_t *doc, const json_t *chain, const json_t *encl
 {
     printf("tmkms-nitro-helper %s (pid %lld, up ", str(doc, "version"),
            (long long)json_integer_value(json_object_get(doc, "pid")));
-    print_duration(json_integer_value(json_object_get(doc, "uptime_seconds")));
+    tm_status_print_duration(json_integer_value(json_object_get(doc, "uptime_seconds")));
     printf(")\n");
-    printf("chain %s: last persisted %lld/%lld/%s", str(chain, "id"),
-           (long long)json_integer_value(json_object_get(chain, "height")),
-           (long long)json_integer_value(json_object_get(chain, "round")), str(chain, "step"));
-    const json_t *age = json_object_get(chain, "last_signature_age_seconds");
-    if (json_is_integer(age)) {
-        printf(", ");
-        print_duration(json_integer_value(age));
-        printf(" ago");
-    } else {
-        printf(", nothing new persisted since start");
-    }
-    json_int_t failures = json_integer_value(json_object_get(chain, "persist_failures"));
-    if (failures)
-        printf("; PERSISTENCE FAILURES %lld, last: %s\n", (long long)failures,
-               str(chain, "last_persist_error"));
-    else
-        printf("; persistence ok\n");
+    tm_status_print_chain(chain, "persisted");
     printf("  enclave (CID %lld)                           %s (%lld connection%s)\n",
            (long long)json_integer_value(json_object_get(enclave, "cid")),
            json_is_true(json_object_get(enclave, "up")) ? "connected" : "DOWN",
@@ -109,29 +80,8 @@ int cmd_status(int argc, char **argv)
 {
     const char *config_path = "tmkms.toml";
     bool as_json = false;
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        if (c == 'c')
-            config_path = optarg;
-        else if (c == 'j')
-            as_json = true;
-        else if (c == 'h') {
-            status_usage(stdout);
-            return HELPER_EXIT_OK;
-        } else {
-            status_usage(stderr);
-            return HELPER_EXIT_USAGE;
-        }
-    }
-    if (optind != argc) {
-        fprintf(stderr, "tmkms-nitro-helper status: unexpected argument '%s'\n", argv[optind]);
-        return HELPER_EXIT_USAGE;
-    }
+    int parsed = tm_status_parse_args(argc, argv, "tmkms-nitro-helper status", status_usage, &config_path, &as_json);
+    if (parsed) return parsed == 1 ? HELPER_EXIT_OK : HELPER_EXIT_USAGE;
     tm_nitro_config *cfg = NULL;
     char path[256];
     char *text = NULL;

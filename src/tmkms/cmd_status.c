@@ -1,7 +1,6 @@
 /* tmkms status: what a running `tmkms start` of this config is doing, from its control
  * socket (status_server.h): per chain the last signed height/round/step and how long ago
  * it signed, persistence failures, and per validator connection its state. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include "status_server.h"
 #include "tmkms/config.h"
 #include "tmkms/signer.h"
+#include "tmkms/status_socket.h"
 
 #define TM_EXIT_NOT_RUNNING 3
 
@@ -29,34 +29,11 @@ static void status_usage(FILE *out)
                  "  -h, --help         this help\n");
 }
 
-static void print_duration(int64_t s)
-{
-    if (s < 120) printf("%llds", (long long)s);
-    else if (s < 7200) printf("%lldm", (long long)(s / 60));
-    else if (s < 172800) printf("%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
-    else printf("%lldd", (long long)(s / 86400));
-}
-
 /* One chain and its validators. */
 static void print_chain(const json_t *chain, const json_t *validators)
 {
+    tm_status_print_chain(chain, "signed");
     const char *id = json_string_value(json_object_get(chain, "id"));
-    json_int_t failures = json_integer_value(json_object_get(chain, "persist_failures"));
-    const json_t *age = json_object_get(chain, "last_signature_age_seconds");
-    printf("chain %s: last signed %lld/%lld/%s", id ? id : "?",
-           (long long)json_integer_value(json_object_get(chain, "height")),
-           (long long)json_integer_value(json_object_get(chain, "round")),
-           json_string_value(json_object_get(chain, "step")) ? json_string_value(json_object_get(chain, "step")) : "?");
-    if (json_is_integer(age)) {
-        printf(", ");
-        print_duration(json_integer_value(age));
-        printf(" ago");
-    } else {
-        printf(", nothing new signed since start");
-    }
-    if (failures) printf("; PERSISTENCE FAILURES %lld, last: %s\n", (long long)failures,
-                         json_string_value(json_object_get(chain, "last_persist_error")) ?: "?");
-    else printf("; persistence ok\n");
     int up = 0;
     size_t i;
     const json_t *v;
@@ -70,7 +47,7 @@ static void print_chain(const json_t *chain, const json_t *validators)
         printf("  %-44s %s", json_string_value(json_object_get(v, "addr")) ?: "?", connected ? "connected" : "DOWN");
         if (json_is_integer(since)) {
             printf(" for ");
-            print_duration(json_integer_value(since));
+            tm_status_print_duration(json_integer_value(since));
         }
         json_int_t sessions = json_integer_value(json_object_get(v, "sessions"));
         printf(" (%lld session%s)", (long long)sessions, sessions == 1 ? "" : "s");
@@ -113,7 +90,7 @@ static int show(const char *text, bool as_json)
     } else {
         printf("tmkms %s (pid %lld, up ", json_string_value(json_object_get(doc, "version")) ?: "?",
                (long long)json_integer_value(json_object_get(doc, "pid")));
-        print_duration(json_integer_value(json_object_get(doc, "uptime_seconds")));
+        tm_status_print_duration(json_integer_value(json_object_get(doc, "uptime_seconds")));
         printf("%s)\n", json_is_true(json_object_get(doc, "ha")) ? ", HA via etcd" : "");
         for (size_t i = 0; i < json_array_size(chains); i++) print_chain(json_array_get(chains, i), validators);
     }
@@ -126,27 +103,8 @@ int cmd_status(int argc, char **argv)
 {
     const char *config_path = "tmkms.toml";
     bool as_json = false;
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        if (c == 'c') config_path = optarg;
-        else if (c == 'j') as_json = true;
-        else if (c == 'h') {
-            status_usage(stdout);
-            return TM_EXIT_OK;
-        } else {
-            status_usage(stderr);
-            return TM_EXIT_USAGE;
-        }
-    }
-    if (optind != argc) {
-        fprintf(stderr, "tmkms status: unexpected argument '%s'\n", argv[optind]);
-        return TM_EXIT_USAGE;
-    }
+    int parsed = tm_status_parse_args(argc, argv, "tmkms status", status_usage, &config_path, &as_json);
+    if (parsed) return parsed == 1 ? TM_EXIT_OK : TM_EXIT_USAGE;
     tm_config *config = NULL;
     char path[256];
     char *text = NULL;

@@ -6,7 +6,11 @@
 #ifndef TMKMS_STATUS_SOCKET_H
 #define TMKMS_STATUS_SOCKET_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "tmkms/error.h"
 
@@ -29,5 +33,16 @@ tm_status tm_status_socket_path_beside(const char *file, const char *name, char 
  * TM_ERR_NOT_FOUND when nothing accepts there (the server is not running; the message
  * names `program`). */
 tm_status tm_status_socket_fetch(const char *path, const char *program, char **out);
+
+/* For the `status` subcommands (status_print.c). */
+/* A duration as an operator reads it: 45s, 12m, 3h05m, 2d. */
+void tm_status_print_duration(int64_t seconds);
+/* "chain ID: last VERB H/R/STEP, AGE ago; persistence ok" (or the failures and the last
+ * error) from a chain object of a status document. */
+void tm_status_print_chain(const json_t *chain, const char *verb);
+/* -c/--config FILE, --json, -h/--help. 0: parsed; 1: help printed; 2: usage error
+ * (printed, prefixed with `command`). */
+int tm_status_parse_args(int argc, char **argv, const char *command, void (*usage)(FILE *out),
+                         const char **config_path, bool *as_json);
 
 #endif

@@ -1,0 +1,74 @@
+/* What the `status` subcommands of tmkms and tmkms-nitro-helper share: their options and
+ * the lines they print from a status document. See status_socket.h. */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "tmkms/status_socket.h"
+
+void tm_status_print_duration(int64_t s)
+{
+    if (s < 120)
+        printf("%llds", (long long)s);
+    else if (s < 7200)
+        printf("%lldm", (long long)(s / 60));
+    else if (s < 172800)
+        printf("%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
+    else
+        printf("%lldd", (long long)(s / 86400));
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "?";
+}
+
+void tm_status_print_chain(const json_t *chain, const char *verb)
+{
+    printf("chain %s: last %s %lld/%lld/%s", str(chain, "id"), verb,
+           (long long)json_integer_value(json_object_get(chain, "height")),
+           (long long)json_integer_value(json_object_get(chain, "round")), str(chain, "step"));
+    const json_t *age = json_object_get(chain, "last_signature_age_seconds");
+    if (json_is_integer(age)) {
+        printf(", ");
+        tm_status_print_duration(json_integer_value(age));
+        printf(" ago");
+    } else {
+        printf(", nothing new %s since start", verb);
+    }
+    json_int_t failures = json_integer_value(json_object_get(chain, "persist_failures"));
+    if (failures)
+        printf("; PERSISTENCE FAILURES %lld, last: %s\n", (long long)failures,
+               str(chain, "last_persist_error"));
+    else
+        printf("; persistence ok\n");
+}
+
+int tm_status_parse_args(int argc, char **argv, const char *command, void (*usage)(FILE *out),
+                         const char **config_path, bool *as_json)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        if (c == 'c') {
+            *config_path = optarg;
+        } else if (c == 'j') {
+            *as_json = true;
+        } else if (c == 'h') {
+            usage(stdout);
+            return 1;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", command, argv[optind]);
+        return 2;
+    }
+    return 0;
+}

@@ -879,3 +879,24 @@ tm_status tm_metrics_add_process(tm_metrics *metrics, const char *program, const
         &build, one, NULL));
     return TM_OK;
 }
+
+tm_status tm_metrics_open_process(const char *program, int enclave, tm_metrics **out)
+{
+    *out = NULL;
+    tm_metrics *m = NULL;
+    TM_TRY(tm_metrics_new(&m));
+    tm_status status = tm_metrics_add_process(m, program, TMKMS_VERSION, TMKMS_GIT_REV, enclave);
+    if (status != TM_OK) {
+        tm_metrics_free(m);
+        return status;
+    }
+    tm_metrics_set_global(m);
+    *out = m;
+    return TM_OK;
+}
+
+void tm_metrics_close_process(tm_metrics *metrics)
+{
+    if (metrics && tm_metrics_global() == metrics) tm_metrics_set_global(NULL);
+    tm_metrics_free(metrics);
+}

@@ -172,6 +172,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     return ok;
 }
 
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    return ss->ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
 tm_status tm_metrics_server_start(tm_metrics *metrics, const char *addr, tm_metrics_server **out)
 {
     tm_status status = TM_OK;
@@ -217,6 +224,9 @@ tm_status tm_metrics_server_start(tm_metrics *metrics, const char *addr, tm_metr
                        TM_ERR_IO, "metrics server on %s: cannot read the bound port", addr);
         server->port = sockaddr_port(&bound);
     }
+    tm_log_info("metrics", "Prometheus metrics on http://%s/metrics", addr);
+    if (!is_loopback(&ss))
+        tm_log_warn("metrics", "%s is not a loopback address: anyone who reaches it reads the metrics", addr);
     *out = server;
     server = NULL;
 out:

@@ -261,24 +261,6 @@ static void *relay_main(void *arg)
     return NULL;
 }
 
-/* The registry, before any thread records into it (the state server, KMS calls). */
-static tm_status open_metrics(helper_run *h)
-{
-    TM_TRY(tm_metrics_new(&h->metrics));
-    tm_metrics_set_global(h->metrics);
-    return tm_metrics_add_process(h->metrics, "tmkms-nitro-helper", TMKMS_VERSION, TMKMS_GIT_REV, 0);
-}
-
-static tm_status serve_metrics(helper_run *h, const char *addr)
-{
-    TM_TRY(tm_metrics_server_start(h->metrics, addr, &h->metrics_server));
-    tm_log_info(MOD, "Prometheus metrics on http://%s/metrics", addr);
-    if (strncmp(addr, "127.", 4) != 0 && strncmp(addr, "[::1]", 5) != 0 &&
-        strncmp(addr, "localhost:", 10) != 0)
-        tm_log_warn(MOD, "%s is not a loopback address: anyone who reaches it reads the metrics", addr);
-    return TM_OK;
-}
-
 /* ---- the status document (`tmkms-nitro-helper status`) ---- */
 
 static char *render_status(void *ctx)
@@ -344,7 +326,8 @@ static void start_status(helper_run *h)
 static tm_status prepare(helper_run *h, const start_args *a)
 {
     TM_TRY(tm_nitro_config_load(a->config_path, &h->cfg));
-    if (a->metrics_addr) TM_TRY(open_metrics(h));
+    /* The registry, before any thread records into it (the state server, KMS calls). */
+    if (a->metrics_addr) TM_TRY(tm_metrics_open_process("tmkms-nitro-helper", 0, &h->metrics));
     TM_TRY(helper_net(a->sim_dir, &h->net));
     TM_TRY(node_target(h));
     TM_TRY(helper_read_sealed(h->cfg->sealed_consensus_key_path, &h->sealed, &h->sealed_len));
@@ -371,7 +354,7 @@ static tm_status prepare(helper_run *h, const start_args *a)
                   pthread_create(&t, NULL, log_main, h) == 0 && pthread_detach(t) == 0 &&
                   pthread_create(&t, NULL, relay_main, h) == 0 && pthread_detach(t) == 0,
               TM_ERR_NOMEM, "cannot start the helper's threads");
-    if (a->metrics_addr) TM_TRY(serve_metrics(h, a->metrics_addr));
+    if (a->metrics_addr) TM_TRY(tm_metrics_server_start(h->metrics, a->metrics_addr, &h->metrics_server));
     return TM_OK;
 }
 

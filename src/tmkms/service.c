@@ -79,31 +79,13 @@ static tm_status join_cluster(tm_service *service)
     return TM_OK;
 }
 
-/* The registry goes global before the chains open, so that they create their series;
- * the endpoint starts after, so that a scrape never sees half a service. */
-static tm_status open_metrics(tm_service *service)
-{
-    TM_TRY(tm_metrics_new(&service->metrics));
-    tm_metrics_set_global(service->metrics);
-    return tm_metrics_add_process(service->metrics, "tmkms", TMKMS_VERSION, TMKMS_GIT_REV, 0);
-}
-
-static tm_status serve_metrics(tm_service *service)
-{
-    const char *listen = service->config->metrics.listen;
-    TM_TRY(tm_metrics_server_start(service->metrics, listen, &service->metrics_server));
-    tm_log_info("metrics", "Prometheus metrics on http://%s/metrics", listen);
-    if (strncmp(listen, "127.", 4) != 0 && strncmp(listen, "[::1]:", 6) != 0 && strncmp(listen, "localhost:", 10) != 0)
-        tm_log_warn("metrics", "%s is not a loopback address: anyone who reaches it reads the metrics", listen);
-    return TM_OK;
-}
-
 tm_status tm_service_open(const tm_config *config, tm_service *service)
 {
     memset(service, 0, sizeof(*service));
     service->config = config;
     if (config->metrics.enabled) {
-        tm_status status = open_metrics(service);
+        /* Global before the chains open, so that they create their series. */
+        tm_status status = tm_metrics_open_process("tmkms", 0, &service->metrics);
         if (status != TM_OK) {
             tm_service_close(service);
             return status;
@@ -128,7 +110,8 @@ tm_status tm_service_open(const tm_config *config, tm_service *service)
         }
     }
     if (config->metrics.enabled) {
-        tm_status status = serve_metrics(service);
+        /* After them, so that a scrape never sees half a service. */
+        tm_status status = tm_metrics_server_start(service->metrics, config->metrics.listen, &service->metrics_server);
         if (status != TM_OK) {
             tm_service_close(service);
             return status;
@@ -144,8 +127,7 @@ void tm_service_close(tm_service *service)
     service->ha = NULL;
     tm_metrics_server_stop(service->metrics_server);
     service->metrics_server = NULL;
-    if (service->metrics) tm_metrics_set_global(NULL);
-    tm_metrics_free(service->metrics);
+    tm_metrics_close_process(service->metrics);
     service->metrics = NULL;
     free(service->chains);
     service->chains = NULL;

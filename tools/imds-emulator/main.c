@@ -217,13 +217,11 @@ int main(int argc, char **argv)
     emu_block_signals();
     tm_metrics *metrics = NULL;
     tm_metrics_server *metrics_server = NULL;
-    if (metrics_on && (tm_metrics_new(&metrics) != TM_OK ||
-                       tm_metrics_add_process(metrics, "imds-emulator", TMKMS_VERSION, TMKMS_GIT_REV, 0) != TM_OK ||
+    if (metrics_on && (tm_metrics_open_process("imds-emulator", 0, &metrics) != TM_OK ||
                        tm_metrics_server_start(metrics, metrics_on, &metrics_server) != TM_OK)) {
         fprintf(stderr, "imds-emulator: --metrics %s: %s\n", metrics_on, tm_err_msg());
         return 1;
     }
-    tm_metrics_set_global(metrics);
     struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle,
                                             &s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT,
                                             (unsigned)30, MHD_OPTION_END);
@@ -236,8 +234,7 @@ int main(int argc, char **argv)
     emu_wait_for_signal();
     MHD_stop_daemon(d);
     tm_metrics_server_stop(metrics_server);
-    tm_metrics_set_global(NULL);
-    tm_metrics_free(metrics);
+    tm_metrics_close_process(metrics);
     sodium_memzero(&s, sizeof(s));
     return 0;
 }

@@ -311,14 +311,11 @@ int main(int argc, char **argv)
     emu_block_signals();
     tm_metrics *metrics = NULL;
     tm_metrics_server *metrics_server = NULL;
-    if (metrics_on &&
-        (tm_metrics_new(&metrics) != TM_OK ||
-         tm_metrics_add_process(metrics, "kms-emulator", TMKMS_VERSION, TMKMS_GIT_REV, 0) != TM_OK ||
-         tm_metrics_server_start(metrics, metrics_on, &metrics_server) != TM_OK)) {
+    if (metrics_on && (tm_metrics_open_process("kms-emulator", 0, &metrics) != TM_OK ||
+                       tm_metrics_server_start(metrics, metrics_on, &metrics_server) != TM_OK)) {
         fprintf(stderr, "kms-emulator: --metrics %s: %s\n", metrics_on, tm_err_msg());
         return 1;
     }
-    tm_metrics_set_global(metrics);
     struct MHD_Daemon *d = start(&emu, fd, cert, key);
     if (!d) {
         fprintf(stderr, "kms-emulator: cannot start the HTTPS server (libmicrohttpd without TLS?)\n");
@@ -329,8 +326,7 @@ int main(int argc, char **argv)
     emu_wait_for_signal();
     MHD_stop_daemon(d);
     tm_metrics_server_stop(metrics_server);
-    tm_metrics_set_global(NULL);
-    tm_metrics_free(metrics);
+    tm_metrics_close_process(metrics);
     sodium_memzero(key, strlen(key));
     free(key);
     free(cert);

@@ -99,6 +99,11 @@ extern const size_t tm_metrics_latency_bounds_n;
  * histogram's _count is its +Inf bucket as read, so the two always agree. */
 tm_status tm_metrics_render(tm_metrics *metrics, char **out, size_t *len);
 
+/* A program's registry: created, made the global one, with the process metrics below.
+ * tm_metrics_close_process undoes it (NULL is fine). */
+tm_status tm_metrics_open_process(const char *program, int enclave, tm_metrics **out);
+void tm_metrics_close_process(tm_metrics *metrics);
+
 /* The standard process metrics: process_start_time_seconds, process_resident_memory_bytes,
  * process_open_fds, process_virtual_memory_bytes; and tmkms_build_info{version, revision,
  * program, enclave} 1. Computed when rendered, from /proc/self (readable by the process
@@ -109,7 +114,8 @@ tm_status tm_metrics_add_process(tm_metrics *metrics, const char *program, const
 /* The HTTP endpoint: GET (or HEAD) /metrics answers the exposition
  * (Content-Type: text/plain; version=0.0.4; charset=utf-8); any other path 404, any
  * other method 405. addr: "HOST:PORT" (IPv4 or [IPv6]); a port of 0 picks a free one
- * (read it back with tm_metrics_server_port). At most 16 connections, 10 s timeouts. */
+ * (read it back with tm_metrics_server_port). At most 16 connections, 10 s timeouts.
+ * Logs the address, and a warning when it is not a loopback one. */
 typedef struct tm_metrics_server tm_metrics_server;
 tm_status tm_metrics_server_start(tm_metrics *metrics, const char *addr, tm_metrics_server **out);
 uint16_t tm_metrics_server_port(const tm_metrics_server *server);

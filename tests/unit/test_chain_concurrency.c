@@ -25,6 +25,8 @@
 #include "tmkms/privval.h"
 #include "tmkms/state.h"
 
+#include "../lib/vote_bytes.h"
+
 #define THREADS 8
 #define ROUNDS 2
 #define STEPS 2 /* prevote, precommit */
@@ -67,32 +69,11 @@ static void step_of(int i, int64_t *h, int32_t *r, tm_step *s)
     *s = i % STEPS == 0 ? TM_STEP_PREVOTE : TM_STEP_PRECOMMIT;
 }
 
-/* Sign bytes of a vote at (h, r, s) for block 0 (A), 1 (B) or 2 (nil). */
+/* Sign bytes of a vote at (h, r, s) for block 0 (A), 1 (B) or 2 (nil), with the same
+ * timestamp for every thread: equal requests are identical. */
 static size_t vote_sign_bytes(int64_t h, int32_t r, tm_step s, int block, uint8_t out[TM_MAX_SIGN_BYTES])
 {
-    Tendermint__Types__Vote vote = TENDERMINT__TYPES__VOTE__INIT;
-    Tendermint__Types__BlockID bid = TENDERMINT__TYPES__BLOCK_ID__INIT;
-    Tendermint__Types__PartSetHeader psh = TENDERMINT__TYPES__PART_SET_HEADER__INIT;
-    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-    vote.type = s == TM_STEP_PREVOTE ? TENDERMINT__TYPES__SIGNED_MSG_TYPE__SIGNED_MSG_TYPE_PREVOTE
-                                     : TENDERMINT__TYPES__SIGNED_MSG_TYPE__SIGNED_MSG_TYPE_PRECOMMIT;
-    vote.height = h;
-    vote.round = r;
-    if (block < 2) {
-        const uint8_t *hash = block == 0 ? hash_a : hash_b;
-        bid.hash.data = (uint8_t *)hash;
-        bid.hash.len = 32;
-        psh.total = 1;
-        psh.hash.data = (uint8_t *)hash;
-        psh.hash.len = 32;
-    }
-    bid.part_set_header = &psh;
-    vote.block_id = &bid;
-    ts.seconds = 1700000000 + h; /* the same for every thread: equal requests are identical */
-    vote.timestamp = &ts;
-    size_t len = 0;
-    if (tm_vote_sign_bytes(CHAIN, &vote, out, TM_MAX_SIGN_BYTES, &len) != TM_OK) return 0;
-    return len;
+    return test_vote_sign_bytes(CHAIN, s, h, r, block == 0 ? hash_a : block == 1 ? hash_b : NULL, 1700000000 + h, out);
 }
 
 static void *work(void *arg)

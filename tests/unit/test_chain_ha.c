@@ -17,35 +17,15 @@
 #include "tmkms/chain.h"
 #include "tmkms/privval.h"
 
+#include "../lib/mem_store.h"
+#include "../lib/vote_bytes.h"
+
 #define CHAIN "ha-chain"
 
 static const uint8_t seed[32] = {9, 8, 7, 6, 5, 4, 3, 2, 1};
 static const uint8_t hash_a[32] = {0xAA, 1};
 static const uint8_t hash_b[32] = {0xBB, 2};
 
-/* ---- the local store of one instance: memory, can be made to fail */
-typedef struct {
-    tm_state_store base;
-    tm_sign_state last;
-    int persists;
-    bool fail;
-} mem_store;
-
-static tm_status mem_persist(tm_state_store *s, const tm_sign_state *st)
-{
-    mem_store *m = (mem_store *)s;
-    if (m->fail) return tm_err_set(TM_ERR_IO, "injected fdatasync failure");
-    m->last = *st;
-    m->persists++;
-    return TM_OK;
-}
-
-static void mem_close(tm_state_store *s)
-{
-    (void)s; /* owned by the test */
-}
-
-static const struct tm_state_store_ops mem_ops = {mem_persist, mem_close};
 
 /* ---- the cluster: one record per backend (one chain), with injected faults */
 typedef struct {
@@ -104,11 +84,11 @@ typedef struct {
 static void instance_open(instance *in, mem_cluster *cluster, int64_t local_height)
 {
     memset(in, 0, sizeof(*in));
-    in->store.base.ops = &mem_ops;
-    in->store.last.height = local_height;
+    in->store.base.ops = &mem_store_ops;
+    in->store.saved.height = local_height;
     tm_signer *signer = NULL;
     assert_int_equal(tm_softsign_from_seed(seed, &signer), TM_OK);
-    assert_int_equal(tm_chain_open(CHAIN, false, signer, &in->store.base, &in->store.last, &in->chain), TM_OK);
+    assert_int_equal(tm_chain_open(CHAIN, false, signer, &in->store.base, &in->store.saved, &in->chain), TM_OK);
     tm_chain_set_ha(in->chain, &cluster->base);
 }
 
@@ -118,30 +98,11 @@ static void cluster_init(mem_cluster *c)
     c->base.ops = &cluster_ops;
 }
 
-/* Sign bytes of a vote at (h, r, s) for block 0 (A), 1 (B) or 2 (nil), at time t. */
+/* Sign bytes of a vote at (h, 0, s) for block 0 (A), 1 (B) or 2 (nil), at time t. */
 static size_t vote_bytes(int64_t h, tm_step s, int block, int64_t t, uint8_t out[TM_MAX_SIGN_BYTES])
 {
-    Tendermint__Types__Vote vote = TENDERMINT__TYPES__VOTE__INIT;
-    Tendermint__Types__BlockID bid = TENDERMINT__TYPES__BLOCK_ID__INIT;
-    Tendermint__Types__PartSetHeader psh = TENDERMINT__TYPES__PART_SET_HEADER__INIT;
-    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-    vote.type = s == TM_STEP_PREVOTE ? TENDERMINT__TYPES__SIGNED_MSG_TYPE__SIGNED_MSG_TYPE_PREVOTE
-                                     : TENDERMINT__TYPES__SIGNED_MSG_TYPE__SIGNED_MSG_TYPE_PRECOMMIT;
-    vote.height = h;
-    if (block < 2) {
-        const uint8_t *hash = block == 0 ? hash_a : hash_b;
-        bid.hash.data = (uint8_t *)hash;
-        bid.hash.len = 32;
-        psh.total = 1;
-        psh.hash.data = (uint8_t *)hash;
-        psh.hash.len = 32;
-    }
-    bid.part_set_header = &psh;
-    vote.block_id = &bid;
-    ts.seconds = t;
-    vote.timestamp = &ts;
-    size_t len = 0;
-    assert_int_equal(tm_vote_sign_bytes(CHAIN, &vote, out, TM_MAX_SIGN_BYTES, &len), TM_OK);
+    size_t len = test_vote_sign_bytes(CHAIN, s, h, 0, block == 0 ? hash_a : block == 1 ? hash_b : NULL, t, out);
+    assert_true(len > 0);
     return len;
 }
 
@@ -184,13 +145,13 @@ static void test_two_instances_share_one_record(void **state)
     assert_int_equal(tm_chain_sign(a.chain, vote(&v, 1, TM_STEP_PREVOTE, 0, 100), &ra), TM_OK);
     assert_int_equal(ra.verdict, TM_GUARD_SIGN);
     assert_int_equal(c.rec.revision, 1);
-    assert_int_equal(a.store.last.height, 1);
+    assert_int_equal(a.store.saved.height, 1);
 
     /* B, asked the same: the winner's signature, and B's local state now holds it. */
     assert_int_equal(tm_chain_sign(b.chain, vote(&v, 1, TM_STEP_PREVOTE, 0, 100), &rb), TM_OK);
     assert_int_equal(rb.verdict, TM_GUARD_REUSE);
     assert_memory_equal(ra.signature, rb.signature, TM_ED25519_SIG_LEN);
-    assert_int_equal(b.store.last.height, 1);
+    assert_int_equal(b.store.saved.height, 1);
     assert_int_equal(c.swaps, 1);
 
     /* B, asked a conflict at the same step: refused. A timestamp-only change: A's
@@ -205,7 +166,7 @@ static void test_two_instances_share_one_record(void **state)
     assert_int_equal(tm_chain_sign(b.chain, vote(&v, 1, TM_STEP_PRECOMMIT, 0, 101), &rb), TM_OK);
     assert_int_equal(rb.verdict, TM_GUARD_SIGN);
     assert_int_equal(tm_chain_sign(a.chain, vote(&v, 1, TM_STEP_PREVOTE, 0, 100), &ra), TM_ERR_DOUBLE_SIGN);
-    assert_int_equal(a.store.last.step, TM_STEP_PRECOMMIT);
+    assert_int_equal(a.store.saved.step, TM_STEP_PRECOMMIT);
     assert_int_equal(c.rec.revision, 2);
     tm_chain_close(a.chain);
     tm_chain_close(b.chain);
@@ -226,7 +187,7 @@ static void test_lost_race_to_identical_bytes_returns_winner(void **state)
     assert_int_equal(r.verdict, TM_GUARD_REUSE);
     assert_memory_equal(r.signature, c.competitor.signature, TM_ED25519_SIG_LEN);
     assert_int_equal(c.swaps, 1);
-    assert_int_equal(a.store.last.height, 3);
+    assert_int_equal(a.store.saved.height, 3);
     tm_chain_close(a.chain);
 }
 
@@ -262,7 +223,7 @@ static void test_lost_race_to_conflict_is_refused(void **state)
     assert_int_equal(tm_chain_sign(a.chain, vote(&v, 3, TM_STEP_PRECOMMIT, 0, 300), &r), TM_ERR_DOUBLE_SIGN);
     assert_non_null(strstr(tm_err_msg(), "another instance signed first"));
     /* The competitor's record is now A's local state: A never signs block A there. */
-    assert_memory_equal(a.store.last.signature, c.competitor.signature, TM_ED25519_SIG_LEN);
+    assert_memory_equal(a.store.saved.signature, c.competitor.signature, TM_ED25519_SIG_LEN);
     assert_int_equal(tm_chain_sign(a.chain, vote(&v, 3, TM_STEP_PRECOMMIT, 0, 300), &r), TM_ERR_DOUBLE_SIGN);
     tm_chain_close(a.chain);
 }
@@ -331,7 +292,7 @@ static void test_local_persist_failure_withholds(void **state)
     a.store.fail = false;
     assert_int_equal(tm_chain_sign(a.chain, vote(&v, 1, TM_STEP_PREVOTE, 0, 100), &r), TM_OK);
     assert_int_equal(r.verdict, TM_GUARD_REUSE);
-    assert_int_equal(a.store.last.height, 1);
+    assert_int_equal(a.store.saved.height, 1);
     tm_chain_close(a.chain);
 }
 

@@ -19,29 +19,8 @@
 #include "tmkms/log.h"
 #include "tmkms/session.h"
 
-/* ---- an in-memory store whose persist can be made to fail ---- */
-typedef struct {
-    tm_state_store base;
-    tm_sign_state saved;
-    int persists;
-    int fail; /* persist fails while set */
-} mem_store;
+#include "../lib/mem_store.h"
 
-static tm_status mem_persist(tm_state_store *s, const tm_sign_state *st)
-{
-    mem_store *m = (mem_store *)s;
-    if (m->fail) return tm_err_set(TM_ERR_IO, "injected fdatasync failure");
-    m->saved = *st;
-    m->persists++;
-    return TM_OK;
-}
-
-static void mem_close(tm_state_store *s)
-{
-    (void)s; /* owned by the test */
-}
-
-static const struct tm_state_store_ops mem_ops = {mem_persist, mem_close};
 
 typedef struct {
     mem_store store;
@@ -56,7 +35,7 @@ static int setup(void **state)
 {
     assert_true(sodium_init() >= 0);
     fixture *f = calloc(1, sizeof(*f));
-    f->store.base.ops = &mem_ops;
+    f->store.base.ops = &mem_store_ops;
     tm_signer *signer = NULL;
     assert_int_equal(tm_softsign_from_seed(seed, &signer), TM_OK);
     tm_sign_state fresh = {0};

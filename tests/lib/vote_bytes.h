@@ -7,8 +7,8 @@
 #include "tmkms/privval.h"
 
 /* The length written to out, 0 when the encoder refused. */
-static size_t test_vote_sign_bytes(const char *chain_id, tm_step step, int64_t h, int32_t r, const uint8_t *hash,
-                                   int64_t seconds, uint8_t out[TM_MAX_SIGN_BYTES])
+static size_t test_vote_sign_bytes(const char *chain_id, tm_step step, int64_t h, int32_t r,
+                                   const uint8_t *hash, int64_t seconds, uint8_t out[TM_MAX_SIGN_BYTES])
 {
     Tendermint__Types__Vote vote = TENDERMINT__TYPES__VOTE__INIT;
     Tendermint__Types__BlockID bid = TENDERMINT__TYPES__BLOCK_ID__INIT;

@@ -42,7 +42,9 @@ static bool show_endpoints(tm_etcd *etcd)
         if (st.leader_id != 0) quorum = true;
         printf("  %-28s member %016llx  %s  term %llu  revision %lld  db %lld bytes  etcd %s\n", url,
                (unsigned long long)st.member_id,
-               st.leader_id == 0 ? "NO LEADER" : st.leader_id == st.member_id ? "leader" : "follower",
+               st.leader_id == 0              ? "NO LEADER"
+               : st.leader_id == st.member_id ? "leader"
+                                              : "follower",
                (unsigned long long)st.raft_term, (long long)st.revision, (long long)st.db_size, st.version);
     }
     if (!quorum) printf("  no endpoint knows a leader: the cluster has no quorum, signing is refused\n");
@@ -93,7 +95,8 @@ static int ha_status(const tm_config *config)
     printf("instance %s, records under %s\n", config->ha.instance, config->ha.key_prefix);
     bool ok = show_endpoints(tm_ha_etcd_client(ha));
     printf("chains:\n");
-    for (size_t i = 0; i < config->n_chains; i++) ok = show_chain(ha, &config->chains[i]) && ok;
+    for (size_t i = 0; i < config->n_chains; i++)
+        ok = show_chain(ha, &config->chains[i]) && ok;
     ha->ops->close(ha);
     return ok ? TM_EXIT_OK : TM_EXIT_FAIL;
 }
@@ -101,9 +104,8 @@ static int ha_status(const tm_config *config)
 int cmd_ha(int argc, char **argv)
 {
     const char *config_path = "tmkms.toml";
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     if (argc < 2 || cli_wants_help(argc, argv)) {
         ha_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? TM_EXIT_USAGE : TM_EXIT_OK;

@@ -11,7 +11,7 @@ typedef struct {
     const tm_config *config;
     tm_chain **chains; /* parallel to config->chains */
     size_t n_chains;
-    tm_ha_backend *ha; /* [ha]: the cluster every chain signs through; else NULL */
+    tm_ha_backend *ha;                 /* [ha]: the cluster every chain signs through; else NULL */
     tm_metrics *metrics;               /* [metrics]: the registry (global); else NULL */
     tm_metrics_server *metrics_server; /* its HTTP endpoint */
 } tm_service;

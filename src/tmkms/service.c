@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "modules.h"
 #include "status_server.h"
-#include "tmkms/ha/ha_etcd.h"
 #include "tmkms/link.h"
 #include "tmkms/log.h"
 #include "tmkms/noise.h"
@@ -74,7 +74,9 @@ static tm_status open_chain(const tm_config *config, const tm_chain_config *cc, 
 static tm_status join_cluster(tm_service *service)
 {
     const tm_ha_config *ha = &service->config->ha;
-    TM_TRY(tm_ha_etcd_open(ha, &service->ha));
+    const tm_module_ha *module = NULL;
+    TM_TRY(tm_modules_ha(&module));
+    TM_TRY(module->open(ha, &service->ha));
     for (size_t i = 0; i < service->n_chains; i++)
         tm_chain_set_ha(service->chains[i], service->ha);
     tm_log_info("ha", "instance '%s': every signature goes through etcd (%zu endpoint%s, records under %s)",
@@ -82,10 +84,22 @@ static tm_status join_cluster(tm_service *service)
     return TM_OK;
 }
 
+/* The modules of the configured features, before any key is loaded: a missing or
+ * mismatched one is an installation error to report at once. */
+static tm_status load_modules(const tm_config *config, tm_service *service)
+{
+    const tm_module_ha *ha = NULL;
+    tm_status status = TM_OK;
+    if (config->ha.enabled) status = tm_modules_ha(&ha);
+    if (status == TM_OK && config->metrics.enabled) status = tm_modules_metrics(&service->metrics_module);
+    return status == TM_OK ? TM_OK : tm_err_prefix(status, "%s: ", config->path);
+}
+
 tm_status tm_service_open(const tm_config *config, tm_service *service)
 {
     memset(service, 0, sizeof(*service));
     service->config = config;
+    TM_TRY(load_modules(config, service));
     if (config->metrics.enabled) {
         /* Global before the chains open, so that they create their series. */
         tm_status status = tm_metrics_open_process("tmkms", 0, &service->metrics);
@@ -114,8 +128,8 @@ tm_status tm_service_open(const tm_config *config, tm_service *service)
     }
     if (config->metrics.enabled) {
         /* After them, so that a scrape never sees half a service. */
-        tm_status status =
-            tm_metrics_server_start(service->metrics, config->metrics.listen, &service->metrics_server);
+        tm_status status = service->metrics_module->server_start(service->metrics, config->metrics.listen,
+                                                                 &service->metrics_server);
         if (status != TM_OK) {
             tm_service_close(service);
             return status;
@@ -130,7 +144,7 @@ void tm_service_close(tm_service *service)
         tm_chain_close(service->chains[i]);
     if (service->ha) service->ha->ops->close(service->ha);
     service->ha = NULL;
-    tm_metrics_server_stop(service->metrics_server);
+    if (service->metrics_server) service->metrics_module->server_stop(service->metrics_server);
     service->metrics_server = NULL;
     tm_metrics_close_process(service->metrics);
     service->metrics = NULL;

@@ -3,7 +3,8 @@
 # timeout: 120
 #
 # tmkms's loadable modules (src/core/include/tmkms/module.h): a tmkms without [ha] and
-# [metrics] maps neither libcurl, nor libmicrohttpd, nor their modules
+# [metrics] maps neither libcurl, nor libmicrohttpd, nor their modules, nor libsystemd
+# unless NOTIFY_SOCKET is set
 # (read from /proc/PID/maps of a running `tmkms start`); with [metrics] it maps
 # tmkms-metrics.so and libmicrohttpd, with [ha] tmkms-ha.so and libcurl. A missing module
 # is a startup error naming the section, the files looked for and dlerror(), before any
@@ -44,10 +45,13 @@ maps_of() {
 }
 
 maps_of plain
-for lib in libcurl libmicrohttpd tmkms-ha.so tmkms-metrics.so; do
+for lib in libcurl libmicrohttpd libsystemd tmkms-ha.so tmkms-metrics.so; do
   grep -q "$lib" "$work/maps" && bad "without [ha] and [metrics], tmkms maps $lib: $(grep "$lib" "$work/maps")"
 done
 grep -q "libsodium" "$work/maps" || bad "the maps were not read (no libsodium in them): $(cat "$work/maps")"
+# With NOTIFY_SOCKET (nobody listening: the notifications fail, tmkms serves on).
+NOTIFY_SOCKET=$work/notify.sock maps_of plain
+grep -q "libsystemd" "$work/maps" || bad "NOTIFY_SOCKET set, but libsystemd is not mapped"
 
 maps_of metrics
 for lib in tmkms-metrics.so libmicrohttpd; do grep -q "$lib" "$work/maps" || bad "[metrics]: $lib not mapped"; done

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "modules.h"
 #include "tmkms/config.h"
-#include "tmkms/ha/ha_etcd.h"
 #include "tmkms/state.h"
 
 static void ha_usage(FILE *out)
@@ -27,14 +27,14 @@ static void ha_usage(FILE *out)
 }
 
 /* One line per endpoint; true when at least one knows a leader (a quorum exists). */
-static bool show_endpoints(tm_etcd *etcd)
+static bool show_endpoints(const tm_module_ha *module, tm_ha_backend *ha)
 {
     bool quorum = false;
     printf("etcd endpoints:\n");
-    for (size_t i = 0; i < tm_etcd_endpoint_count(etcd); i++) {
+    for (size_t i = 0; i < module->endpoint_count(ha); i++) {
         tm_etcd_member_status st;
-        tm_etcd_endpoint_status(etcd, i, &st);
-        const char *url = tm_etcd_endpoint(etcd, i);
+        module->endpoint_status(ha, i, &st);
+        const char *url = module->endpoint(ha, i);
         if (!st.reachable) {
             printf("  %-28s unreachable: %s\n", url, st.error);
             continue;
@@ -42,7 +42,9 @@ static bool show_endpoints(tm_etcd *etcd)
         if (st.leader_id != 0) quorum = true;
         printf("  %-28s member %016llx  %s  term %llu  revision %lld  db %lld bytes  etcd %s\n", url,
                (unsigned long long)st.member_id,
-               st.leader_id == 0 ? "NO LEADER" : st.leader_id == st.member_id ? "leader" : "follower",
+               st.leader_id == 0              ? "NO LEADER"
+               : st.leader_id == st.member_id ? "leader"
+                                              : "follower",
                (unsigned long long)st.raft_term, (long long)st.revision, (long long)st.db_size, st.version);
     }
     if (!quorum) printf("  no endpoint knows a leader: the cluster has no quorum, signing is refused\n");
@@ -84,16 +86,22 @@ static int ha_status(const tm_config *config)
         fprintf(stderr, "tmkms ha status: %s has no [ha] section\n", config->path);
         return TM_EXIT_USAGE;
     }
+    const tm_module_ha *module = NULL;
+    if (tm_modules_ha(&module) != TM_OK) {
+        fprintf(stderr, "tmkms ha status: %s: %s\n", config->path, tm_err_msg());
+        return TM_EXIT_FAIL;
+    }
     tm_ha_backend *ha = NULL;
-    if (tm_ha_etcd_open(&config->ha, &ha) != TM_OK) {
+    if (module->open(&config->ha, &ha) != TM_OK) {
         fprintf(stderr, "tmkms ha status: %s\n", tm_err_msg());
         return TM_EXIT_USAGE;
     }
-    tm_ha_etcd_quiet(ha);
+    module->quiet(ha);
     printf("instance %s, records under %s\n", config->ha.instance, config->ha.key_prefix);
-    bool ok = show_endpoints(tm_ha_etcd_client(ha));
+    bool ok = show_endpoints(module, ha);
     printf("chains:\n");
-    for (size_t i = 0; i < config->n_chains; i++) ok = show_chain(ha, &config->chains[i]) && ok;
+    for (size_t i = 0; i < config->n_chains; i++)
+        ok = show_chain(ha, &config->chains[i]) && ok;
     ha->ops->close(ha);
     return ok ? TM_EXIT_OK : TM_EXIT_FAIL;
 }
@@ -101,9 +109,8 @@ static int ha_status(const tm_config *config)
 int cmd_ha(int argc, char **argv)
 {
     const char *config_path = "tmkms.toml";
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     if (argc < 2 || cli_wants_help(argc, argv)) {
         ha_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? TM_EXIT_USAGE : TM_EXIT_OK;

@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "modules.h"
 #include "status_server.h"
-#include "tmkms/ha/ha_etcd.h"
 #include "tmkms/link.h"
 #include "tmkms/log.h"
 #include "tmkms/noise.h"
@@ -37,9 +37,10 @@ tm_status tm_service_load_key(const tm_softsign_config *provider, tm_signer **ou
 static tm_status open_chain(const tm_config *config, const tm_chain_config *cc, tm_chain **out)
 {
     const tm_softsign_config *provider = tm_config_consensus_key(config, cc->id);
-    TM_ENSURE(provider != NULL, TM_ERR_CONFIG,
-              "%s:%d: chain '%s' has no consensus key: add a [[providers.softsign]] with chain_ids = [\"%s\"]",
-              config->path, cc->line, cc->id, cc->id);
+    TM_ENSURE(
+        provider != NULL, TM_ERR_CONFIG,
+        "%s:%d: chain '%s' has no consensus key: add a [[providers.softsign]] with chain_ids = [\"%s\"]",
+        config->path, cc->line, cc->id, cc->id);
     tm_signer *signer = NULL;
     TM_TRY(tm_service_load_key(provider, &signer));
 
@@ -48,11 +49,12 @@ static tm_status open_chain(const tm_config *config, const tm_chain_config *cc, 
     tm_status status = tm_state_file_open(cc->state_file, cc->id, &store, &loaded);
     if (status == TM_ERR_NOT_FOUND) {
         tm_signer_destroy(signer);
-        return tm_err_set(status,
-                          "chain '%s': no state file at %s; refusing to start from an unknown state. If this key "
-                          "has never signed on this chain, run: tmkms state init -c %s --chain %s (or import the "
-                          "node's priv_validator_state.json with tmkms state import)",
-                          cc->id, cc->state_file, config->path, cc->id);
+        return tm_err_set(
+            status,
+            "chain '%s': no state file at %s; refusing to start from an unknown state. If this key "
+            "has never signed on this chain, run: tmkms state init -c %s --chain %s (or import the "
+            "node's priv_validator_state.json with tmkms state import)",
+            cc->id, cc->state_file, config->path, cc->id);
     }
     if (status != TM_OK) {
         tm_signer_destroy(signer);
@@ -72,17 +74,32 @@ static tm_status open_chain(const tm_config *config, const tm_chain_config *cc, 
 static tm_status join_cluster(tm_service *service)
 {
     const tm_ha_config *ha = &service->config->ha;
-    TM_TRY(tm_ha_etcd_open(ha, &service->ha));
-    for (size_t i = 0; i < service->n_chains; i++) tm_chain_set_ha(service->chains[i], service->ha);
+    const tm_module_ha *module = NULL;
+    TM_TRY(tm_modules_ha(&module));
+    TM_TRY(module->open(ha, &service->ha));
+    for (size_t i = 0; i < service->n_chains; i++)
+        tm_chain_set_ha(service->chains[i], service->ha);
     tm_log_info("ha", "instance '%s': every signature goes through etcd (%zu endpoint%s, records under %s)",
                 ha->instance, ha->n_endpoints, ha->n_endpoints == 1 ? "" : "s", ha->key_prefix);
     return TM_OK;
+}
+
+/* The modules of the configured features, before any key is loaded: a missing or
+ * mismatched one is an installation error to report at once. */
+static tm_status load_modules(const tm_config *config, tm_service *service)
+{
+    const tm_module_ha *ha = NULL;
+    tm_status status = TM_OK;
+    if (config->ha.enabled) status = tm_modules_ha(&ha);
+    if (status == TM_OK && config->metrics.enabled) status = tm_modules_metrics(&service->metrics_module);
+    return status == TM_OK ? TM_OK : tm_err_prefix(status, "%s: ", config->path);
 }
 
 tm_status tm_service_open(const tm_config *config, tm_service *service)
 {
     memset(service, 0, sizeof(*service));
     service->config = config;
+    TM_TRY(load_modules(config, service));
     if (config->metrics.enabled) {
         /* Global before the chains open, so that they create their series. */
         tm_status status = tm_metrics_open_process("tmkms", 0, &service->metrics);
@@ -111,7 +128,8 @@ tm_status tm_service_open(const tm_config *config, tm_service *service)
     }
     if (config->metrics.enabled) {
         /* After them, so that a scrape never sees half a service. */
-        tm_status status = tm_metrics_server_start(service->metrics, config->metrics.listen, &service->metrics_server);
+        tm_status status = service->metrics_module->server_start(service->metrics, config->metrics.listen,
+                                                                 &service->metrics_server);
         if (status != TM_OK) {
             tm_service_close(service);
             return status;
@@ -122,10 +140,11 @@ tm_status tm_service_open(const tm_config *config, tm_service *service)
 
 void tm_service_close(tm_service *service)
 {
-    for (size_t i = 0; i < service->n_chains; i++) tm_chain_close(service->chains[i]);
+    for (size_t i = 0; i < service->n_chains; i++)
+        tm_chain_close(service->chains[i]);
     if (service->ha) service->ha->ops->close(service->ha);
     service->ha = NULL;
-    tm_metrics_server_stop(service->metrics_server);
+    if (service->metrics_server) service->metrics_module->server_stop(service->metrics_server);
     service->metrics_server = NULL;
     tm_metrics_close_process(service->metrics);
     service->metrics = NULL;
@@ -176,8 +195,8 @@ static tm_status prepare_link(validator_thread *vt)
     }
     if (strncmp(vc->addr, "tcp://", 6) == 0) {
         link->transport = TM_LINK_SECRET_CONNECTION;
-        TM_ENSURE(tm_sc_parse_addr(vc->addr, &link->pinned, link->pin, vt->host, vt->port) == TM_OK, TM_ERR_CONFIG,
-                  "%s", tm_err_msg());
+        TM_ENSURE(tm_sc_parse_addr(vc->addr, &link->pinned, link->pin, vt->host, vt->port) == TM_OK,
+                  TM_ERR_CONFIG, "%s", tm_err_msg());
     } else if (strncmp(vc->addr, "noise://", 8) == 0) {
         link->transport = TM_LINK_NOISE;
         link->pinned = true;
@@ -201,8 +220,10 @@ static tm_status prepare_link(validator_thread *vt)
 static void *validator_main(void *arg)
 {
     validator_thread *vt = arg;
-    if (prepare_link(vt) == TM_OK) tm_link_run(&vt->link);
-    else tm_log_error("conn", "%s", tm_err_msg());
+    if (prepare_link(vt) == TM_OK)
+        tm_link_run(&vt->link);
+    else
+        tm_log_error("conn", "%s", tm_err_msg());
     sodium_free(vt->identity_seed); /* wipes; NULL is fine */
     vt->identity_seed = NULL;
     atomic_fetch_sub(vt->running, 1);
@@ -285,12 +306,14 @@ static int wait_for_end(tm_service *service, atomic_int *running)
             shown = connected;
             notify_status(service, connected);
         }
-        if (watchdog_us && monotonic_us() - last_ping >= watchdog_us / 4 && signers_alive(service, watchdog_us / 2, &stuck)) {
+        if (watchdog_us && monotonic_us() - last_ping >= watchdog_us / 4 &&
+            signers_alive(service, watchdog_us / 2, &stuck)) {
             tm_sd_watchdog_ping();
             last_ping = monotonic_us();
         }
     }
-    for (size_t i = 0; i < service->n_chains; i++) pthread_mutex_lock(&service->chains[i]->lock);
+    for (size_t i = 0; i < service->n_chains; i++)
+        pthread_mutex_lock(&service->chains[i]->lock);
     return code;
 }
 
@@ -310,11 +333,12 @@ static json_t *chain_status(const tm_chain *chain_const, int64_t now)
     char persist_error[256];
     tm_chain_status_snapshot(chain, &last, persist_error, sizeof(persist_error));
     int64_t signed_at = atomic_load(&chain->last_signed_unix);
-    json_t *c = json_pack("{s:s, s:I, s:i, s:s, s:I}", "id", chain->id, "height", (json_int_t)last.height, "round",
-                          (int)last.round, "step", tm_step_name(last.step), "persist_failures",
+    json_t *c = json_pack("{s:s, s:I, s:i, s:s, s:I}", "id", chain->id, "height", (json_int_t)last.height,
+                          "round", (int)last.round, "step", tm_step_name(last.step), "persist_failures",
                           (json_int_t)atomic_load(&chain->persist_failures));
     if (!c) return NULL;
-    json_object_set_new(c, "last_signature_age_seconds", signed_at ? json_integer(now - signed_at) : json_null());
+    json_object_set_new(c, "last_signature_age_seconds",
+                        signed_at ? json_integer(now - signed_at) : json_null());
     json_object_set_new(c, "last_persist_error", persist_error[0] ? json_string(persist_error) : json_null());
     return c;
 }
@@ -324,8 +348,8 @@ static json_t *validator_status(validator_thread *vt, int64_t now)
     char err[256];
     tm_link_stats_error(&vt->stats, err, sizeof(err));
     int64_t since = atomic_load(&vt->stats.since);
-    json_t *v = json_pack("{s:s, s:s, s:b, s:I}", "chain", vt->vc->chain_id, "addr", vt->vc->addr, "connected",
-                          atomic_load(&vt->stats.connected) != 0, "sessions",
+    json_t *v = json_pack("{s:s, s:s, s:b, s:I}", "chain", vt->vc->chain_id, "addr", vt->vc->addr,
+                          "connected", atomic_load(&vt->stats.connected) != 0, "sessions",
                           (json_int_t)atomic_load(&vt->stats.sessions));
     if (!v) return NULL;
     json_object_set_new(v, "state_seconds", since ? json_integer(now - since) : json_null());
@@ -344,7 +368,8 @@ static char *render_status(void *ctx)
     if (!doc || !chains || !validators) goto fail;
     for (size_t i = 0; i < src->service->n_chains; i++)
         json_array_append_new(chains, chain_status(src->service->chains[i], now));
-    for (size_t i = 0; i < src->n_threads; i++) json_array_append_new(validators, validator_status(&src->threads[i], now));
+    for (size_t i = 0; i < src->n_threads; i++)
+        json_array_append_new(validators, validator_status(&src->threads[i], now));
     json_object_set_new(doc, "chains", chains);
     json_object_set_new(doc, "validators", validators);
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

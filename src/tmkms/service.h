@@ -6,14 +6,16 @@
 #include "tmkms/chain.h"
 #include "tmkms/config.h"
 #include "tmkms/metrics.h"
+#include "tmkms/module.h"
 
 typedef struct {
     const tm_config *config;
     tm_chain **chains; /* parallel to config->chains */
     size_t n_chains;
-    tm_ha_backend *ha; /* [ha]: the cluster every chain signs through; else NULL */
-    tm_metrics *metrics;               /* [metrics]: the registry (global); else NULL */
-    tm_metrics_server *metrics_server; /* its HTTP endpoint */
+    tm_ha_backend *ha;                       /* [ha]: the cluster every chain signs through; else NULL */
+    tm_metrics *metrics;                     /* [metrics]: the registry (global); else NULL */
+    tm_metrics_server *metrics_server;       /* its HTTP endpoint (module tmkms-metrics.so) */
+    const tm_module_metrics *metrics_module; /* [metrics]: the endpoint's module */
 } tm_service;
 
 /* Opens every chain: its consensus key and its state. Refuses a missing or corrupt state

@@ -1,7 +1,8 @@
 /* systemd service notifications (sd_notify(3)) for Type=notify units: READY=1 once the
  * program serves, STATUS= lines for `systemctl status`, WATCHDOG=1 keep-alives and
  * STOPPING=1 on a termination signal. Every function is a no-op when NOTIFY_SOCKET is
- * unset (not started by systemd, or by a test's receiver). Nothing secret goes into a
+ * unset (not started by systemd, or by a test's receiver), and libsystemd is loaded only
+ * when it is set (sdnotify.c). Nothing secret goes into a
  * notification: chain IDs, counts and CIDs only. Thread-safe. */
 #ifndef TMKMS_SDNOTIFY_H
 #define TMKMS_SDNOTIFY_H
@@ -22,7 +23,7 @@ void tm_sd_watchdog_ping(void);
 
 /* How many validator connections (tm_link sessions) are up right now, for STATUS=.
  * Defined in link.c, which keeps the count, not in sdnotify.c: programs that never
- * notify (the enclave) then do not depend on libsystemd. */
+ * notify (the enclave) then do not carry the notification code. */
 unsigned tm_link_connected(void);
 
 #endif

@@ -12,9 +12,10 @@
  *      of its current config as done).
  * With --metrics ADDR: Prometheus metrics of what the helper observes (the chain's
  * signatures as the enclave persists them, persist latency, the enclave's connection, the
- * node relay). Always: the status socket (HELPER_STATUS_SOCKET beside the state file) that
- * `tmkms-nitro-helper status` reads.
- * SIGTERM/SIGINT: waits for a persist in progress, exits 0. */
+ * node relay) and the enclave's own (refusals, signing latency, KMS calls, its process),
+ * mirrored from the reports it sends on the log port (metrics_mirror.c). Always: the status socket
+ * (HELPER_STATUS_SOCKET beside the state file) that `tmkms-nitro-helper status` reads. SIGTERM/SIGINT: waits
+ * for a persist in progress, exits 0. */
 #include <getopt.h>
 #include <jansson.h>
 #include <poll.h>
@@ -67,6 +68,7 @@ typedef struct {
     int64_t started;
     tm_metrics *metrics;
     tm_metrics_server *metrics_server;
+    metrics_mirror *mirror; /* the enclave's series, from its reports on the log port */
 } helper_run;
 
 static void start_usage(FILE *out)
@@ -90,8 +92,8 @@ static void start_usage(FILE *out)
                  "                          info,state=debug,node-relay=warn (the enclave gets the\n"
                  "                          default level)\n"
                  "      --log-format F      human (default) or json (one object per line: ts, level,\n"
-                 "                          module, chain, msg; the enclave's forwarded lines stay\n"
-                 "                          as they are, prefixed \"enclave| \")\n"
+                 "                          module, chain, msg; the enclave's forwarded lines too,\n"
+                 "                          with source \"enclave\" and its source_ts)\n"
                  "      --metrics ADDR      serve Prometheus metrics on http://ADDR/metrics\n"
                  "                          (e.g. 127.0.0.1:9465; default: off)\n"
                  "  -v, --verbose           --log-level debug\n"
@@ -127,25 +129,41 @@ static int parse_start_args(int argc, char **argv, start_args *a)
         tm_status st = TM_OK;
         switch (c) {
         case 'c': a->config_path = optarg; break;
-        case O_CID: st = tm_vsock_parse_u32(optarg, "--cid", &a->cid); a->cid_given = true; break;
+        case O_CID:
+            st = tm_vsock_parse_u32(optarg, "--cid", &a->cid);
+            a->cid_given = true;
+            break;
         case O_LOG: st = tm_vsock_parse_u32(optarg, "--log-port", &a->log_port); break;
         case O_KMS: st = tm_vsock_parse_u32(optarg, "--kms-proxy-port", &a->kms_proxy_port); break;
         case O_NOEXT: a->no_extensions = true; break;
-        case O_REPUSH: st = tm_vsock_parse_u32(optarg, "--repush-seconds", &v); a->repush_s = v; break;
-        case O_BOOT: st = tm_vsock_parse_u32(optarg, "--boot-wait", &v); a->boot_wait_s = v; break;
+        case O_REPUSH:
+            st = tm_vsock_parse_u32(optarg, "--repush-seconds", &v);
+            a->repush_s = v;
+            break;
+        case O_BOOT:
+            st = tm_vsock_parse_u32(optarg, "--boot-wait", &v);
+            a->boot_wait_s = v;
+            break;
         case O_SIM: a->sim_dir = optarg; break;
         case O_METRICS: a->metrics_addr = optarg; break;
-        case 'v': a->log_level = TM_LOG_DEBUG; tm_log_set_level(TM_LOG_DEBUG); break;
+        case 'v':
+            a->log_level = TM_LOG_DEBUG;
+            tm_log_set_level(TM_LOG_DEBUG);
+            break;
         case O_LEVEL: {
             char why[160];
-            if (tm_log_set_spec(optarg, why, sizeof(why)) != 0) st = tm_err_set(TM_ERR_INVALID, "--log-level: %s", why);
-            else a->log_level = (int)tm_log_get_level();
+            if (tm_log_set_spec(optarg, why, sizeof(why)) != 0)
+                st = tm_err_set(TM_ERR_INVALID, "--log-level: %s", why);
+            else
+                a->log_level = (int)tm_log_get_level();
             break;
         }
         case O_FORMAT: {
             int format = tm_log_parse_format(optarg);
-            if (format < 0) st = tm_err_set(TM_ERR_INVALID, "--log-format: '%s' is not human or json", optarg);
-            else tm_log_set_format((tm_log_format)format);
+            if (format < 0)
+                st = tm_err_set(TM_ERR_INVALID, "--log-format: '%s' is not human or json", optarg);
+            else
+                tm_log_set_format((tm_log_format)format);
             break;
         }
         case 'h': start_usage(stdout); return -1;
@@ -190,7 +208,8 @@ static tm_status node_target(helper_run *h)
         h->transport = TMKMS__NITRO__TRANSPORT__TRANSPORT_NOISE;
         tm_noise_peer_id(pin, h->peer_id);
     }
-    TM_ENSURE(strlen(host) < sizeof(h->relay.host), TM_ERR_CONFIG, "%s: address: host name too long", h->cfg->path);
+    TM_ENSURE(strlen(host) < sizeof(h->relay.host), TM_ERR_CONFIG, "%s: address: host name too long",
+              h->cfg->path);
     memcpy(h->relay.host, host, strlen(host) + 1);
     snprintf(h->relay.port, sizeof(h->relay.port), "%s", port);
     return TM_OK;
@@ -250,7 +269,8 @@ static void *state_main(void *arg)
 
 static void *log_main(void *arg)
 {
-    log_receiver_run(((helper_run *)arg)->log_l);
+    helper_run *h = arg;
+    log_receiver_run(h->log_l, h->mirror);
     return NULL;
 }
 
@@ -328,6 +348,7 @@ static tm_status prepare(helper_run *h, const start_args *a)
     TM_TRY(tm_nitro_config_load(a->config_path, &h->cfg));
     /* The registry, before any thread records into it (the state server, KMS calls). */
     if (a->metrics_addr) TM_TRY(tm_metrics_open_process("tmkms-nitro-helper", 0, &h->metrics));
+    TM_TRY(metrics_mirror_new(h->metrics, &h->mirror));
     TM_TRY(helper_net(a->sim_dir, &h->net));
     TM_TRY(node_target(h));
     TM_TRY(helper_read_sealed(h->cfg->sealed_consensus_key_path, &h->sealed, &h->sealed_len));
@@ -418,9 +439,11 @@ static int serve(helper_run *h, const start_args *a, int sig_fd)
     for (;;) {
         uint64_t now = monotonic_ms();
         if (watchdog_ms && now >= next_ping) {
-            if (state_alive(h, watchdog_ms * 500)) tm_sd_watchdog_ping();
-            else tm_log_warn(MOD, "the state lock was not free within %llu ms: no watchdog ping",
-                             (unsigned long long)(watchdog_ms / 2));
+            if (state_alive(h, watchdog_ms * 500))
+                tm_sd_watchdog_ping();
+            else
+                tm_log_warn(MOD, "the state lock was not free within %llu ms: no watchdog ping",
+                            (unsigned long long)(watchdog_ms / 2));
             next_ping = now + watchdog_ms / 4;
         }
         int wait_ms = -1;
@@ -442,7 +465,8 @@ static int serve(helper_run *h, const start_args *a, int sig_fd)
         uint8_t pub[32];
         if (push_config(h, a, 1000, pub) != TM_OK) {
             tm_log_warn(MOD, "config repush: %s", tm_err_msg());
-            tm_sd_status("enclave CID %u, chain '%s': config repush failed (see the log)", a->cid, h->cfg->chain_id);
+            tm_sd_status("enclave CID %u, chain '%s': config repush failed (see the log)", a->cid,
+                         h->cfg->chain_id);
         } else {
             tm_sd_status("enclave CID %u serves chain '%s'", a->cid, h->cfg->chain_id);
         }
@@ -452,7 +476,10 @@ static int serve(helper_run *h, const start_args *a, int sig_fd)
 
 int cmd_start(int argc, char **argv)
 {
-    start_args a = {.config_path = "tmkms.toml", .log_port = TM_NITRO_PORT_LOGS, .repush_s = 10, .boot_wait_s = 120,
+    start_args a = {.config_path = "tmkms.toml",
+                    .log_port = TM_NITRO_PORT_LOGS,
+                    .repush_s = 10,
+                    .boot_wait_s = 120,
                     .log_level = -1};
     int r = parse_start_args(argc, argv, &a);
     if (r) return r < 0 ? HELPER_EXIT_OK : r;
@@ -462,15 +489,16 @@ int cmd_start(int argc, char **argv)
     static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP};
     int sig_fd = -1, code = HELPER_EXIT_FAIL;
     uint8_t pub[32];
-    if (tm_crypto_init() != TM_OK || tm_process_harden() != TM_OK || helper_signal_pipe(stop_signals, 3, &sig_fd) != TM_OK || prepare(&h, &a) != TM_OK) {
+    if (tm_crypto_init() != TM_OK || tm_process_harden() != TM_OK ||
+        helper_signal_pipe(stop_signals, 3, &sig_fd) != TM_OK || prepare(&h, &a) != TM_OK) {
         tm_log_error(MOD, "%s", tm_err_msg());
         goto out;
     }
     if (!a.cid_given) a.cid = h.cfg->enclave_config_cid;
     h.cid = a.cid;
     start_status(&h);
-    tm_log_info(MOD, "chain '%s', node %s, state %s; enclave at CID %u port %u", h.cfg->chain_id, h.cfg->address,
-                h.cfg->state_file_path, a.cid, h.cfg->enclave_config_port);
+    tm_log_info(MOD, "chain '%s', node %s, state %s; enclave at CID %u port %u", h.cfg->chain_id,
+                h.cfg->address, h.cfg->state_file_path, a.cid, h.cfg->enclave_config_port);
     tm_sd_status("pushing the config to the enclave at CID %u", a.cid);
     if (push_config(&h, &a, (int)a.boot_wait_s * 1000, pub) != TM_OK) {
         tm_log_error(MOD, "%s", tm_err_msg());

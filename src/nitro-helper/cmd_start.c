@@ -397,20 +397,6 @@ static uint64_t monotonic_ms(void)
     return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
 }
 
-/* Started by `launch-all` (our parent runs this same program): launch-all is the unit's
- * main process and stops or restarts us on its own, so a STOPPING=1 from us would tell
- * systemd the whole unit is stopping (its unit has NotifyAccess=all for our READY=1). */
-static bool under_launch_all(void)
-{
-    char self[4096], parent[4096], path[64];
-    snprintf(path, sizeof(path), "/proc/%d/exe", (int)getppid());
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    ssize_t m = readlink(path, parent, sizeof(parent) - 1);
-    if (n <= 0 || m <= 0) return false;
-    self[n] = parent[m] = '\0';
-    return strcmp(self, parent) == 0;
-}
-
 /* The watchdog's health check: the state server is not stuck holding its lock (a persist
  * takes milliseconds; the lock is released at once). */
 static bool state_alive(helper_run *h, uint64_t bound_us)
@@ -457,7 +443,7 @@ static int serve(helper_run *h, const start_args *a, int sig_fd)
         int n = poll(&p, 1, wait_ms);
         int sig = n > 0 ? helper_signal_next(sig_fd) : 0;
         if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
-            if (!under_launch_all()) tm_sd_stopping();
+            tm_sd_stopping(); /* under launch-all it goes to launch-all, which keeps it */
             tm_log_info(MOD, "received %s, shutting down", strsignal(sig));
             return HELPER_EXIT_OK;
         }

@@ -43,6 +43,7 @@
 #include "tmkms/status_socket.h"
 
 #define MOD "helper"
+#define STATUS_POLL_MS 1000
 
 typedef struct {
     const char *config_path, *sim_dir, *metrics_addr;
@@ -69,6 +70,8 @@ typedef struct {
     tm_metrics *metrics;
     tm_metrics_server *metrics_server;
     metrics_mirror *mirror; /* the enclave's series, from its reports on the log port */
+    int shown_connected;    /* what the last STATUS= said of the node relay; -1 none yet */
+    bool repush_failed;     /* the last config repush failed */
 } helper_run;
 
 static void start_usage(FILE *out)
@@ -101,8 +104,8 @@ static void start_usage(FILE *out)
                  "Credentials for KMS: [credentials] in tmkms.toml, else AWS_ACCESS_KEY_ID and\n"
                  "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the instance role via IMDSv2.\n\n"
                  "Under systemd (Type=notify): READY=1 once the enclave serves, STATUS= with the\n"
-                 "enclave's CID, WATCHDOG=1 from the main loop while the state lock can be taken\n"
-                 "(WatchdogSec=), STOPPING=1 on a termination signal.\n");
+                 "enclave's CID and whether a validator is connected, WATCHDOG=1 from the main loop\n"
+                 "while the state lock can be taken (WatchdogSec=), STOPPING=1 on a termination signal.\n");
 }
 
 static int parse_start_args(int argc, char **argv, start_args *a)
@@ -414,6 +417,21 @@ static bool state_alive(helper_run *h, uint64_t bound_us)
     return true;
 }
 
+/* STATUS= for systemctl status: the enclave, the chain and whether the node relay has a
+ * validator connected; sent again when any of it changes. */
+static void update_status(helper_run *h, bool force)
+{
+    int connected = atomic_load(&h->relay_stats.relaying) > 0;
+    if (!force && connected == h->shown_connected) return;
+    h->shown_connected = connected;
+    const char *node = connected ? "validator connected" : "no validator connected";
+    if (h->repush_failed)
+        tm_sd_status("enclave CID %u, chain '%s': config repush failed (see the log); %s", h->cid,
+                     h->cfg->chain_id, node);
+    else
+        tm_sd_status("enclave CID %u serves chain '%s'; %s", h->cid, h->cfg->chain_id, node);
+}
+
 /* Until a termination signal: repush the config now and then; ping the systemd watchdog
  * (a quarter of its interval) in between. A repush can take a minute (unsealing through
  * KMS): the units' WatchdogSec= allows for it. */
@@ -432,12 +450,14 @@ static int serve(helper_run *h, const start_args *a, int sig_fd)
                             (unsigned long long)(watchdog_ms / 2));
             next_ping = now + watchdog_ms / 4;
         }
-        int wait_ms = -1;
-        if (a->repush_s) /* at most a minute at a time: the loop comes back */
-            wait_ms = next_repush > now ? (int)(next_repush - now < 60000 ? next_repush - now : 60000) : 0;
+        update_status(h, false);
+        /* At most a second at a time: the loop comes back to see the node relay. */
+        int wait_ms = STATUS_POLL_MS;
+        if (a->repush_s && next_repush <= now + STATUS_POLL_MS)
+            wait_ms = next_repush > now ? (int)(next_repush - now) : 0;
         if (watchdog_ms) {
             int until_ping = next_ping > now ? (int)(next_ping - now) : 0;
-            if (wait_ms < 0 || until_ping < wait_ms) wait_ms = until_ping;
+            if (until_ping < wait_ms) wait_ms = until_ping;
         }
         struct pollfd p = {sig_fd, POLLIN, 0};
         int n = poll(&p, 1, wait_ms);
@@ -449,12 +469,11 @@ static int serve(helper_run *h, const start_args *a, int sig_fd)
         }
         if (n != 0 || !a->repush_s || monotonic_ms() < next_repush) continue;
         uint8_t pub[32];
-        if (push_config(h, a, 1000, pub) != TM_OK) {
-            tm_log_warn(MOD, "config repush: %s", tm_err_msg());
-            tm_sd_status("enclave CID %u, chain '%s': config repush failed (see the log)", a->cid,
-                         h->cfg->chain_id);
-        } else {
-            tm_sd_status("enclave CID %u serves chain '%s'", a->cid, h->cfg->chain_id);
+        bool failed = push_config(h, a, 1000, pub) != TM_OK;
+        if (failed) tm_log_warn(MOD, "config repush: %s", tm_err_msg());
+        if (failed != h->repush_failed) {
+            h->repush_failed = failed;
+            update_status(h, true);
         }
         next_repush = monotonic_ms() + (uint64_t)a->repush_s * 1000u;
     }
@@ -472,6 +491,7 @@ int cmd_start(int argc, char **argv)
     static helper_run h;
     h.started = (int64_t)time(NULL);
     h.relay_stop[0] = h.relay_stop[1] = -1;
+    h.shown_connected = -1;
     static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP};
     int sig_fd = -1, code = HELPER_EXIT_FAIL;
     uint8_t pub[32];
@@ -493,7 +513,7 @@ int cmd_start(int argc, char **argv)
     char b64[64];
     sodium_bin2base64(b64, sizeof(b64), pub, 32, sodium_base64_VARIANT_ORIGINAL);
     tm_log_info(MOD, "the enclave serves chain '%s' with consensus key %s", h.cfg->chain_id, b64);
-    tm_sd_status("enclave CID %u serves chain '%s'", a.cid, h.cfg->chain_id);
+    update_status(&h, true);
     tm_sd_ready();
     code = serve(&h, &a, sig_fd);
 out:

@@ -16,6 +16,8 @@
 #     (refused by the enclave's guard), tmkms_kms_calls_total{operation="Decrypt",result="ok"}
 #     (the enclave's unsealing), tmkms_sign_seconds{transport="vsock"} and the enclave's
 #     process series as tmkms_enclave_process_*, each series once;
+#   - the helper runs with --log-format json: every line of its log is a JSON object, the
+#     enclave's forwarded lines too (source "enclave", the enclave's level and module);
 #   - after the helper is stopped: exit 3 (not running).
 set -uo pipefail
 src=${TMKMS_SOURCE_DIR:?}
@@ -39,6 +41,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 url=http://127.0.0.1:$port/metrics
 
 "$src/scripts/simulate" up --dir "$sim" --build "$build" --helper-arg --metrics --helper-arg "127.0.0.1:$port" \
+  --helper-arg --log-format --helper-arg json \
   >"$work/up.log" 2>&1 || {
   cat "$work/up.log"
   tail -n 20 "$sim"/logs/*.log
@@ -128,6 +131,16 @@ if command -v promtool >/dev/null; then
 else
   echo "skip promtool (not installed)"
 fi
+
+# --- the helper's log: JSON objects only, the enclave's lines among them
+hlog=$sim/logs/helper.log
+jq -e . "$hlog" >/dev/null 2>&1 && ok "every helper log line is JSON" || bad "a helper log line is not JSON"
+n=$(jq -c 'select(.source == "enclave" and (.level | test("^(error|warn|info|debug)$")) and .module and .msg)' \
+  "$hlog" 2>/dev/null | wc -l)
+((n > 0)) && ok "$n enclave lines as JSON objects (source enclave)" || bad "no enclave line with source enclave"
+jq -e 'select(.source == "enclave" and .chain == "sim-chain")' "$hlog" >/dev/null 2>&1 &&
+  ok "an enclave line carries its chain" || bad "no enclave JSON line with chain sim-chain"
+! grep -q '^enclave| ' "$hlog" && ok "no raw enclave| lines" || bad "raw enclave| lines under --log-format json"
 
 # --- stopped: not running
 "$src/scripts/simulate" stop --dir "$sim" helper >/dev/null 2>&1

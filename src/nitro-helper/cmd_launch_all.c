@@ -278,6 +278,7 @@ static void on_death(launcher *l, int k, const char *why)
     if (delay > BACKOFF_CAP_MS / 1000.0) delay = BACKOFF_CAP_MS / 1000.0;
     tm_log_warn(MOD, "%s: %s; restarting in %.1f s (failure %zu of %u allowed within %u s)", c->name, why,
                 delay, keep, l->a.max_restarts, l->a.window_s);
+    tm_sd_status("%s: %s; restarting in %.1f s", c->name, why, delay);
     c->restart_at = t + delay;
 }
 

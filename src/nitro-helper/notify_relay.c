@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DATAGRAM_MAX 4096
@@ -51,7 +52,10 @@ tm_status notify_relay_open(notify_relay *r, char **env)
 {
     tm_status status = TM_OK;
     memset(r, 0, sizeof(*r));
-    snprintf(r->name, sizeof(r->name), "@tmkms-launch-all-%d", (int)getpid());
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now); /* with the PID: no clash with another PID namespace's */
+    snprintf(r->name, sizeof(r->name), "@tmkms-launch-all-%d-%08lx", (int)getpid(),
+             (unsigned long)now.tv_nsec);
     r->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     TM_ENSURE_GOTO(r->fd >= 0, TM_ERR_IO, "notify socket: %s", strerror(errno));
     TM_TRY_GOTO(bind_abstract(r));

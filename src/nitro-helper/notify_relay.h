@@ -1,5 +1,5 @@
 /* launch-all's side of the helper's sd_notify(3) messages: an abstract Unix datagram
- * socket ("@tmkms-launch-all-PID") given to the helper as its NOTIFY_SOCKET, so that
+ * socket ("@tmkms-launch-all-PID-NONCE") given to the helper as its NOTIFY_SOCKET, so that
  * launch-all, the unit's main process, is the one that tells systemd (NotifyAccess=main).
  * The sender's PID comes with each message (SO_PASSCRED); the caller decides whose it
  * takes. Also the children's environments: without systemd's NOTIFY_SOCKET, WATCHDOG_USEC

@@ -2,13 +2,17 @@
  * enclave sees what the untrusted helper sends. A message tm_nitro_msg_decode accepts
  * re-encodes to bytes that decode (and validate) again and re-encode to the same bytes;
  * its SignState converts to the core's state and back to the same fields. The same bytes
- * are also read as a stream of frames through tm_nitro_recv. Seeds: one message of every
- * body, without the 4-byte length (fuzz/corpus/nitro_msg/). */
+ * are also read as a stream of frames through tm_nitro_recv. A MetricsReport (enclave ->
+ * helper) that validates keeps its bounds (series, labels, bucket count, count = sum of
+ * the buckets) and is mirrored into a registry as the helper does (metrics_mirror.c),
+ * which then renders. Seeds: one message of every body, without the 4-byte length
+ * (fuzz/corpus/nitro_msg/). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics_mirror.h"
 #include "tmkms/conn.h"
 #include "tmkms/nitro/msg.h"
 
@@ -76,8 +80,37 @@ static void check_state(const Tmkms__Nitro__SignState *s)
     if (back.height != s->height || back.round != s->round || back.step != s->step ||
         back.sign_bytes.len != s->sign_bytes.len || back.signature.len != s->signature.len)
         abort();
-    if (s->sign_bytes.len && memcmp(back.sign_bytes.data, s->sign_bytes.data, s->sign_bytes.len) != 0) abort();
+    if (s->sign_bytes.len && memcmp(back.sign_bytes.data, s->sign_bytes.data, s->sign_bytes.len) != 0)
+        abort();
     if (s->signature.len && memcmp(back.signature.data, s->signature.data, s->signature.len) != 0) abort();
+}
+
+/* What the helper relies on in a validated report, and the mirror applying it. */
+static void check_report(const Tmkms__Nitro__MetricsReport *r)
+{
+    if (r->n_series > TM_NITRO_MAX_METRIC_SERIES) abort();
+    for (size_t i = 0; i < r->n_series; i++) {
+        const Tmkms__Nitro__MetricSeries *s = r->series[i];
+        if (s->n_labels > TM_METRICS_MAX_LABELS) abort();
+        if (s->type == TM_NITRO_METRIC_HISTOGRAM) {
+            uint64_t sum = 0;
+            if (s->n_buckets != tm_metrics_latency_bounds_n + 1) abort();
+            for (size_t b = 0; b < s->n_buckets; b++)
+                sum += s->buckets[b];
+            if (sum != s->count) abort();
+        } else if (s->n_buckets != 0) {
+            abort();
+        }
+    }
+    tm_metrics *reg = NULL;
+    metrics_mirror *mirror = NULL;
+    char *text = NULL;
+    if (tm_metrics_new(&reg) != TM_OK || metrics_mirror_new(reg, &mirror) != TM_OK) abort();
+    (void)metrics_mirror_apply(mirror, r, NULL);
+    if (tm_metrics_render(reg, &text, NULL) != TM_OK) abort();
+    free(text);
+    metrics_mirror_free(mirror);
+    tm_metrics_free(reg);
 }
 
 static void decode_round_trip(const uint8_t *data, size_t size)
@@ -100,6 +133,7 @@ static void decode_round_trip(const uint8_t *data, size_t size)
         check_state(s);
         check_state(state_of(b));
     }
+    if (a->body_case == TMKMS__NITRO__MESSAGE__BODY_METRICS_REPORT) check_report(a->metrics_report);
     (void)tm_nitro_body_name(a->body_case);
     free(p1);
     free(p2);

@@ -6,7 +6,7 @@
 #include <time.h>
 
 static const char *const reason_names[TM_REFUSAL_COUNT] = {
-    "double_sign", "regression", "wrong_chain",    "max_height", "malformed",
+    "double_sign",  "regression",     "wrong_chain",         "max_height", "malformed",
     "ha_lost_race", "ha_unavailable", "persistence_failure", "other",
 };
 
@@ -41,6 +41,11 @@ tm_refusal_reason tm_refusal_classify(tm_status status, const char *message)
 
 tm_chain_metrics *tm_chain_metrics_new(tm_metrics *metrics, const char *chain_id)
 {
+    return tm_chain_metrics_new_ex(metrics, chain_id, 0);
+}
+
+tm_chain_metrics *tm_chain_metrics_new_ex(tm_metrics *metrics, const char *chain_id, unsigned flags)
+{
     if (!metrics) return NULL;
     tm_chain_metrics *m = calloc(1, sizeof(*m));
     if (!m) return NULL;
@@ -49,7 +54,7 @@ tm_chain_metrics *tm_chain_metrics_new(tm_metrics *metrics, const char *chain_id
         m->signatures[k] = tm_metrics_counter(metrics, "tmkms_signatures_total",
                                               "Signatures released, by chain and type.", &l);
     }
-    for (int r = 0; r < TM_REFUSAL_COUNT; r++) {
+    for (int r = 0; r < TM_REFUSAL_COUNT && !(flags & TM_CHAIN_METRICS_NO_REFUSALS); r++) {
         tm_labels l = {{"chain", "reason"}, {chain_id, reason_names[r]}};
         m->refusals[r] = tm_metrics_counter(metrics, "tmkms_refusals_total",
                                             "Signing requests refused, by chain and reason.", &l);
@@ -58,12 +63,15 @@ tm_chain_metrics *tm_chain_metrics_new(tm_metrics *metrics, const char *chain_id
     m->persist_seconds = tm_metrics_histogram(metrics, "tmkms_state_persist_seconds",
                                               "Time to make a new signing state durable, by chain.", &c,
                                               tm_metrics_latency_bounds, tm_metrics_latency_bounds_n);
-    m->last_height = tm_metrics_gauge(metrics, "tmkms_last_signed_height", "Height of the last signed step.", &c);
-    m->last_round = tm_metrics_gauge(metrics, "tmkms_last_signed_round", "Round of the last signed step.", &c);
+    m->last_height =
+        tm_metrics_gauge(metrics, "tmkms_last_signed_height", "Height of the last signed step.", &c);
+    m->last_round =
+        tm_metrics_gauge(metrics, "tmkms_last_signed_round", "Round of the last signed step.", &c);
     m->last_step = tm_metrics_gauge(metrics, "tmkms_last_signed_step",
                                     "Step of the last signed step (1 proposal, 2 prevote, 3 precommit).", &c);
-    m->last_signed_at = tm_metrics_gauge(metrics, "tmkms_last_signature_timestamp_seconds",
-                                         "Unix time of the last new step signed by this process (0: none yet).", &c);
+    m->last_signed_at =
+        tm_metrics_gauge(metrics, "tmkms_last_signature_timestamp_seconds",
+                         "Unix time of the last new step signed by this process (0: none yet).", &c);
     return m;
 }
 
@@ -107,10 +115,13 @@ tm_histogram *tm_chain_metrics_latency(tm_metrics *metrics, const char *chain_id
     static const char *const schemes[] = {"unix", "tcp", "noise", "vsock"};
     for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
         size_t n = strlen(schemes[i]);
-        if (addr && strncmp(addr, schemes[i], n) == 0 && strncmp(addr + n, "://", 3) == 0) transport = schemes[i];
+        if (addr && strncmp(addr, schemes[i], n) == 0 && strncmp(addr + n, "://", 3) == 0)
+            transport = schemes[i];
     }
+    if (addr && strncmp(addr, "vsock:", 6) == 0) transport = "vsock"; /* the enclave's "vsock:3:5000 (...)" */
     tm_labels l = {{"chain", "transport"}, {chain_id, transport}};
-    return tm_metrics_histogram(metrics, "tmkms_sign_seconds",
-                                "Time from a signing request to its answer (guard, sign, persist), by chain and transport.",
-                                &l, tm_metrics_latency_bounds, tm_metrics_latency_bounds_n);
+    return tm_metrics_histogram(
+        metrics, "tmkms_sign_seconds",
+        "Time from a signing request to its answer (guard, sign, persist), by chain and transport.", &l,
+        tm_metrics_latency_bounds, tm_metrics_latency_bounds_n);
 }

@@ -201,7 +201,13 @@ static void make_utf8(char *s)
 
 /* {"ts","level","module"[,"chain"],"msg"} on one line (malloc'd; NULL when out of
  * memory); the message is modified (made UTF-8). */
-static char *format_json(const char *ts, tm_log_level level, const char *module, char *msg)
+typedef struct {
+    const char *source;    /* "enclave" for a forwarded line, else NULL */
+    const char *source_ts; /* the time stamp the source wrote, or NULL */
+} json_extra;
+
+static char *format_json(const char *ts, tm_log_level level, const char *module, char *msg,
+                         const json_extra *x)
 {
     char chain[128] = "";
     const char *text = msg;
@@ -224,12 +230,25 @@ static char *format_json(const char *ts, tm_log_level level, const char *module,
     json_object_set_new(obj, "ts", json_string(ts));
     json_object_set_new(obj, "level", json_string(level_words[level]));
     json_object_set_new(obj, "module", json_string(mod));
+    if (x && x->source) json_object_set_new(obj, "source", json_string(x->source));
+    if (x && x->source_ts) json_object_set_new(obj, "source_ts", json_string(x->source_ts));
     if (chain[0]) json_object_set_new(obj, "chain", json_string(chain));
     json_object_set_new(obj, "msg", json_string(text));
     /* JSON_PRESERVE_ORDER: the fields in the order above, for people reading the lines. */
     char *dumped = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(obj);
     return dumped;
+}
+
+static void time_stamp(char *stamp, size_t cap)
+{
+    struct timespec ts;
+    struct tm tm;
+    char when[32];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    if (strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm) == 0) snprintf(when, sizeof(when), "?");
+    snprintf(stamp, cap, "%s.%06ldZ", when, ts.tv_nsec / 1000);
 }
 
 void tm_log(tm_log_level level, const char *module, const char *fmt, ...)
@@ -241,17 +260,12 @@ void tm_log(tm_log_level level, const char *module, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
 
-    struct timespec ts;
-    struct tm tm;
-    char when[32], stamp[64];
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    if (strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm) == 0) snprintf(when, sizeof(when), "?");
-    snprintf(stamp, sizeof(stamp), "%s.%06ldZ", when, ts.tv_nsec / 1000);
+    char stamp[64];
+    time_stamp(stamp, sizeof(stamp));
 
     char line[1200];
     snprintf(line, sizeof(line), "%s %-5s [%s] %s", stamp, level_names[level], module, msg);
-    char *json = current_format == TM_LOG_FORMAT_JSON ? format_json(stamp, level, module, msg) : NULL;
+    char *json = current_format == TM_LOG_FORMAT_JSON ? format_json(stamp, level, module, msg, NULL) : NULL;
     pthread_mutex_lock(&log_lock);
     FILE *out = out_stream ? out_stream : stderr;
     if (current_format != TM_LOG_FORMAT_JSON)
@@ -266,4 +280,51 @@ void tm_log(tm_log_level level, const char *module, const char *fmt, ...)
     pthread_mutex_unlock(&log_lock);
     free(json);
     if (fn) fn(level, line, ctx);
+}
+
+/* Splits "TS LEVEL [module] msg" (the human format) in place; false when line is not one. */
+static bool split_human(char *line, char **ts, char **module, char **msg)
+{
+    char *sp = strchr(line, ' ');
+    if (!sp || sp == line) return false;
+    *sp = '\0';
+    char *p = sp + 1;
+    while (*p && *p != ' ')
+        p++; /* the level word */
+    while (*p == ' ')
+        p++;
+    char *close = *p == '[' ? strstr(p, "] ") : NULL;
+    if (!close || close == p + 1) {
+        *sp = ' ';
+        return false;
+    }
+    *close = '\0';
+    *ts = line;
+    *module = p + 1;
+    *msg = close + 2;
+    return true;
+}
+
+void tm_log_forwarded(tm_log_level level, const char *source, const char *line)
+{
+    if ((unsigned)level > TM_LOG_DEBUG) level = TM_LOG_DEBUG;
+    char copy[1200], stamp[64];
+    snprintf(copy, sizeof(copy), "%s", line);
+    char *json = NULL;
+    if (current_format == TM_LOG_FORMAT_JSON) {
+        char *src_ts = NULL, *module = NULL, *msg = NULL;
+        time_stamp(stamp, sizeof(stamp));
+        bool split = split_human(copy, &src_ts, &module, &msg);
+        if (split) make_utf8(src_ts);
+        json_extra x = {source, split ? src_ts : NULL};
+        json = format_json(stamp, level, split ? module : source, split ? msg : copy, &x);
+    }
+    pthread_mutex_lock(&log_lock);
+    FILE *out = out_stream ? out_stream : stderr;
+    if (current_format != TM_LOG_FORMAT_JSON)
+        fprintf(out, "%s| %s\n", source, line);
+    else if (json)
+        fprintf(out, "%s\n", json);
+    pthread_mutex_unlock(&log_lock);
+    free(json);
 }

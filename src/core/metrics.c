@@ -511,6 +511,79 @@ void tm_histogram_observe_ns(tm_histogram *h, uint64_t ns)
     atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
 }
 
+void tm_counter_set(tm_counter *c, uint64_t v)
+{
+    if (c == NULL) return;
+    atomic_store_explicit(&c->value, v, memory_order_relaxed);
+}
+
+void tm_histogram_set(tm_histogram *h, const uint64_t *buckets, size_t n, uint64_t sum_ns)
+{
+    if (h == NULL || buckets == NULL || n != h->n_bounds + 1) return;
+    uint64_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        atomic_store_explicit(&h->buckets[i], buckets[i], memory_order_relaxed);
+        count += buckets[i];
+    }
+    atomic_store_explicit(&h->sum_ns, sum_ns, memory_order_relaxed);
+    atomic_store_explicit(&h->count, count, memory_order_relaxed);
+}
+
+/* ---- iteration ---- */
+
+/* The sample of one series; false when a computed gauge has no value now. */
+static bool sample_series(const family *f, const series *s, tm_metric_sample *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->name = f->name;
+    out->n_labels = s->n_labels;
+    for (size_t i = 0; i < s->n_labels; i++) {
+        out->label_name[i] = s->label_name[i];
+        out->label_value[i] = s->label_value[i];
+    }
+    switch (s->kind) {
+    case KIND_COUNTER:
+        out->type = TM_METRIC_COUNTER;
+        out->counter = atomic_load_explicit(&s->u.counter.value, memory_order_relaxed);
+        return true;
+    case KIND_GAUGE:
+        out->type = TM_METRIC_GAUGE;
+        out->gauge = atomic_load_explicit(&s->u.gauge.value, memory_order_relaxed);
+        return true;
+    case KIND_GAUGE_FN:
+        out->type = TM_METRIC_GAUGE;
+        out->gauge = s->u.fn.fn(s->u.fn.ctx);
+        return out->gauge != TM_GAUGE_FN_NONE;
+    case KIND_HISTOGRAM: break;
+    }
+    const tm_histogram *h = &s->u.histogram;
+    out->type = TM_METRIC_HISTOGRAM;
+    out->n_bounds = h->n_bounds;
+    out->bounds = h->bounds;
+    for (size_t i = 0; i <= h->n_bounds; i++) {
+        out->buckets[i] = atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+        out->count += out->buckets[i];
+    }
+    out->sum_ns = atomic_load_explicit(&h->sum_ns, memory_order_relaxed);
+    return true;
+}
+
+tm_status tm_metrics_foreach(tm_metrics *metrics, tm_metrics_visit_fn visit, void *ctx)
+{
+    TM_ENSURE(metrics != NULL && visit != NULL, TM_ERR_INVALID,
+              "tm_metrics_foreach: no registry or function");
+    tm_metric_sample sample;
+    bool stop = false;
+    pthread_mutex_lock(&metrics->lock);
+    for (const family *f = metrics->first; f != NULL && !stop; f = f->next) {
+        for (const series *s = f->first; s != NULL && !stop; s = s->next) {
+            if (sample_series(f, s, &sample)) stop = visit(&sample, ctx) != 0;
+        }
+    }
+    pthread_mutex_unlock(&metrics->lock);
+    return TM_OK;
+}
+
 /* ---- rendering ---- */
 
 typedef struct {

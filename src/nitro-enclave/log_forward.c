@@ -2,7 +2,11 @@
  * has no disk and, outside debug mode, no console the operator can read, so this is how
  * its lines reach the host's journal. The log sink only copies a line into a bounded ring
  * (never blocks on the network); one thread drains it. When the ring is full the oldest
- * lines go and the count of dropped lines is sent with the next one. */
+ * lines go and the count of dropped lines is sent with the next one.
+ *
+ * The same thread sends the enclave's metrics (its core registry, tm_metrics_global())
+ * as a MetricsReport right after each connection and every REPORT_MS: the signing path
+ * only updates atomics, and nothing here waits on it. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -11,8 +15,10 @@
 
 #include "enclave.h"
 #include "tmkms/log.h"
+#include "tmkms/nitro/metrics_report.h"
 
 #define RING_LINES 512
+#define REPORT_MS 5000
 
 typedef struct {
     uint32_t level;
@@ -29,6 +35,7 @@ static struct {
     const tm_vsock_net *net;
     tm_vsock_ep ep;
     bool started;
+    tm_nitro_metrics_report *report; /* the forward thread's */
 } fwd = {.lock = PTHREAD_MUTEX_INITIALIZER, .ready = PTHREAD_COND_INITIALIZER};
 
 static void copy_printable(char *dst, const char *src)
@@ -71,13 +78,44 @@ static tm_status send_line(tm_conn *conn, uint32_t level, char *text)
     return tm_nitro_send(conn, &m);
 }
 
-/* Send the oldest line; it leaves the ring only once written. */
-static tm_status drain_one(tm_conn *conn)
+static uint64_t monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+/* Waits (fwd.lock held) for a line until the monotonic time deadline_ms; false: none came. */
+static bool wait_line(uint64_t deadline_ms)
+{
+    while (fwd.count == 0) {
+        uint64_t now = monotonic_ms();
+        if (now >= deadline_ms) return false;
+        uint64_t wait = deadline_ms - now;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until); /* the condition variable's clock */
+        until.tv_sec += (time_t)(wait / 1000);
+        until.tv_nsec += (long)(wait % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&fwd.ready, &fwd.lock, &until);
+    }
+    return true;
+}
+
+/* Send the oldest line, if one comes before deadline_ms; it leaves the ring only once
+ * written. */
+static tm_status drain_one(tm_conn *conn, uint64_t deadline_ms)
 {
     ring_line line;
     unsigned long dropped;
     pthread_mutex_lock(&fwd.lock);
-    while (fwd.count == 0) pthread_cond_wait(&fwd.ready, &fwd.lock);
+    if (!wait_line(deadline_ms)) {
+        pthread_mutex_unlock(&fwd.lock);
+        return TM_OK;
+    }
     line = fwd.lines[fwd.head];
     unsigned long long seq = fwd.head_seq;
     dropped = fwd.dropped;
@@ -100,6 +138,32 @@ static tm_status drain_one(tm_conn *conn)
     return TM_OK;
 }
 
+/* The registry's snapshot as one MetricsReport (nothing without a registry). */
+static tm_status send_report(tm_conn *conn)
+{
+    tm_metrics *metrics = tm_metrics_global();
+    Tmkms__Nitro__MetricsReport *r = NULL;
+    if (!metrics || !fwd.report) return TM_OK;
+    TM_TRY(tm_nitro_metrics_report_build(fwd.report, metrics, &r));
+    tm_nitro_msg m = TMKMS__NITRO__MESSAGE__INIT;
+    m.body_case = TMKMS__NITRO__MESSAGE__BODY_METRICS_REPORT;
+    m.metrics_report = r;
+    return tm_nitro_send(conn, &m);
+}
+
+/* One connection: a report at once, then lines as they come and a report every REPORT_MS. */
+static tm_status forward_conn(tm_conn *conn)
+{
+    uint64_t next_report = 0;
+    for (;;) {
+        if (monotonic_ms() >= next_report) {
+            TM_TRY(send_report(conn));
+            next_report = monotonic_ms() + REPORT_MS;
+        }
+        TM_TRY(drain_one(conn, next_report));
+    }
+}
+
 static void *forward_main(void *arg)
 {
     (void)arg;
@@ -111,8 +175,7 @@ static void *forward_main(void *arg)
             nanosleep(&ts, NULL);
             continue;
         }
-        while (drain_one(conn) == TM_OK) {
-        }
+        (void)forward_conn(conn);
         fprintf(stderr, "enclave log forwarding: %s; reconnecting\n", tm_err_msg());
         tm_conn_close(conn);
     }
@@ -128,8 +191,10 @@ tm_status enclave_log_forward_start(const tm_vsock_net *net, uint32_t port)
     fwd.ep = (tm_vsock_ep){TM_VSOCK_CID_PARENT, port};
     pthread_mutex_unlock(&fwd.lock);
     if (started) return TM_OK;
+    if (tm_nitro_metrics_report_new(&fwd.report) != TM_OK) fwd.report = NULL; /* lines still go */
     pthread_t tid;
-    TM_ENSURE(pthread_create(&tid, NULL, forward_main, NULL) == 0, TM_ERR_NOMEM, "cannot start the log thread");
+    TM_ENSURE(pthread_create(&tid, NULL, forward_main, NULL) == 0, TM_ERR_NOMEM,
+              "cannot start the log thread");
     pthread_detach(tid);
     tm_log_set_sink(sink, NULL);
     return TM_OK;

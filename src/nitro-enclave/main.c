@@ -12,6 +12,7 @@
 
 #include "enclave.h"
 #include "tmkms/log.h"
+#include "tmkms/metrics.h"
 #include "tmkms/signer.h"
 
 #define MOD "enclave"
@@ -35,28 +36,27 @@ typedef struct {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: " PROGRAM " [options]\n\n"
-            "The tmkms program inside the Nitro Enclave. It listens on vsock port 5050 (any CID)\n"
-            "for tmkms-nitro-helper's requests: keygen (a new consensus key, sealed by KMS) and\n"
-            "start (unseal the key, load the state from the helper, serve the node through the\n"
-            "helper's relay). It takes no files and no network: everything comes from the\n"
-            "helper, which it does not trust.\n\n"
-            "Options:\n"
-            "  --port N            the config port (default 5050)\n"
-            "  -v, --verbose       debug logging\n"
-            "  -h, --help          this help\n"
-            "  --version           the version\n"
+    fprintf(out, "Usage: " PROGRAM " [options]\n\n"
+                 "The tmkms program inside the Nitro Enclave. It listens on vsock port 5050 (any CID)\n"
+                 "for tmkms-nitro-helper's requests: keygen (a new consensus key, sealed by KMS) and\n"
+                 "start (unseal the key, load the state from the helper, serve the node through the\n"
+                 "helper's relay). It takes no files and no network: everything comes from the\n"
+                 "helper, which it does not trust.\n\n"
+                 "Options:\n"
+                 "  --port N            the config port (default 5050)\n"
+                 "  -v, --verbose       debug logging\n"
+                 "  -h, --help          this help\n"
+                 "  --version           the version\n"
 #ifdef TMKMS_NITRO_SIMULATION
-            "\nSimulation (this build only; see docs/SIMULATION.md):\n"
-            "  --simulate DIR      vsock endpoints are Unix sockets DIR/vsock-<cid>-<port>.sock\n"
-            "  --cid N             this enclave's CID (default 16)\n"
-            "  --kms-endpoint URL  KMS (the emulator) instead of https://kms.REGION.amazonaws.com;\n"
-            "                      still reached through the proxy at vsock 3:8000\n"
-            "  --kms-ca FILE       the CA bundle for KMS TLS (default " PROD_CA_BUNDLE ")\n"
-            "  --nsm-ca DIR        the NSM simulator's CA (default DIR/nsm-ca)\n"
-            "  --pcr0 HEX          the simulated PCR0 (default: SHA-384 of this program)\n"
-            "  --instance-id ID    PCR4 = SHA-384(48 zero bytes || ID)\n"
+                 "\nSimulation (this build only; see docs/SIMULATION.md):\n"
+                 "  --simulate DIR      vsock endpoints are Unix sockets DIR/vsock-<cid>-<port>.sock\n"
+                 "  --cid N             this enclave's CID (default 16)\n"
+                 "  --kms-endpoint URL  KMS (the emulator) instead of https://kms.REGION.amazonaws.com;\n"
+                 "                      still reached through the proxy at vsock 3:8000\n"
+                 "  --kms-ca FILE       the CA bundle for KMS TLS (default " PROD_CA_BUNDLE ")\n"
+                 "  --nsm-ca DIR        the NSM simulator's CA (default DIR/nsm-ca)\n"
+                 "  --pcr0 HEX          the simulated PCR0 (default: SHA-384 of this program)\n"
+                 "  --instance-id ID    PCR4 = SHA-384(48 zero bytes || ID)\n"
 #endif
     );
 }
@@ -73,28 +73,48 @@ static int parse_u32(const char *text, const char *what, uint32_t *out)
 /* 0: go on; 1: exit 0 (help/version); 2: usage error. */
 static int parse_args(int argc, char **argv, options *o, enclave *e)
 {
-    enum { OPT_PORT = 256, OPT_VERSION, OPT_SIM, OPT_CID, OPT_KMS, OPT_KMS_CA, OPT_NSM_CA, OPT_PCR0, OPT_IID };
-    static const struct option longs[] = {
-        {"port", required_argument, NULL, OPT_PORT},     {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},                {"version", no_argument, NULL, OPT_VERSION},
+    enum {
+        OPT_PORT = 256,
+        OPT_VERSION,
+        OPT_SIM,
+        OPT_CID,
+        OPT_KMS,
+        OPT_KMS_CA,
+        OPT_NSM_CA,
+        OPT_PCR0,
+        OPT_IID
+    };
+    static const struct option longs[] = {{"port", required_argument, NULL, OPT_PORT},
+                                          {"verbose", no_argument, NULL, 'v'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {"version", no_argument, NULL, OPT_VERSION},
 #ifdef TMKMS_NITRO_SIMULATION
-        {"simulate", required_argument, NULL, OPT_SIM},  {"cid", required_argument, NULL, OPT_CID},
-        {"kms-endpoint", required_argument, NULL, OPT_KMS}, {"kms-ca", required_argument, NULL, OPT_KMS_CA},
-        {"nsm-ca", required_argument, NULL, OPT_NSM_CA}, {"pcr0", required_argument, NULL, OPT_PCR0},
-        {"instance-id", required_argument, NULL, OPT_IID},
+                                          {"simulate", required_argument, NULL, OPT_SIM},
+                                          {"cid", required_argument, NULL, OPT_CID},
+                                          {"kms-endpoint", required_argument, NULL, OPT_KMS},
+                                          {"kms-ca", required_argument, NULL, OPT_KMS_CA},
+                                          {"nsm-ca", required_argument, NULL, OPT_NSM_CA},
+                                          {"pcr0", required_argument, NULL, OPT_PCR0},
+                                          {"instance-id", required_argument, NULL, OPT_IID},
 #endif
-        {NULL, 0, NULL, 0}};
+                                          {NULL, 0, NULL, 0}};
     int c;
     (void)e; /* only the simulation build's options set fields of it */
     while ((c = getopt_long(argc, argv, "vh", longs, NULL)) != -1) {
         switch (c) {
-        case OPT_PORT: if (parse_u32(optarg, "--port", &o->port)) return 2; break;
+        case OPT_PORT:
+            if (parse_u32(optarg, "--port", &o->port)) return 2;
+            break;
         case 'v': o->verbose = true; break;
         case 'h': usage(stdout); return 1;
-        case OPT_VERSION: printf(PROGRAM " %s (tmkms-nitro, git %s)\n", TMKMS_VERSION, TMKMS_GIT_REV); return 1;
+        case OPT_VERSION:
+            printf(PROGRAM " %s (tmkms-nitro, git %s)\n", TMKMS_VERSION, TMKMS_GIT_REV);
+            return 1;
 #ifdef TMKMS_NITRO_SIMULATION
         case OPT_SIM: o->sim_dir = optarg; break;
-        case OPT_CID: if (parse_u32(optarg, "--cid", &o->cid)) return 2; break;
+        case OPT_CID:
+            if (parse_u32(optarg, "--cid", &o->cid)) return 2;
+            break;
         case OPT_KMS: e->kms_endpoint = optarg; break;
         case OPT_KMS_CA: e->kms_ca = optarg; break;
         case OPT_NSM_CA: o->nsm.ca_dir = optarg; break;
@@ -128,7 +148,8 @@ static tm_status open_platform(options *o, enclave *e)
     }
     if (!o->nsm.pcr0_hex) { /* the default PCR0, never silently all zeros (a debug-mode enclave's) */
         TM_ENSURE(access("/proc/self/exe", R_OK) == 0, TM_ERR_CONFIG,
-                  "the simulated PCR0 is SHA-384 of this program, but /proc/self/exe cannot be read (%s): give --pcr0",
+                  "the simulated PCR0 is SHA-384 of this program, but /proc/self/exe cannot be read (%s): "
+                  "give --pcr0",
                   strerror(errno));
         o->nsm.enclave_binary = "/proc/self/exe";
     }
@@ -158,7 +179,8 @@ static void seed_rng(enclave *e)
     }
     int fd = open("/dev/random", O_WRONLY | O_CLOEXEC);
     if (fd >= 0) {
-        if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf)) tm_log_debug(MOD, "could not stir /dev/random");
+        if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+            tm_log_debug(MOD, "could not stir /dev/random");
         close(fd);
     }
     sodium_memzero(buf, sizeof(buf));
@@ -170,7 +192,8 @@ tm_status enclave_kms_config(enclave *e, const char *region, const Tmkms__Nitro_
 {
     *creds = NULL;
     TM_TRY(tm_aws_credentials_new(creds));
-    tm_status status = tm_aws_credentials_set(*creds, c->access_key_id, c->secret_access_key, c->session_token);
+    tm_status status =
+        tm_aws_credentials_set(*creds, c->access_key_id, c->secret_access_key, c->session_token);
     if (status != TM_OK) {
         tm_aws_credentials_free(*creds);
         *creds = NULL;
@@ -198,10 +221,13 @@ static void handle(enclave *e, tm_conn *conn)
         return;
     }
     switch (m->body_case) {
-    case TMKMS__NITRO__MESSAGE__BODY_KEYGEN_REQUEST: status = enclave_keygen(e, m->keygen_request, conn); break;
+    case TMKMS__NITRO__MESSAGE__BODY_KEYGEN_REQUEST:
+        status = enclave_keygen(e, m->keygen_request, conn);
+        break;
     case TMKMS__NITRO__MESSAGE__BODY_START_REQUEST: status = enclave_start(e, m->start_request, conn); break;
     default:
-        status = tm_err_set(TM_ERR_INVALID, "config port: %s is not a request", tm_nitro_body_name(m->body_case));
+        status =
+            tm_err_set(TM_ERR_INVALID, "config port: %s is not a request", tm_nitro_body_name(m->body_case));
         tm_nitro_send_error(conn, status, tm_err_msg());
     }
     if (status != TM_OK) tm_log_error(MOD, "%s", tm_err_msg());
@@ -230,7 +256,11 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     tm_vsock_listener *l = NULL;
-    if (tm_crypto_init() != TM_OK || tm_process_harden() != TM_OK || open_platform(&o, &e) != TM_OK) {
+    /* The registry the core records into (refusals, signing latency, KMS calls), sent to
+     * the helper with the logs (log_forward.c); no HTTP endpoint in the enclave. */
+    tm_metrics *metrics = NULL;
+    if (tm_crypto_init() != TM_OK || tm_process_harden() != TM_OK ||
+        tm_metrics_open_process(PROGRAM, 1, &metrics) != TM_OK || open_platform(&o, &e) != TM_OK) {
         tm_log_error(MOD, "%s", tm_err_msg());
         return 1;
     }

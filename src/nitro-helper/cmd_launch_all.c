@@ -8,7 +8,13 @@
  *
  * The enclave is not our child: nitro-cli starts it and returns; it is watched with
  * describe-enclaves every --check-interval-ms. When it comes back with another CID the
- * helper is restarted with the new one (not counted as a death). */
+ * helper is restarted with the new one (not counted as a death).
+ *
+ * systemd (Type=notify, NotifyAccess=main): launch-all is the unit's main process and the
+ * only one that notifies. The helper's NOTIFY_SOCKET is ours (an abstract Unix datagram
+ * socket, notify_relay.c); the first READY=1 from the helper we started becomes our one
+ * READY=1, its STATUS= lines are passed on, and its STOPPING=1 (the helper stopping on
+ * our SIGTERM) is not. The proxy gets no NOTIFY_SOCKET. STOPPING=1 when we stop. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -25,9 +31,11 @@
 #include "enclave_config.h"
 #include "helper.h"
 #include "nitro_cli.h"
+#include "notify_relay.h"
 #include "proxy.h"
 #include "signal_pipe.h"
 #include "tmkms/log.h"
+#include "tmkms/sdnotify.h"
 
 #define MOD "launch-all"
 #define BACKOFF_CAP_MS 10000
@@ -42,17 +50,17 @@ enum { CH_ENCLAVE, CH_PROXY, CH_HELPER, CH_COUNT };
 
 typedef struct {
     const char *name;
-    pid_t pid;          /* proxy, helper: the child; enclave: unused */
+    pid_t pid; /* proxy, helper: the child; enclave: unused */
     bool up;
-    bool planned;       /* stopped on purpose: restart without counting a death */
-    double restart_at;  /* > 0: start at this time */
+    bool planned;      /* stopped on purpose: restart without counting a death */
+    double restart_at; /* > 0: start at this time */
     double deaths[MAX_HISTORY];
     size_t n_deaths;
-    uint32_t cid;       /* helper: the CID it was started with */
+    uint32_t cid; /* helper: the CID it was started with */
 } child;
 
 typedef struct {
-    const char *tmkms_toml, *enclave_toml, *sim_dir, *kms_target;
+    const char *tmkms_toml, *enclave_toml, *sim_dir, *kms_target, *metrics_addr;
     bool enclave_toml_given, verbose;
     unsigned max_restarts, window_s, backoff_ms, check_ms;
 } launch_args;
@@ -67,6 +75,8 @@ typedef struct {
     double next_check;
     unsigned check_failures; /* describe-enclaves failures in a row */
     bool give_up, stop;
+    notify_relay relay; /* the helper's sd_notify messages */
+    bool ready_sent;    /* our one READY=1 */
 } launcher;
 
 static double now_s(void)
@@ -97,9 +107,12 @@ static void launch_usage(FILE *out)
             "      --backoff-ms MS        first restart delay, doubled per recent death (default 500,\n"
             "                             at most %d)\n"
             "      --check-interval-ms MS how often the enclave is checked (default 2000)\n"
+            "      --metrics ADDR         passed to the helper: Prometheus metrics on http://ADDR/metrics\n"
             "  -v, --verbose              debug logging, passed to the children\n"
             "  -h, --help                 this help\n\n"
-            "The children run this program again (TMKMS_NITRO_HELPER_BIN overrides its path).\n",
+            "The children run this program again (TMKMS_NITRO_HELPER_BIN overrides its path).\n"
+            "Under systemd (Type=notify, NotifyAccess=main): READY=1 once the helper serves (its own\n"
+            "READY=1 comes to launch-all), STATUS= from the helper, STOPPING=1 on a termination signal.\n",
             BACKOFF_CAP_MS);
 }
 
@@ -115,13 +128,18 @@ static bool parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 
 static int parse_launch_args(int argc, char **argv, launch_args *a)
 {
-    static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'},        {"enclave-config", required_argument, NULL, 'e'},
-        {"simulate", required_argument, NULL, 's'},      {"kms-target", required_argument, NULL, 't'},
-        {"max-restarts", required_argument, NULL, 'm'},  {"restart-window", required_argument, NULL, 'w'},
-        {"backoff-ms", required_argument, NULL, 'b'},    {"check-interval-ms", required_argument, NULL, 'i'},
-        {"verbose", no_argument, NULL, 'v'},             {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option options[] = {{"config", required_argument, NULL, 'c'},
+                                            {"enclave-config", required_argument, NULL, 'e'},
+                                            {"simulate", required_argument, NULL, 's'},
+                                            {"kms-target", required_argument, NULL, 't'},
+                                            {"max-restarts", required_argument, NULL, 'm'},
+                                            {"restart-window", required_argument, NULL, 'w'},
+                                            {"backoff-ms", required_argument, NULL, 'b'},
+                                            {"check-interval-ms", required_argument, NULL, 'i'},
+                                            {"verbose", no_argument, NULL, 'v'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {"metrics", required_argument, NULL, 'M'},
+                                            {NULL, 0, NULL, 0}};
     int opt;
     bool ok = true;
     optind = 1;
@@ -136,6 +154,7 @@ static int parse_launch_args(int argc, char **argv, launch_args *a)
         case 'b': ok = parse_uint(optarg, 1, BACKOFF_CAP_MS, &a->backoff_ms); break;
         case 'i': ok = parse_uint(optarg, 50, 600000, &a->check_ms); break;
         case 'v': a->verbose = true; break;
+        case 'M': a->metrics_addr = optarg; break;
         case 'h': return launch_usage(stdout), -1;
         default: ok = false;
         }
@@ -150,7 +169,7 @@ static int parse_launch_args(int argc, char **argv, launch_args *a)
 
 /* ---- children ---- */
 
-static tm_status spawn(launcher *l, char *const argv[], pid_t *pid)
+static tm_status spawn(launcher *l, char *const argv[], char *const envp[], pid_t *pid)
 {
     posix_spawnattr_t attr;
     sigset_t none, dflt;
@@ -161,7 +180,7 @@ static tm_status spawn(launcher *l, char *const argv[], pid_t *pid)
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &dflt);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    int rc = posix_spawn(pid, l->self, NULL, &attr, argv, environ);
+    int rc = posix_spawn(pid, l->self, NULL, &attr, argv, envp);
     posix_spawnattr_destroy(&attr);
     if (rc != 0) return tm_err_set(TM_ERR_IO, "cannot run %s: %s", l->self, strerror(rc));
     return TM_OK;
@@ -186,7 +205,7 @@ static tm_status start_proxy(launcher *l, pid_t *pid)
     }
     if (l->a.verbose) argv[n++] = "-v";
     argv[n] = NULL;
-    return spawn(l, argv, pid);
+    return spawn(l, argv, l->relay.proxy_env, pid);
 }
 
 static tm_status start_helper(launcher *l, pid_t *pid)
@@ -205,9 +224,13 @@ static tm_status start_helper(launcher *l, pid_t *pid)
         argv[n++] = "--simulate";
         argv[n++] = (char *)l->a.sim_dir;
     }
+    if (l->a.metrics_addr != NULL) {
+        argv[n++] = "--metrics";
+        argv[n++] = (char *)l->a.metrics_addr;
+    }
     if (l->a.verbose) argv[n++] = "-v";
     argv[n] = NULL;
-    TM_TRY(spawn(l, argv, pid));
+    TM_TRY(spawn(l, argv, l->relay.helper_env, pid));
     l->ch[CH_HELPER].cid = l->enclave.cid;
     return TM_OK;
 }
@@ -216,7 +239,8 @@ static tm_status start_enclave(launcher *l)
 {
     nitro_enclave_info stale;
     if (nitro_find(&l->cfg.enclave, NULL, &stale) == TM_OK) {
-        tm_log_warn(MOD, "enclave %s (CID %u) is running without us: terminating it first", stale.id, stale.cid);
+        tm_log_warn(MOD, "enclave %s (CID %u) is running without us: terminating it first", stale.id,
+                    stale.cid);
         TM_TRY(nitro_terminate(stale.id));
     }
     TM_TRY(nitro_run_enclave(&l->cfg.enclave, &l->enclave));
@@ -243,16 +267,18 @@ static void on_death(launcher *l, int k, const char *why)
     c->deaths[keep++] = t;
     c->n_deaths = keep;
     if (keep > l->a.max_restarts) {
-        tm_log_error(MOD, "%s: %s; %zu failures within %u s, more than --max-restarts %u: giving up", c->name, why,
-                     keep, l->a.window_s, l->a.max_restarts);
+        tm_log_error(MOD, "%s: %s; %zu failures within %u s, more than --max-restarts %u: giving up", c->name,
+                     why, keep, l->a.window_s, l->a.max_restarts);
         l->give_up = true;
         return;
     }
     double delay = l->a.backoff_ms / 1000.0;
-    for (size_t i = 1; i < keep && delay < BACKOFF_CAP_MS / 1000.0; i++) delay *= 2;
+    for (size_t i = 1; i < keep && delay < BACKOFF_CAP_MS / 1000.0; i++)
+        delay *= 2;
     if (delay > BACKOFF_CAP_MS / 1000.0) delay = BACKOFF_CAP_MS / 1000.0;
-    tm_log_warn(MOD, "%s: %s; restarting in %.1f s (failure %zu of %u allowed within %u s)", c->name, why, delay, keep,
-                l->a.max_restarts, l->a.window_s);
+    tm_log_warn(MOD, "%s: %s; restarting in %.1f s (failure %zu of %u allowed within %u s)", c->name, why,
+                delay, keep, l->a.max_restarts, l->a.window_s);
+    tm_sd_status("%s: %s; restarting in %.1f s", c->name, why, delay);
     c->restart_at = t + delay;
 }
 
@@ -262,8 +288,10 @@ static void try_start(launcher *l, int k)
     tm_status st = TM_OK;
     if (k == CH_HELPER && !l->ch[CH_ENCLAVE].up) return; /* waits for the enclave's CID */
     c->restart_at = 0;
-    if (k == CH_ENCLAVE) st = start_enclave(l);
-    else st = k == CH_PROXY ? start_proxy(l, &c->pid) : start_helper(l, &c->pid);
+    if (k == CH_ENCLAVE)
+        st = start_enclave(l);
+    else
+        st = k == CH_PROXY ? start_proxy(l, &c->pid) : start_helper(l, &c->pid);
     if (st != TM_OK) {
         char why[320];
         snprintf(why, sizeof(why), "start failed: %s", tm_err_msg());
@@ -319,8 +347,10 @@ static void reap_children(launcher *l)
         int ws = 0;
         if (!c->up || waitpid(c->pid, &ws, WNOHANG) != c->pid) continue;
         char why[64];
-        if (WIFSIGNALED(ws)) snprintf(why, sizeof(why), "killed by signal %d", WTERMSIG(ws));
-        else snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(ws));
+        if (WIFSIGNALED(ws))
+            snprintf(why, sizeof(why), "killed by signal %d", WTERMSIG(ws));
+        else
+            snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(ws));
         on_death(l, k, why);
     }
 }
@@ -347,6 +377,26 @@ static void handle_signals(launcher *l)
     }
 }
 
+/* The helper's notifications: only from the helper we started (its PID), READY=1 passed on
+ * once, STATUS= passed on. */
+static void relay_notifications(launcher *l)
+{
+    notify_msg m;
+    const child *h = &l->ch[CH_HELPER];
+    while (notify_relay_recv(&l->relay, &m)) {
+        if (!h->up || m.pid != h->pid) {
+            tm_log_debug(MOD, "a notification from PID %d, not the helper's: ignored", (int)m.pid);
+            continue;
+        }
+        if (m.status[0]) tm_sd_status("%s", m.status);
+        if (m.ready && !l->ready_sent) {
+            l->ready_sent = true;
+            tm_sd_ready();
+            tm_log_info(MOD, "the helper serves: ready");
+        }
+    }
+}
+
 static void run_loop(launcher *l)
 {
     while (!l->stop && !l->give_up) {
@@ -358,9 +408,10 @@ static void run_loop(launcher *l)
         }
         if (!l->give_up && l->ch[CH_ENCLAVE].up && now_s() >= l->next_check) check_enclave(l);
         if (l->give_up) break;
-        struct pollfd p = {l->sig_fd, POLLIN, 0};
-        poll(&p, 1, poll_timeout_ms(l));
+        struct pollfd p[2] = {{l->sig_fd, POLLIN, 0}, {l->relay.fd, POLLIN, 0}};
+        poll(p, l->relay.fd >= 0 ? 2 : 1, poll_timeout_ms(l));
         handle_signals(l);
+        if (p[1].revents & POLLIN) relay_notifications(l);
         reap_children(l);
     }
 }
@@ -370,14 +421,17 @@ static void stop_children(launcher *l)
     for (int k = CH_PROXY; k < CH_COUNT; k++)
         if (l->ch[k].up) kill(l->ch[k].pid, SIGTERM);
     if (l->ch[CH_ENCLAVE].up) {
-        if (nitro_terminate(l->enclave.id) == TM_OK) tm_log_info(MOD, "enclave %s terminated", l->enclave.id);
-        else tm_log_error(MOD, "enclave %s: %s", l->enclave.id, tm_err_msg());
+        if (nitro_terminate(l->enclave.id) == TM_OK)
+            tm_log_info(MOD, "enclave %s terminated", l->enclave.id);
+        else
+            tm_log_error(MOD, "enclave %s: %s", l->enclave.id, tm_err_msg());
         l->ch[CH_ENCLAVE].up = false;
     }
     double deadline = now_s() + STOP_GRACE_MS / 1000.0;
     for (int k = CH_PROXY; k < CH_COUNT; k++) {
         child *c = &l->ch[k];
-        while (c->up && waitpid(c->pid, NULL, WNOHANG) == 0 && now_s() < deadline) usleep(20000);
+        while (c->up && waitpid(c->pid, NULL, WNOHANG) == 0 && now_s() < deadline)
+            usleep(20000);
         if (c->up && waitpid(c->pid, NULL, WNOHANG) == 0) {
             tm_log_warn(MOD, "%s (pid %d) ignored SIGTERM: killing it", c->name, (int)c->pid);
             kill(c->pid, SIGKILL);
@@ -408,6 +462,7 @@ static bool init_launcher(launcher *l)
         st = helper_enclave_config_load(l->a.enclave_toml, &l->cfg);
     else
         helper_enclave_config_defaults(&l->cfg, ".");
+    if (st == TM_OK) st = notify_relay_open(&l->relay, environ);
     if (st != TM_OK || helper_signal_pipe(signals, 4, &l->sig_fd) != TM_OK) {
         fprintf(stderr, "tmkms-nitro-helper launch-all: %s\n", tm_err_msg());
         return false;
@@ -418,19 +473,28 @@ static bool init_launcher(launcher *l)
 int cmd_launch_all(int argc, char **argv)
 {
     static launcher l; /* large (config paths); one per process */
-    l = (launcher){.a = {.tmkms_toml = "tmkms.toml", .enclave_toml = "enclave.toml", .max_restarts = 5,
-                         .window_s = 60, .backoff_ms = 500, .check_ms = 2000}};
+    l = (launcher){.a = {.tmkms_toml = "tmkms.toml",
+                         .enclave_toml = "enclave.toml",
+                         .max_restarts = 5,
+                         .window_s = 60,
+                         .backoff_ms = 500,
+                         .check_ms = 2000}};
     int rc = parse_launch_args(argc, argv, &l.a);
     if (rc != 0) return rc < 0 ? HELPER_EXIT_OK : rc;
     if (l.a.verbose) tm_log_set_level(TM_LOG_DEBUG);
+    l.relay.fd = -1;
     if (!init_launcher(&l)) return HELPER_EXIT_FAIL;
     const char *names[CH_COUNT] = {"enclave", "vsock-proxy", "helper"};
     double t = now_s();
-    for (int k = 0; k < CH_COUNT; k++) l.ch[k] = (child){.name = names[k], .pid = -1, .restart_at = t};
-    tm_log_info(MOD, "starting the enclave (%s), the vsock proxy and the helper (%s)%s%s", l.cfg.enclave.eif_path,
-                l.a.tmkms_toml, l.a.sim_dir ? " in simulation at " : "", l.a.sim_dir ? l.a.sim_dir : "");
+    for (int k = 0; k < CH_COUNT; k++)
+        l.ch[k] = (child){.name = names[k], .pid = -1, .restart_at = t};
+    tm_log_info(MOD, "starting the enclave (%s), the vsock proxy and the helper (%s)%s%s",
+                l.cfg.enclave.eif_path, l.a.tmkms_toml, l.a.sim_dir ? " in simulation at " : "",
+                l.a.sim_dir ? l.a.sim_dir : "");
     run_loop(&l);
+    if (l.stop) tm_sd_stopping();
     stop_children(&l);
+    notify_relay_close(&l.relay);
     if (l.give_up) {
         tm_log_error(MOD, "stopped: cannot recover");
         return HELPER_EXIT_FAIL;

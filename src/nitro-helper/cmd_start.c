@@ -12,9 +12,10 @@
  *      of its current config as done).
  * With --metrics ADDR: Prometheus metrics of what the helper observes (the chain's
  * signatures as the enclave persists them, persist latency, the enclave's connection, the
- * node relay). Always: the status socket (HELPER_STATUS_SOCKET beside the state file) that
- * `tmkms-nitro-helper status` reads.
- * SIGTERM/SIGINT: waits for a persist in progress, exits 0. */
+ * node relay) and the enclave's own (refusals, signing latency, KMS calls, its process),
+ * mirrored from the reports it sends on the log port (metrics_mirror.c). Always: the status socket
+ * (HELPER_STATUS_SOCKET beside the state file) that `tmkms-nitro-helper status` reads. SIGTERM/SIGINT: waits
+ * for a persist in progress, exits 0. */
 #include <getopt.h>
 #include <jansson.h>
 #include <poll.h>
@@ -42,6 +43,7 @@
 #include "tmkms/status_socket.h"
 
 #define MOD "helper"
+#define STATUS_POLL_MS 1000
 
 typedef struct {
     const char *config_path, *sim_dir, *metrics_addr;
@@ -67,6 +69,9 @@ typedef struct {
     int64_t started;
     tm_metrics *metrics;
     tm_metrics_server *metrics_server;
+    metrics_mirror *mirror; /* the enclave's series, from its reports on the log port */
+    int shown_connected;    /* what the last STATUS= said of the node relay; -1 none yet */
+    bool repush_failed;     /* the last config repush failed */
 } helper_run;
 
 static void start_usage(FILE *out)
@@ -90,8 +95,8 @@ static void start_usage(FILE *out)
                  "                          info,state=debug,node-relay=warn (the enclave gets the\n"
                  "                          default level)\n"
                  "      --log-format F      human (default) or json (one object per line: ts, level,\n"
-                 "                          module, chain, msg; the enclave's forwarded lines stay\n"
-                 "                          as they are, prefixed \"enclave| \")\n"
+                 "                          module, chain, msg; the enclave's forwarded lines too,\n"
+                 "                          with source \"enclave\" and its source_ts)\n"
                  "      --metrics ADDR      serve Prometheus metrics on http://ADDR/metrics\n"
                  "                          (e.g. 127.0.0.1:9465; default: off)\n"
                  "  -v, --verbose           --log-level debug\n"
@@ -99,8 +104,8 @@ static void start_usage(FILE *out)
                  "Credentials for KMS: [credentials] in tmkms.toml, else AWS_ACCESS_KEY_ID and\n"
                  "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the instance role via IMDSv2.\n\n"
                  "Under systemd (Type=notify): READY=1 once the enclave serves, STATUS= with the\n"
-                 "enclave's CID, WATCHDOG=1 from the main loop while the state lock can be taken\n"
-                 "(WatchdogSec=), STOPPING=1 on a termination signal.\n");
+                 "enclave's CID and whether a validator is connected, WATCHDOG=1 from the main loop\n"
+                 "while the state lock can be taken (WatchdogSec=), STOPPING=1 on a termination signal.\n");
 }
 
 static int parse_start_args(int argc, char **argv, start_args *a)
@@ -127,25 +132,41 @@ static int parse_start_args(int argc, char **argv, start_args *a)
         tm_status st = TM_OK;
         switch (c) {
         case 'c': a->config_path = optarg; break;
-        case O_CID: st = tm_vsock_parse_u32(optarg, "--cid", &a->cid); a->cid_given = true; break;
+        case O_CID:
+            st = tm_vsock_parse_u32(optarg, "--cid", &a->cid);
+            a->cid_given = true;
+            break;
         case O_LOG: st = tm_vsock_parse_u32(optarg, "--log-port", &a->log_port); break;
         case O_KMS: st = tm_vsock_parse_u32(optarg, "--kms-proxy-port", &a->kms_proxy_port); break;
         case O_NOEXT: a->no_extensions = true; break;
-        case O_REPUSH: st = tm_vsock_parse_u32(optarg, "--repush-seconds", &v); a->repush_s = v; break;
-        case O_BOOT: st = tm_vsock_parse_u32(optarg, "--boot-wait", &v); a->boot_wait_s = v; break;
+        case O_REPUSH:
+            st = tm_vsock_parse_u32(optarg, "--repush-seconds", &v);
+            a->repush_s = v;
+            break;
+        case O_BOOT:
+            st = tm_vsock_parse_u32(optarg, "--boot-wait", &v);
+            a->boot_wait_s = v;
+            break;
         case O_SIM: a->sim_dir = optarg; break;
         case O_METRICS: a->metrics_addr = optarg; break;
-        case 'v': a->log_level = TM_LOG_DEBUG; tm_log_set_level(TM_LOG_DEBUG); break;
+        case 'v':
+            a->log_level = TM_LOG_DEBUG;
+            tm_log_set_level(TM_LOG_DEBUG);
+            break;
         case O_LEVEL: {
             char why[160];
-            if (tm_log_set_spec(optarg, why, sizeof(why)) != 0) st = tm_err_set(TM_ERR_INVALID, "--log-level: %s", why);
-            else a->log_level = (int)tm_log_get_level();
+            if (tm_log_set_spec(optarg, why, sizeof(why)) != 0)
+                st = tm_err_set(TM_ERR_INVALID, "--log-level: %s", why);
+            else
+                a->log_level = (int)tm_log_get_level();
             break;
         }
         case O_FORMAT: {
             int format = tm_log_parse_format(optarg);
-            if (format < 0) st = tm_err_set(TM_ERR_INVALID, "--log-format: '%s' is not human or json", optarg);
-            else tm_log_set_format((tm_log_format)format);
+            if (format < 0)
+                st = tm_err_set(TM_ERR_INVALID, "--log-format: '%s' is not human or json", optarg);
+            else
+                tm_log_set_format((tm_log_format)format);
             break;
         }
         case 'h': start_usage(stdout); return -1;
@@ -190,7 +211,8 @@ static tm_status node_target(helper_run *h)
         h->transport = TMKMS__NITRO__TRANSPORT__TRANSPORT_NOISE;
         tm_noise_peer_id(pin, h->peer_id);
     }
-    TM_ENSURE(strlen(host) < sizeof(h->relay.host), TM_ERR_CONFIG, "%s: address: host name too long", h->cfg->path);
+    TM_ENSURE(strlen(host) < sizeof(h->relay.host), TM_ERR_CONFIG, "%s: address: host name too long",
+              h->cfg->path);
     memcpy(h->relay.host, host, strlen(host) + 1);
     snprintf(h->relay.port, sizeof(h->relay.port), "%s", port);
     return TM_OK;
@@ -250,7 +272,8 @@ static void *state_main(void *arg)
 
 static void *log_main(void *arg)
 {
-    log_receiver_run(((helper_run *)arg)->log_l);
+    helper_run *h = arg;
+    log_receiver_run(h->log_l, h->mirror);
     return NULL;
 }
 
@@ -328,6 +351,7 @@ static tm_status prepare(helper_run *h, const start_args *a)
     TM_TRY(tm_nitro_config_load(a->config_path, &h->cfg));
     /* The registry, before any thread records into it (the state server, KMS calls). */
     if (a->metrics_addr) TM_TRY(tm_metrics_open_process("tmkms-nitro-helper", 0, &h->metrics));
+    TM_TRY(metrics_mirror_new(h->metrics, &h->mirror));
     TM_TRY(helper_net(a->sim_dir, &h->net));
     TM_TRY(node_target(h));
     TM_TRY(helper_read_sealed(h->cfg->sealed_consensus_key_path, &h->sealed, &h->sealed_len));
@@ -376,20 +400,6 @@ static uint64_t monotonic_ms(void)
     return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
 }
 
-/* Started by `launch-all` (our parent runs this same program): launch-all is the unit's
- * main process and stops or restarts us on its own, so a STOPPING=1 from us would tell
- * systemd the whole unit is stopping (its unit has NotifyAccess=all for our READY=1). */
-static bool under_launch_all(void)
-{
-    char self[4096], parent[4096], path[64];
-    snprintf(path, sizeof(path), "/proc/%d/exe", (int)getppid());
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    ssize_t m = readlink(path, parent, sizeof(parent) - 1);
-    if (n <= 0 || m <= 0) return false;
-    self[n] = parent[m] = '\0';
-    return strcmp(self, parent) == 0;
-}
-
 /* The watchdog's health check: the state server is not stuck holding its lock (a persist
  * takes milliseconds; the lock is released at once). */
 static bool state_alive(helper_run *h, uint64_t bound_us)
@@ -407,6 +417,21 @@ static bool state_alive(helper_run *h, uint64_t bound_us)
     return true;
 }
 
+/* STATUS= for systemctl status: the enclave, the chain and whether the node relay has a
+ * validator connected; sent again when any of it changes. */
+static void update_status(helper_run *h, bool force)
+{
+    int connected = atomic_load(&h->relay_stats.relaying) > 0;
+    if (!force && connected == h->shown_connected) return;
+    h->shown_connected = connected;
+    const char *node = connected ? "validator connected" : "no validator connected";
+    if (h->repush_failed)
+        tm_sd_status("enclave CID %u, chain '%s': config repush failed (see the log); %s", h->cid,
+                     h->cfg->chain_id, node);
+    else
+        tm_sd_status("enclave CID %u serves chain '%s'; %s", h->cid, h->cfg->chain_id, node);
+}
+
 /* Until a termination signal: repush the config now and then; ping the systemd watchdog
  * (a quarter of its interval) in between. A repush can take a minute (unsealing through
  * KMS): the units' WatchdogSec= allows for it. */
@@ -418,33 +443,37 @@ static int serve(helper_run *h, const start_args *a, int sig_fd)
     for (;;) {
         uint64_t now = monotonic_ms();
         if (watchdog_ms && now >= next_ping) {
-            if (state_alive(h, watchdog_ms * 500)) tm_sd_watchdog_ping();
-            else tm_log_warn(MOD, "the state lock was not free within %llu ms: no watchdog ping",
-                             (unsigned long long)(watchdog_ms / 2));
+            if (state_alive(h, watchdog_ms * 500))
+                tm_sd_watchdog_ping();
+            else
+                tm_log_warn(MOD, "the state lock was not free within %llu ms: no watchdog ping",
+                            (unsigned long long)(watchdog_ms / 2));
             next_ping = now + watchdog_ms / 4;
         }
-        int wait_ms = -1;
-        if (a->repush_s) /* at most a minute at a time: the loop comes back */
-            wait_ms = next_repush > now ? (int)(next_repush - now < 60000 ? next_repush - now : 60000) : 0;
+        update_status(h, false);
+        /* At most a second at a time: the loop comes back to see the node relay. */
+        int wait_ms = STATUS_POLL_MS;
+        if (a->repush_s && next_repush <= now + STATUS_POLL_MS)
+            wait_ms = next_repush > now ? (int)(next_repush - now) : 0;
         if (watchdog_ms) {
             int until_ping = next_ping > now ? (int)(next_ping - now) : 0;
-            if (wait_ms < 0 || until_ping < wait_ms) wait_ms = until_ping;
+            if (until_ping < wait_ms) wait_ms = until_ping;
         }
         struct pollfd p = {sig_fd, POLLIN, 0};
         int n = poll(&p, 1, wait_ms);
         int sig = n > 0 ? helper_signal_next(sig_fd) : 0;
         if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
-            if (!under_launch_all()) tm_sd_stopping();
+            tm_sd_stopping(); /* under launch-all it goes to launch-all, which keeps it */
             tm_log_info(MOD, "received %s, shutting down", strsignal(sig));
             return HELPER_EXIT_OK;
         }
         if (n != 0 || !a->repush_s || monotonic_ms() < next_repush) continue;
         uint8_t pub[32];
-        if (push_config(h, a, 1000, pub) != TM_OK) {
-            tm_log_warn(MOD, "config repush: %s", tm_err_msg());
-            tm_sd_status("enclave CID %u, chain '%s': config repush failed (see the log)", a->cid, h->cfg->chain_id);
-        } else {
-            tm_sd_status("enclave CID %u serves chain '%s'", a->cid, h->cfg->chain_id);
+        bool failed = push_config(h, a, 1000, pub) != TM_OK;
+        if (failed) tm_log_warn(MOD, "config repush: %s", tm_err_msg());
+        if (failed != h->repush_failed) {
+            h->repush_failed = failed;
+            update_status(h, true);
         }
         next_repush = monotonic_ms() + (uint64_t)a->repush_s * 1000u;
     }
@@ -452,25 +481,30 @@ static int serve(helper_run *h, const start_args *a, int sig_fd)
 
 int cmd_start(int argc, char **argv)
 {
-    start_args a = {.config_path = "tmkms.toml", .log_port = TM_NITRO_PORT_LOGS, .repush_s = 10, .boot_wait_s = 120,
+    start_args a = {.config_path = "tmkms.toml",
+                    .log_port = TM_NITRO_PORT_LOGS,
+                    .repush_s = 10,
+                    .boot_wait_s = 120,
                     .log_level = -1};
     int r = parse_start_args(argc, argv, &a);
     if (r) return r < 0 ? HELPER_EXIT_OK : r;
     static helper_run h;
     h.started = (int64_t)time(NULL);
     h.relay_stop[0] = h.relay_stop[1] = -1;
+    h.shown_connected = -1;
     static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP};
     int sig_fd = -1, code = HELPER_EXIT_FAIL;
     uint8_t pub[32];
-    if (tm_crypto_init() != TM_OK || tm_process_harden() != TM_OK || helper_signal_pipe(stop_signals, 3, &sig_fd) != TM_OK || prepare(&h, &a) != TM_OK) {
+    if (tm_crypto_init() != TM_OK || tm_process_harden() != TM_OK ||
+        helper_signal_pipe(stop_signals, 3, &sig_fd) != TM_OK || prepare(&h, &a) != TM_OK) {
         tm_log_error(MOD, "%s", tm_err_msg());
         goto out;
     }
     if (!a.cid_given) a.cid = h.cfg->enclave_config_cid;
     h.cid = a.cid;
     start_status(&h);
-    tm_log_info(MOD, "chain '%s', node %s, state %s; enclave at CID %u port %u", h.cfg->chain_id, h.cfg->address,
-                h.cfg->state_file_path, a.cid, h.cfg->enclave_config_port);
+    tm_log_info(MOD, "chain '%s', node %s, state %s; enclave at CID %u port %u", h.cfg->chain_id,
+                h.cfg->address, h.cfg->state_file_path, a.cid, h.cfg->enclave_config_port);
     tm_sd_status("pushing the config to the enclave at CID %u", a.cid);
     if (push_config(&h, &a, (int)a.boot_wait_s * 1000, pub) != TM_OK) {
         tm_log_error(MOD, "%s", tm_err_msg());
@@ -479,7 +513,7 @@ int cmd_start(int argc, char **argv)
     char b64[64];
     sodium_bin2base64(b64, sizeof(b64), pub, 32, sodium_base64_VARIANT_ORIGINAL);
     tm_log_info(MOD, "the enclave serves chain '%s' with consensus key %s", h.cfg->chain_id, b64);
-    tm_sd_status("enclave CID %u serves chain '%s'", a.cid, h.cfg->chain_id);
+    update_status(&h, true);
     tm_sd_ready();
     code = serve(&h, &a, sig_fd);
 out:

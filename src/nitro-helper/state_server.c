@@ -29,14 +29,17 @@ tm_status state_server_open(state_server *s, const char *path, const char *chain
     pthread_mutex_init(&s->lock, NULL);
     tm_status status = tm_state_file_open(path, chain_id, &s->store, &s->last);
     if (status == TM_ERR_NOT_FOUND)
-        return tm_err_set(status,
-                          "no state file at %s; refusing to start from an unknown state. If this key has never "
-                          "signed on chain '%s', create it with tmkms-nitro-helper init --chain-id %s (or import "
-                          "the node's priv_validator_state.json with tmkms state import)",
-                          path, chain_id, chain_id);
+        return tm_err_set(
+            status,
+            "no state file at %s; refusing to start from an unknown state. If this key has never "
+            "signed on chain '%s', create it with tmkms-nitro-helper init --chain-id %s (or import "
+            "the node's priv_validator_state.json with tmkms state import)",
+            path, chain_id, chain_id);
     if (status != TM_OK) return tm_err_prefix(status, "state file %s: ", path);
     tm_metrics *metrics = tm_metrics_global();
-    s->metrics = tm_chain_metrics_new(metrics, chain_id);
+    /* Refusals are the enclave's (its guard refuses; a persist refused here is one of its
+     * refusals too): the helper mirrors them from its metrics reports (metrics_mirror.c). */
+    s->metrics = tm_chain_metrics_new_ex(metrics, chain_id, TM_CHAIN_METRICS_NO_REFUSALS);
     tm_chain_metrics_last(s->metrics, &s->last);
     s->enclave_up =
         tm_metrics_gauge(metrics, "tmkms_nitro_enclave_up",
@@ -116,12 +119,11 @@ static tm_status persist(state_conn *c, const Tmkms__Nitro__StatePersist *p)
     TM_TRY(tm_nitro_state_from_msg(p->state, &next)); /* validated already; converts */
     pthread_mutex_lock(&s->lock);
     tm_status status = TM_OK;
-    tm_refusal_reason reason = TM_REFUSAL_PERSISTENCE;
     if (tm_hrs_compare(next.height, next.round, next.step, s->last.height, s->last.round, s->last.step) < 0) {
-        status = tm_err_set(TM_ERR_DOUBLE_SIGN, "state_persist.state %lld/%d/%s is below the file's %lld/%d/%s",
-                            (long long)next.height, next.round, tm_step_name(next.step), (long long)s->last.height,
-                            s->last.round, tm_step_name(s->last.step));
-        reason = TM_REFUSAL_REGRESSION;
+        status = tm_err_set(TM_ERR_DOUBLE_SIGN,
+                            "state_persist.state %lld/%d/%s is below the file's %lld/%d/%s (a regression)",
+                            (long long)next.height, next.round, tm_step_name(next.step),
+                            (long long)s->last.height, s->last.round, tm_step_name(s->last.step));
     }
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -133,10 +135,10 @@ static tm_status persist(state_conn *c, const Tmkms__Nitro__StatePersist *p)
     } else {
         s->persist_failures++;
         snprintf(s->last_persist_error, sizeof(s->last_persist_error), "%s", tm_err_msg());
-        tm_chain_metrics_refused(s->metrics, reason);
     }
     pthread_mutex_unlock(&s->lock);
-    if (status != TM_OK) return tm_err_prefix(status, "not persisted (the enclave withholds the signature): ");
+    if (status != TM_OK)
+        return tm_err_prefix(status, "not persisted (the enclave withholds the signature): ");
     return send_ack(c->conn, p->seq);
 }
 

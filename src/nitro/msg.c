@@ -4,6 +4,7 @@
 #include "tmkms/nitro/msg.h"
 
 #include "tmkms/log.h"
+#include "tmkms/metrics.h"
 
 #include <sodium.h>
 #include <stdbool.h>
@@ -19,7 +20,8 @@ static tm_status check_text(const char *s, size_t max, bool may_be_empty, const 
     TM_ENSURE(n <= max, TM_ERR_TOO_LARGE, "%s: longer than %zu bytes", field, max);
     TM_ENSURE(n > 0 || may_be_empty, TM_ERR_INVALID, "%s: empty", field);
     for (size_t i = 0; i < n; i++)
-        TM_ENSURE(s[i] >= 0x20 && s[i] < 0x7f, TM_ERR_INVALID, "%s: byte %zu is not printable ASCII", field, i);
+        TM_ENSURE(s[i] >= 0x20 && s[i] < 0x7f, TM_ERR_INVALID, "%s: byte %zu is not printable ASCII", field,
+                  i);
     return TM_OK;
 }
 
@@ -70,11 +72,13 @@ static tm_status check_keygen_request(const Tmkms__Nitro__KeygenRequest *r)
 
 static tm_status check_keygen_response(const Tmkms__Nitro__KeygenResponse *r)
 {
-    CHECK(check_bytes(&r->sealed_consensus_key, 1, TM_NITRO_MAX_SEALED, "keygen_response.sealed_consensus_key"));
+    CHECK(check_bytes(&r->sealed_consensus_key, 1, TM_NITRO_MAX_SEALED,
+                      "keygen_response.sealed_consensus_key"));
     CHECK(check_bytes(&r->consensus_pubkey, TM_ED25519_PUBKEY_LEN, TM_ED25519_PUBKEY_LEN,
                       "keygen_response.consensus_pubkey"));
     CHECK(check_bytes(&r->attestation_doc, 1, TM_NITRO_MAX_ATTESTATION, "keygen_response.attestation_doc"));
-    CHECK(check_bytes(&r->sealed_identity_key, 0, TM_NITRO_MAX_SEALED, "keygen_response.sealed_identity_key"));
+    CHECK(
+        check_bytes(&r->sealed_identity_key, 0, TM_NITRO_MAX_SEALED, "keygen_response.sealed_identity_key"));
     size_t want_id = r->sealed_identity_key.len ? TM_ED25519_PUBKEY_LEN : 0;
     return check_bytes(&r->identity_pubkey, want_id, want_id, "keygen_response.identity_pubkey");
 }
@@ -83,11 +87,11 @@ static tm_status check_start_request(const Tmkms__Nitro__StartRequest *r)
 {
     CHECK(check_text(r->chain_id, TM_MAX_CHAIN_ID_LEN, false, "start_request.chain_id"));
     TM_ENSURE(r->max_height >= 0, TM_ERR_INVALID, "start_request.max_height: negative");
-    CHECK(check_bytes(&r->sealed_consensus_key, 1, TM_NITRO_MAX_SEALED, "start_request.sealed_consensus_key"));
+    CHECK(
+        check_bytes(&r->sealed_consensus_key, 1, TM_NITRO_MAX_SEALED, "start_request.sealed_consensus_key"));
     CHECK(check_bytes(&r->sealed_identity_key, 0, TM_NITRO_MAX_SEALED, "start_request.sealed_identity_key"));
     switch (r->transport) {
-    case TMKMS__NITRO__TRANSPORT__TRANSPORT_PLAIN:
-        break;
+    case TMKMS__NITRO__TRANSPORT__TRANSPORT_PLAIN: break;
     case TMKMS__NITRO__TRANSPORT__TRANSPORT_SECRET_CONNECTION:
     case TMKMS__NITRO__TRANSPORT__TRANSPORT_NOISE:
         TM_ENSURE(r->sealed_identity_key.len > 0, TM_ERR_INVALID,
@@ -104,7 +108,8 @@ static tm_status check_start_request(const Tmkms__Nitro__StartRequest *r)
     CHECK(check_port(r->log_port, true, "start_request.log_port"));
     CHECK(check_region(r->aws_region, "start_request.aws_region"));
     CHECK(check_credentials(r->credentials, "start_request.credentials"));
-    TM_ENSURE(r->log_level <= TM_LOG_DEBUG + 1, TM_ERR_INVALID, "start_request.log_level: %u unknown", r->log_level);
+    TM_ENSURE(r->log_level <= TM_LOG_DEBUG + 1, TM_ERR_INVALID, "start_request.log_level: %u unknown",
+              r->log_level);
     return check_port(r->kms_proxy_port, true, "start_request.kms_proxy_port");
 }
 
@@ -117,15 +122,90 @@ static tm_status check_state(const Tmkms__Nitro__SignState *s, const char *field
     return TM_OK;
 }
 
+/* [a-zA-Z_:][a-zA-Z0-9_:]* (metric names; with colon false, label names). */
+static bool prom_name(const char *s, bool colon)
+{
+    for (size_t i = 0; s[i]; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon && c == ':') ||
+                  (i > 0 && c >= '0' && c <= '9');
+        if (!ok) return false;
+    }
+    return s[0] != '\0';
+}
+
+static tm_status check_labels(const Tmkms__Nitro__MetricSeries *s, size_t idx)
+{
+    TM_ENSURE(s->n_labels <= TM_METRICS_MAX_LABELS, TM_ERR_TOO_LARGE,
+              "metrics_report.series[%zu].labels: %zu, at most %d", idx, s->n_labels, TM_METRICS_MAX_LABELS);
+    for (size_t i = 0; i < s->n_labels; i++) {
+        const Tmkms__Nitro__MetricLabel *l = s->labels[i];
+        TM_ENSURE(l, TM_ERR_INVALID, "metrics_report.series[%zu].labels[%zu]: missing", idx, i);
+        CHECK(check_text(l->name, TM_NITRO_MAX_LABEL_NAME, false, "metrics_report.series[].labels[].name"));
+        CHECK(check_text(l->value, TM_NITRO_MAX_LABEL_VALUE, true, "metrics_report.series[].labels[].value"));
+        TM_ENSURE(prom_name(l->name, false) && strncmp(l->name, "__", 2) != 0, TM_ERR_INVALID,
+                  "metrics_report.series[%zu].labels[%zu].name: \"%s\" is not a label name", idx, i, l->name);
+        TM_ENSURE(s->type != TM_NITRO_METRIC_HISTOGRAM || strcmp(l->name, "le") != 0, TM_ERR_INVALID,
+                  "metrics_report.series[%zu].labels[%zu].name: \"le\" on a histogram", idx, i);
+        for (size_t j = 0; j < i; j++)
+            TM_ENSURE(strcmp(s->labels[j]->name, l->name) != 0, TM_ERR_INVALID,
+                      "metrics_report.series[%zu].labels[%zu].name: \"%s\" given twice", idx, i, l->name);
+    }
+    return TM_OK;
+}
+
+/* A histogram's buckets are the latency buckets and count is their sum; the other types
+ * carry only their own value. */
+static tm_status check_values(const Tmkms__Nitro__MetricSeries *s, size_t idx)
+{
+    if (s->type != TM_NITRO_METRIC_HISTOGRAM) {
+        TM_ENSURE(s->n_buckets == 0 && s->count == 0 && s->sum_ns == 0, TM_ERR_INVALID,
+                  "metrics_report.series[%zu].buckets: only a histogram has buckets, count or sum_ns", idx);
+        TM_ENSURE(s->type == TM_NITRO_METRIC_COUNTER ? s->gauge == 0 : s->counter == 0, TM_ERR_INVALID,
+                  "metrics_report.series[%zu]: a value of another type", idx);
+        return TM_OK;
+    }
+    TM_ENSURE(s->counter == 0 && s->gauge == 0, TM_ERR_INVALID,
+              "metrics_report.series[%zu]: a histogram with a counter or gauge value", idx);
+    TM_ENSURE(s->n_buckets == tm_metrics_latency_bounds_n + 1, TM_ERR_INVALID,
+              "metrics_report.series[%zu].buckets: %zu, a histogram has %zu", idx, s->n_buckets,
+              tm_metrics_latency_bounds_n + 1);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < s->n_buckets; i++) {
+        TM_ENSURE(s->buckets[i] <= UINT64_MAX - sum, TM_ERR_INVALID,
+                  "metrics_report.series[%zu].buckets: the sum overflows", idx);
+        sum += s->buckets[i];
+    }
+    TM_ENSURE(sum == s->count, TM_ERR_INVALID,
+              "metrics_report.series[%zu].count: %llu, the buckets sum to %llu", idx,
+              (unsigned long long)s->count, (unsigned long long)sum);
+    return TM_OK;
+}
+
+static tm_status check_metrics_report(const Tmkms__Nitro__MetricsReport *r)
+{
+    TM_ENSURE(r->n_series <= TM_NITRO_MAX_METRIC_SERIES, TM_ERR_TOO_LARGE,
+              "metrics_report.series: %zu, at most %d", r->n_series, TM_NITRO_MAX_METRIC_SERIES);
+    for (size_t i = 0; i < r->n_series; i++) {
+        const Tmkms__Nitro__MetricSeries *s = r->series[i];
+        TM_ENSURE(s, TM_ERR_INVALID, "metrics_report.series[%zu]: missing", i);
+        CHECK(check_text(s->name, TM_NITRO_MAX_METRIC_NAME, false, "metrics_report.series[].name"));
+        TM_ENSURE(prom_name(s->name, true), TM_ERR_INVALID,
+                  "metrics_report.series[%zu].name: \"%s\" is not a metric name", i, s->name);
+        TM_ENSURE(s->type <= TM_NITRO_METRIC_HISTOGRAM, TM_ERR_INVALID,
+                  "metrics_report.series[%zu].type: %u unknown", i, s->type);
+        CHECK(check_labels(s, i));
+        CHECK(check_values(s, i));
+    }
+    return TM_OK;
+}
+
 static tm_status check_body(const tm_nitro_msg *m)
 {
     switch (m->body_case) {
-    case TMKMS__NITRO__MESSAGE__BODY_KEYGEN_REQUEST:
-        return check_keygen_request(m->keygen_request);
-    case TMKMS__NITRO__MESSAGE__BODY_KEYGEN_RESPONSE:
-        return check_keygen_response(m->keygen_response);
-    case TMKMS__NITRO__MESSAGE__BODY_START_REQUEST:
-        return check_start_request(m->start_request);
+    case TMKMS__NITRO__MESSAGE__BODY_KEYGEN_REQUEST: return check_keygen_request(m->keygen_request);
+    case TMKMS__NITRO__MESSAGE__BODY_KEYGEN_RESPONSE: return check_keygen_response(m->keygen_response);
+    case TMKMS__NITRO__MESSAGE__BODY_START_REQUEST: return check_start_request(m->start_request);
     case TMKMS__NITRO__MESSAGE__BODY_START_RESPONSE:
         return check_bytes(&m->start_response->consensus_pubkey, TM_ED25519_PUBKEY_LEN, TM_ED25519_PUBKEY_LEN,
                            "start_response.consensus_pubkey");
@@ -136,16 +216,15 @@ static tm_status check_body(const tm_nitro_msg *m)
         return check_state(m->state_load_response->state, "state_load_response.state");
     case TMKMS__NITRO__MESSAGE__BODY_STATE_PERSIST:
         return check_state(m->state_persist->state, "state_persist.state");
-    case TMKMS__NITRO__MESSAGE__BODY_STATE_ACK:
-        return TM_OK;
+    case TMKMS__NITRO__MESSAGE__BODY_STATE_ACK: return TM_OK;
     case TMKMS__NITRO__MESSAGE__BODY_LOG_LINE:
         TM_ENSURE(m->log_line->level <= TM_LOG_DEBUG, TM_ERR_INVALID, "log_line.level: %u unknown",
                   m->log_line->level);
         return check_text(m->log_line->text, TM_NITRO_MAX_LOG_LINE, true, "log_line.text");
     case TMKMS__NITRO__MESSAGE__BODY_ERROR:
         return check_text(m->error->message, TM_NITRO_MAX_ERROR, true, "error.message");
-    default:
-        return tm_err_set(TM_ERR_INVALID, "message: no body");
+    case TMKMS__NITRO__MESSAGE__BODY_METRICS_REPORT: return check_metrics_report(m->metrics_report);
+    default: return tm_err_set(TM_ERR_INVALID, "message: no body");
     }
 }
 
@@ -166,7 +245,14 @@ static bool has_field_zero(const ProtobufCMessage *m)
     const ProtobufCMessageDescriptor *d = m->descriptor;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED) continue;
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) { /* MetricsReport.series, MetricSeries.labels */
+            size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+            ProtobufCMessage *const *subs = *(ProtobufCMessage *const *const *)((const char *)m + f->offset);
+            for (size_t k = 0; k < n; k++)
+                if (subs[k] && has_field_zero(subs[k])) return true;
+            continue;
+        }
         if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
             *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
             continue;
@@ -212,7 +298,8 @@ tm_status tm_nitro_msg_decode(const uint8_t *buf, size_t len, tm_nitro_msg **out
     TM_ENSURE(m, TM_ERR_INVALID, "message: %zu bytes that are not a host.proto Message", len);
     if (has_field_zero(&m->base)) {
         tmkms__nitro__message__free_unpacked(m, &wiping_allocator);
-        tm_err_set(TM_ERR_INVALID, "message: %zu bytes that are not a host.proto Message (field number 0)", len);
+        tm_err_set(TM_ERR_INVALID, "message: %zu bytes that are not a host.proto Message (field number 0)",
+                   len);
         return TM_ERR_INVALID;
     }
     tm_status status = tm_nitro_msg_validate(m);
@@ -233,7 +320,8 @@ tm_status tm_nitro_send(tm_conn *conn, tm_nitro_msg *m)
 {
     m->version = TM_NITRO_PROTO_VERSION;
     size_t len = tmkms__nitro__message__get_packed_size(m);
-    TM_ENSURE(len > 0 && len <= TM_NITRO_FRAME_MAX, TM_ERR_TOO_LARGE, "message of %zu bytes exceeds a frame", len);
+    TM_ENSURE(len > 0 && len <= TM_NITRO_FRAME_MAX, TM_ERR_TOO_LARGE, "message of %zu bytes exceeds a frame",
+              len);
     uint8_t *frame = malloc(4 + len);
     TM_ENSURE(frame, TM_ERR_NOMEM, "out of memory");
     frame[0] = (uint8_t)(len >> 24);
@@ -251,8 +339,15 @@ tm_status tm_nitro_send(tm_conn *conn, tm_nitro_msg *m)
 
 tm_status tm_nitro_recv(tm_conn *conn, tm_nitro_msg **out)
 {
+    bool in_sync = false;
+    return tm_nitro_recv_sync(conn, out, &in_sync);
+}
+
+tm_status tm_nitro_recv_sync(tm_conn *conn, tm_nitro_msg **out, bool *in_sync)
+{
     uint8_t hdr[4];
     *out = NULL;
+    *in_sync = false;
     TM_TRY(tm_conn_read_exact(conn, hdr, sizeof(hdr)));
     uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
     TM_ENSURE(len > 0 && len <= TM_NITRO_FRAME_MAX, TM_ERR_INVALID, "frame: length %u outside 1..%u", len,
@@ -260,7 +355,10 @@ tm_status tm_nitro_recv(tm_conn *conn, tm_nitro_msg **out)
     uint8_t *buf = malloc(len);
     TM_ENSURE(buf, TM_ERR_NOMEM, "out of memory");
     tm_status status = tm_conn_read_exact(conn, buf, len);
-    if (status == TM_OK) status = tm_nitro_msg_decode(buf, len, out);
+    if (status == TM_OK) {
+        *in_sync = true;
+        status = tm_nitro_msg_decode(buf, len, out);
+    }
     memset(buf, 0, len);
     __asm__ volatile("" : : "r"(buf) : "memory");
     free(buf);
@@ -280,7 +378,8 @@ tm_status tm_nitro_recv_expect(tm_conn *conn, tm_nitro_body want, tm_nitro_msg *
     if (m->body_case == TMKMS__NITRO__MESSAGE__BODY_ERROR) {
         uint32_t code = m->error->code;
         /* A peer's EOF code would read as our connection closing: report it as a refusal. */
-        status = code > TM_OK && code <= TM_ERR_CONFIG && code != TM_ERR_EOF ? (tm_status)code : TM_ERR_REFUSED;
+        status =
+            code > TM_OK && code <= TM_ERR_CONFIG && code != TM_ERR_EOF ? (tm_status)code : TM_ERR_REFUSED;
         tm_err_set(status, "%s", m->error->message ? m->error->message : "");
     } else {
         status = tm_err_set(TM_ERR_INVALID, "expected %s, got %s", tm_nitro_body_name(want),
@@ -355,6 +454,7 @@ const char *tm_nitro_body_name(tm_nitro_body body)
     case TMKMS__NITRO__MESSAGE__BODY_STATE_ACK: return "state_ack";
     case TMKMS__NITRO__MESSAGE__BODY_LOG_LINE: return "log_line";
     case TMKMS__NITRO__MESSAGE__BODY_ERROR: return "error";
+    case TMKMS__NITRO__MESSAGE__BODY_METRICS_REPORT: return "metrics_report";
     default: return "no body";
     }
 }

@@ -34,15 +34,17 @@ jq -e '.panels | length > 0' "$dash" >/dev/null && ok "dashboard: valid JSON, $(
   bad "dashboard JSON"
 [[ $(jq '[.panels[].id] | length' "$dash") == $(jq '[.panels[].id] | unique | length' "$dash") ]] &&
   ok "dashboard: unique panel ids" || bad "dashboard: duplicate panel ids"
+jq -e '(.panels | length) as $n | [.panels[].gridPos | [.x, .y, .w, .h][] | numbers] | length == 4 * $n' "$dash" >/dev/null &&
+  ok "dashboard: every panel's gridPos is four numbers" || bad "dashboard: a gridPos that is not x, y, w, h numbers"
 # Each expression as a recording rule, with Grafana's variables as Grafana expands them.
 {
   echo "groups:"
   echo "  - name: dashboard"
   echo "    rules:"
-  jq -r '.panels[].targets[].expr' "$dash" | sed 's/\$__rate_interval/1m/g; s/\$job/.*/g; s/\$instance/.*/g; s/\$chain/.*/g' |
+  jq -r '.panels[] | .targets[]?.expr' "$dash" | sed 's/\$__rate_interval/1m/g; s/\$job/.*/g; s/\$instance/.*/g; s/\$chain/.*/g' |
     awk '{n++; gsub(/\x27/, "\x27\x27"); printf "      - record: dashboard:expr%d\n        expr: \x27%s\x27\n", n, $0}'
 } >"$work/dashboard-rules.yml"
-n=$(jq -r '.panels[].targets[].expr' "$dash" | wc -l)
+n=$(jq -r '.panels[] | .targets[]?.expr' "$dash" | wc -l)
 promtool check rules "$work/dashboard-rules.yml" >"$work/dash.out" 2>&1 && ok "dashboard: all $n expressions parse (promtool)" ||
   { bad "dashboard expressions"; cat "$work/dash.out"; }
 # Every tmkms_* metric the dashboard and the alerts use is one the code registers.

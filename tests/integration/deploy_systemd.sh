@@ -51,8 +51,8 @@ done
 grep -qxF "ExecStart=/usr/local/bin/tmkms-nitro-run launch-all" "$deploy/systemd/tmkms-nitro.service" || fail "launch-all unit"
 grep -qxF "ExecStart=/usr/local/bin/tmkms-nitro-run start" "$deploy/systemd/tmkms-nitro-helper.service" || fail "helper unit"
 grep -qxF "DeviceAllow=/dev/nitro_enclaves rw" "$deploy/systemd/tmkms-nitro.service" || fail "launch-all: nitro-cli's device"
-# launch-all does not notify: its helper child does (READY=1), so any process may.
-grep -qxF "NotifyAccess=all" "$deploy/systemd/tmkms-nitro.service" || fail "launch-all: NotifyAccess"
+# launch-all notifies itself (the helper's READY=1 goes to launch-all): only the main process.
+grep -qxF "NotifyAccess=main" "$deploy/systemd/tmkms-nitro.service" || fail "launch-all: NotifyAccess"
 grep -qxF "NotifyAccess=main" "$deploy/systemd/tmkms-nitro-helper.service" || fail "helper: NotifyAccess"
 grep -q "^WatchdogSec=" "$deploy/systemd/tmkms-nitro-helper.service" || fail "helper: no WatchdogSec"
 src="$deploy/systemd/tmkms.service"

@@ -34,12 +34,31 @@ cat >helper-standin <<SH
 if [[ \$1 == start ]]; then
     echo "\$\$ \$*" >>"$work/helper.starts"
     [[ -f "$work/helper.crash" ]] && exit 3
+    echo "\${NOTIFY_SOCKET:-} \${WATCHDOG_USEC:-}" >>"$work/helper.env"
+    # Like the helper: READY=1 (and STATUS=) from its own PID once it serves, then STOPPING=1 on SIGTERM.
+    [[ -n \${NOTIFY_SOCKET:-} ]] && exec python3 "$work/notify-standin.py"
     exec sleep 100000
 fi
 [[ \$1 == enclave && \$2 == vsock-proxy ]] && echo "\$\$" >>"$work/proxy.starts"
 exec "$HELPER" "\$@"
 SH
 chmod +x helper-standin
+cat >notify-standin.py <<'PY'
+import os, signal, socket, sys, time
+path = os.environ["NOTIFY_SOCKET"]
+addr = "\0" + path[1:] if path.startswith("@") else path
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+def stop(*_):
+    s.sendto(b"STOPPING=1", addr)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+time.sleep(0.3)
+s.sendto(b"STATUS=enclave CID 16 serves chain 'test-chain'; no validator connected", addr)
+s.sendto(b"READY=1", addr)
+s.sendto(b"READY=1", addr)  # a second READY=1: launch-all sends one
+while True:
+    time.sleep(1000)
+PY
 export TMKMS_NITRO_HELPER_BIN="$work/helper-standin"
 export FAKE_NITRO_ENCLAVE_CMD='exec sleep 100000'
 echo "fake image" >tmkms.eif
@@ -170,4 +189,39 @@ expect 1 "$HELPER" launch-all -c missing.toml --simulate sim --kms-target 127.0.
 printf '[enclave]\ncpu_count = -2\n' >bad.toml
 expect 1 "$HELPER" launch-all -e bad.toml --simulate sim --kms-target 127.0.0.1:1
 [[ $err == *"bad.toml:2: enclave.cpu_count"* ]] || fail "bad enclave.toml: $err"
+# --- systemd: launch-all under a stand-in for PID 1 (NotifyAccess=main): one READY=1, from
+# launch-all, after the helper's; the helper's STATUS= passed on; the helper's NOTIFY_SOCKET
+# is launch-all's, not systemd's; --metrics reaches the helper; STOPPING=1 on SIGTERM.
+rm -f helper.starts helper.env launch.log
+python3 "$TMKMS_SOURCE_DIR/tests/lib/sd_notify_receiver.py" --pid-file launch.pid notify.log -- \
+    "$HELPER" launch-all -c tmkms.toml -e enclave.toml --simulate sim --kms-target "127.0.0.1:$kms_port" \
+    --check-interval-ms 200 --backoff-ms 100 --metrics 127.0.0.1:9 >>launch.log 2>&1 &
+launcher=$!
+wait_for 100 test -s helper.starts || fail "no helper under the notify receiver; log: $(cat launch.log)"
+wait_for 100 grep -q "READY=1" notify.log || fail "no READY=1; notifications: $(cat notify.log 2>/dev/null)"
+grep -q -- "--metrics 127.0.0.1:9" helper.starts || fail "--metrics not passed to the helper: $(cat helper.starts)"
+read -r helper_notify helper_wd <helper.env
+[[ $helper_notify == @tmkms-launch-all-* && -z $helper_wd ]] ||
+    fail "the helper's NOTIFY_SOCKET '$helper_notify' (watchdog '$helper_wd') is not launch-all's"
+sleep 0.5
+kill -TERM "$launcher"
+rc=0
+wait "$launcher" || rc=$?
+launcher=""
+[[ $rc == 0 ]] || fail "launch-all under the notify receiver exited $rc; log: $(cat launch.log)"
+python3 - notify.log "$(cat launch.pid)" <<'PY' || fail "notifications: $(cat notify.log)"
+import sys
+main = int(sys.argv[2])
+msgs = [(int(l.split(" ", 2)[1]), l.rstrip("\n").split(" ", 2)[2].split("|")) for l in open(sys.argv[1])]
+bad = [m for m in msgs if m[0] != main]
+ready = [m for m in msgs if "READY=1" in m[1]]
+status = [f for m in msgs for f in m[1] if f.startswith("STATUS=")]
+stopping = [i for i, m in enumerate(msgs) if "STOPPING=1" in m[1]]
+ok = not bad and len(ready) == 1 and len(stopping) == 1
+ok = ok and any("serves chain 'test-chain'; no validator connected" in s for s in status)
+ok = ok and stopping[0] == len(msgs) - 1 if stopping else False
+print("notifications:", msgs)
+sys.exit(0 if ok else 1)
+PY
+
 echo "nitro_launch_all: OK"

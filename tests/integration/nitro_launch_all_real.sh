@@ -13,6 +13,10 @@
 #     it again (CID 17) and restarts the helper with the new CID; signing resumes;
 #   - the helper killed (-9) during a storm: restarted; signing resumes;
 #   - SIGTERM to launch-all: exit 0, the enclave terminated, helper and proxy gone;
+#   - systemd's side (tests/lib/sd_notify_receiver.py as PID 1, NotifyAccess=main): every
+#     notification from launch-all, one READY=1 across the helper's restarts, the helper's
+#     STATUS= passed on ("validator connected" while validator-sim is, "no validator
+#     connected" when it left, the new CID after the enclave's restart), STOPPING=1 last;
 #   - no double sign in validator-sim's record of the whole run.
 set -uo pipefail
 src=${TMKMS_SOURCE_DIR:?}
@@ -82,7 +86,8 @@ printf -v FAKE_NITRO_ENCLAVE_CMD 'exec %q --simulate %q --cid "$FAKE_ENCLAVE_CID
   "$bin/tmkms-nitro-enclave-sim" "$SIM_VSOCK" "$SIM_KMS_URL" "$SIM_KMS_CA"
 export FAKE_NITRO_ENCLAVE_CMD
 launch_log=$work/launch.log
-"$HELPER" launch-all -c "$home/tmkms.toml" -e "$home/enclave.toml" --simulate "$SIM_VSOCK" \
+notify_log=$work/notify.log
+python3 "$src/tests/lib/sd_notify_receiver.py" --pid-file "$work/launch.pid" "$notify_log" -- "$HELPER" launch-all -c "$home/tmkms.toml" -e "$home/enclave.toml" --simulate "$SIM_VSOCK" \
   --kms-target "127.0.0.1:${SIM_KMS_URL##*:}" --check-interval-ms 200 --backoff-ms 200 >"$launch_log" 2>&1 &
 launcher=$!
 
@@ -195,6 +200,12 @@ hpid3=$(child_pid helper)
 sim_run "$work/sim5.log" --scenario basic --start-height $((top + 1)) && ok ||
   bad "signing after the helper's restart: $(grep -E '^FAIL|result' "$work/sim5.log" | head -n 5)"
 
+# --- a node connected for a few seconds, then gone: the helper's STATUS= follows (it looks
+# every second)
+sim_run "$work/sim6.log" --scenario storm --start-height $((top + 1)) --heights 0 --seconds 3 && ok ||
+  bad "the last storm: $(grep -E '^FAIL|result' "$work/sim6.log" | head -n 5)"
+sleep 2
+
 # --- SIGTERM: everything gone, exit 0
 ppid=$(child_pid vsock-proxy)
 kill -TERM "$launcher"
@@ -211,6 +222,26 @@ grep -qF "[\"terminate-enclave\", \"--enclave-id\", \"$eid2\"]" "$FAKE_NITRO_DIR
 grep -q 'received Terminated, stopping' "$FAKE_NITRO_DIR/$eid2.log" && ok || bad "the enclave did not stop on SIGTERM"
 [[ ! -e $SIM_VSOCK/vsock-17-5050.sock && ! -e $SIM_VSOCK/vsock-3-8000.sock ]] && ok ||
   bad "sockets left: $(ls "$SIM_VSOCK")"
+
+# --- systemd saw one process: launch-all
+python3 - "$notify_log" "$(cat "$work/launch.pid")" <<'PY' && ok || bad "notifications: $(cat "$notify_log")"
+import sys
+main = int(sys.argv[2])
+msgs = [(int(l.split(" ", 2)[1]), l.rstrip("\n").split(" ", 2)[2].split("|")) for l in open(sys.argv[1])]
+status = [f[7:] for m in msgs for f in m[1] if f.startswith("STATUS=")]
+checks = {
+    "all from launch-all": all(p == main for p, _ in msgs),
+    "one READY=1": sum("READY=1" in f for _, f in msgs) == 1,
+    "STOPPING=1 last": bool(msgs) and "STOPPING=1" in msgs[-1][1],
+    "validator connected": any(s.endswith("'sim-chain'; validator connected") for s in status),
+    "then no validator": any(s.endswith("; no validator connected") for s in status),
+    "CID 17": any(s.startswith("enclave CID 17 serves") for s in status),
+}
+for name, good in checks.items():
+    if not good:
+        print("FAIL: notifications:", name)
+sys.exit(0 if all(checks.values()) else 1)
+PY
 
 # --- no double sign across the whole run
 "$bin/validator-sim" --check-record "$work/record" >"$work/check.log" 2>&1 && ok ||

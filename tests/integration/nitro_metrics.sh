@@ -11,9 +11,14 @@
 #     program="tmkms-nitro-helper"; promtool check metrics accepts it;
 #   - `tmkms-nitro-helper status` during the storm prints the chain, the enclave connected,
 #     and exits 0; --json carries the same facts; the socket is 0600;
+#   - the enclave's own series, mirrored from the metrics reports it sends on the log port:
+#     after validator-sim's guard scenario, tmkms_refusals_total{reason="double_sign"} > 0
+#     (refused by the enclave's guard), tmkms_kms_calls_total{operation="Decrypt",result="ok"}
+#     (the enclave's unsealing), tmkms_sign_seconds{transport="vsock"} and the enclave's
+#     process series as tmkms_enclave_process_*, each series once;
+#   - the helper runs with --log-format json: every line of its log is a JSON object, the
+#     enclave's forwarded lines too (source "enclave", the enclave's level and module);
 #   - after the helper is stopped: exit 3 (not running).
-# KMS calls (tmkms_kms_calls_total) are made by the enclave, not the helper: they are not
-# in the helper's exposition.
 set -uo pipefail
 src=${TMKMS_SOURCE_DIR:?}
 build=${TMKMS_BUILD_DIR:?}
@@ -36,6 +41,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 url=http://127.0.0.1:$port/metrics
 
 "$src/scripts/simulate" up --dir "$sim" --build "$build" --helper-arg --metrics --helper-arg "127.0.0.1:$port" \
+  --helper-arg --log-format --helper-arg json \
   >"$work/up.log" 2>&1 || {
   cat "$work/up.log"
   tail -n 20 "$sim"/logs/*.log
@@ -76,6 +82,13 @@ sim_pid=
 ((sim_rc == 0)) && grep -q '^result: PASS' "$work/sim.log" && ok "the storm passed" ||
   bad "storm: $(grep -E '^FAIL|result' "$work/sim.log" | head -n 5)"
 
+# --- conflicting requests, refused by the enclave's guard, above the storm's heights
+h0=$("$bin/tmkms" state show --state-file "$state_file" --chain sim-chain 2>/dev/null | jq -r .height)
+"$bin/validator-sim" --socket "$node_sock" --chain-id sim-chain --expect-pubkey "$SIM_PUBKEY" --scenario guard \
+  --start-height $((h0 + 10)) --accept-timeout 60000 >"$work/guard.log" 2>&1 && grep -q '^result: PASS' "$work/guard.log" &&
+  ok "the guard scenario passed" || bad "guard: $(grep -E '^FAIL|result' "$work/guard.log" | head -n 5)"
+sleep 6 # the enclave reports every 5 s
+
 # --- the exposition after the storm
 curl -fsS "$url" >"$work/m1.txt" || bad "no exposition after the storm"
 metric() { # NAME{LABELS} exactly as exposed -> value
@@ -100,12 +113,34 @@ grep -q '^tmkms_nitro_enclave_restarts_total ' "$work/m1.txt" && ok "enclave res
   bad "no tmkms_nitro_enclave_restarts_total"
 v=$(awk '$1 ~ /^tmkms_validator_connections_total\{chain="sim-chain",/ {print $2}' "$work/m1.txt")
 [[ -n $v && $v -ge 1 ]] && ok "node relay connections $v" || bad "tmkms_validator_connections_total '$v'"
+v=$(metric 'tmkms_refusals_total{chain="sim-chain",reason="double_sign"}')
+[[ -n $v && $v -gt 0 ]] && ok "the enclave's refusals{reason=double_sign} = $v" || bad "refusals double_sign '$v'"
+v=$(metric 'tmkms_kms_calls_total{operation="Decrypt",result="ok"}')
+[[ -n $v && $v -ge 1 ]] && ok "the enclave's KMS Decrypt calls: $v" || bad "kms_calls Decrypt ok '$v'"
+n=$(metric 'tmkms_sign_seconds_count{chain="sim-chain",transport="vsock"}')
+[[ -n $n && $n -gt 0 ]] && ok "the enclave's signing latency: $n requests" || bad "tmkms_sign_seconds_count '$n'"
+v=$(metric 'tmkms_enclave_process_resident_memory_bytes')
+[[ -n $v && $v -gt 0 ]] && ok "the enclave's RSS $v" || bad "tmkms_enclave_process_resident_memory_bytes '$v'"
+grep -q '^tmkms_enclave_process_open_fds ' "$work/m1.txt" && grep -q '^tmkms_enclave_process_start_time_seconds ' \
+  "$work/m1.txt" && ok "the enclave's fds and start time" || bad "no enclave fds / start time"
+[[ $(grep -c '^# TYPE tmkms_refusals_total ' "$work/m1.txt") == 1 && $(grep -c '^# TYPE process_open_fds ' \
+  "$work/m1.txt") == 1 ]] && ok "each family once" || bad "a family twice"
 if command -v promtool >/dev/null; then
   promtool check metrics <"$work/m1.txt" >"$work/promtool.out" 2>&1 && ok "promtool check metrics accepts it" ||
     { bad "promtool:"; head -20 "$work/promtool.out"; }
 else
   echo "skip promtool (not installed)"
 fi
+
+# --- the helper's log: JSON objects only, the enclave's lines among them
+hlog=$sim/logs/helper.log
+jq -e . "$hlog" >/dev/null 2>&1 && ok "every helper log line is JSON" || bad "a helper log line is not JSON"
+n=$(jq -c 'select(.source == "enclave" and (.level | test("^(error|warn|info|debug)$")) and .module and .msg)' \
+  "$hlog" 2>/dev/null | wc -l)
+((n > 0)) && ok "$n enclave lines as JSON objects (source enclave)" || bad "no enclave line with source enclave"
+jq -e 'select(.source == "enclave" and .chain == "sim-chain")' "$hlog" >/dev/null 2>&1 &&
+  ok "an enclave line carries its chain" || bad "no enclave JSON line with chain sim-chain"
+! grep -q '^enclave| ' "$hlog" && ok "no raw enclave| lines" || bad "raw enclave| lines under --log-format json"
 
 # --- stopped: not running
 "$src/scripts/simulate" stop --dir "$sim" helper >/dev/null 2>&1

@@ -737,6 +737,76 @@ static int run_promtool(const char *input, size_t len, char **out)
     return WEXITSTATUS(wstatus) == 127 ? -1 : WEXITSTATUS(wstatus);
 }
 
+/* tm_metrics_foreach: every series in rendering order, computed gauges computed (and left
+ * out without a value), histograms with their non-cumulative buckets and a count that is
+ * their sum; a nonzero return stops; the setters mirror totals. */
+typedef struct {
+    size_t n;
+    char names[16][64];
+    tm_metric_sample last_hist;
+    size_t stop_after;
+} visit_log;
+
+static int record_visit(const tm_metric_sample *s, void *ctx)
+{
+    visit_log *v = ctx;
+    if (v->n < 16) snprintf(v->names[v->n], sizeof(v->names[0]), "%s", s->name);
+    if (s->type == TM_METRIC_HISTOGRAM) v->last_hist = *s;
+    v->n++;
+    return v->stop_after && v->n >= v->stop_after;
+}
+
+static void test_foreach(void **state)
+{
+    (void)state;
+    tm_metrics *m = NULL;
+    assert_int_equal(tm_metrics_new(&m), TM_OK);
+    tm_labels l = {{"chain", "reason"}, {"c-1", "double_sign"}};
+    tm_counter *c = tm_metrics_counter(m, "t_refusals_total", "h", &l);
+    tm_gauge *g = tm_metrics_gauge(m, "t_gauge", "h", NULL);
+    assert_int_equal(tm_metrics_gauge_fn(m, "t_fn", "h", NULL, fixed_42, NULL), TM_OK);
+    assert_int_equal(tm_metrics_gauge_fn(m, "t_none", "h", NULL, no_value, NULL), TM_OK);
+    tm_histogram *h = tm_metrics_histogram(m, "t_seconds", "h", NULL, tm_metrics_latency_bounds,
+                                           tm_metrics_latency_bounds_n);
+    tm_counter_add(c, 3);
+    tm_gauge_set(g, -7);
+    tm_histogram_observe_ns(h, 1000);         /* 1 us: the first bucket */
+    tm_histogram_observe_ns(h, 60000000000u); /* 60 s: +Inf */
+    visit_log v = {0};
+    assert_int_equal(tm_metrics_foreach(m, record_visit, &v), TM_OK);
+    assert_int_equal(v.n, 5); /* dropped, refusals, gauge, fn; not t_none; histogram */
+    assert_string_equal(v.names[0], "tmkms_metrics_series_dropped_total");
+    assert_string_equal(v.names[1], "t_refusals_total");
+    assert_string_equal(v.names[3], "t_fn");
+    assert_string_equal(v.names[4], "t_seconds");
+    assert_int_equal(v.last_hist.n_bounds, tm_metrics_latency_bounds_n);
+    assert_int_equal(v.last_hist.buckets[0], 1);
+    assert_int_equal(v.last_hist.buckets[tm_metrics_latency_bounds_n], 1);
+    assert_int_equal(v.last_hist.count, 2);
+    assert_int_equal(v.last_hist.sum_ns, 60000001000u);
+    visit_log stop = {.stop_after = 2};
+    assert_int_equal(tm_metrics_foreach(m, record_visit, &stop), TM_OK);
+    assert_int_equal(stop.n, 2);
+    assert_int_not_equal(tm_metrics_foreach(NULL, record_visit, &stop), TM_OK);
+
+    /* Setters: totals, going down too; a histogram of the wrong bucket count is left alone. */
+    tm_counter_set(c, 1);
+    uint64_t b[TM_METRICS_MAX_BUCKETS + 1] = {0};
+    b[2] = 5;
+    tm_histogram_set(h, b, tm_metrics_latency_bounds_n + 1, 777);
+    tm_histogram_set(h, b, tm_metrics_latency_bounds_n, 1); /* ignored */
+    tm_counter_set(NULL, 1);
+    tm_histogram_set(NULL, b, 1, 1);
+    char *text = NULL;
+    assert_int_equal(tm_metrics_render(m, &text, NULL), TM_OK);
+    assert_non_null(strstr(text, "t_refusals_total{chain=\"c-1\",reason=\"double_sign\"} 1\n"));
+    assert_non_null(strstr(text, "t_seconds_count 5\n"));
+    assert_non_null(strstr(text, "t_seconds_sum 7.77e-07\n"));
+    assert_non_null(strstr(text, "t_seconds_bucket{le=\"0.00025\"} 5\n"));
+    free(text);
+    tm_metrics_free(m);
+}
+
 static void test_promtool(void **state)
 {
     (void)state;
@@ -784,7 +854,7 @@ int main(void)
         cmocka_unit_test(test_bound),        cmocka_unit_test(test_null_safety),
         cmocka_unit_test(test_threads),      cmocka_unit_test(test_process),
         cmocka_unit_test(test_http),         cmocka_unit_test(test_http_addresses),
-        cmocka_unit_test(test_promtool),
+        cmocka_unit_test(test_promtool),     cmocka_unit_test(test_foreach),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

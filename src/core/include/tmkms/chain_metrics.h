@@ -10,14 +10,14 @@
 #include "tmkms/types.h"
 
 typedef enum {
-    TM_REFUSAL_DOUBLE_SIGN,     /* conflicting data at a signed step */
-    TM_REFUSAL_REGRESSION,      /* height, round or step below the last signed */
-    TM_REFUSAL_WRONG_CHAIN,     /* a request for another chain id */
-    TM_REFUSAL_MAX_HEIGHT,      /* above the connection's max_height */
-    TM_REFUSAL_MALFORMED,       /* a request that fails validation */
-    TM_REFUSAL_HA_LOST_RACE,    /* another instance signed something else first */
-    TM_REFUSAL_HA_UNAVAILABLE,  /* the HA cluster did not answer */
-    TM_REFUSAL_PERSISTENCE,     /* the state could not be made durable */
+    TM_REFUSAL_DOUBLE_SIGN,    /* conflicting data at a signed step */
+    TM_REFUSAL_REGRESSION,     /* height, round or step below the last signed */
+    TM_REFUSAL_WRONG_CHAIN,    /* a request for another chain id */
+    TM_REFUSAL_MAX_HEIGHT,     /* above the connection's max_height */
+    TM_REFUSAL_MALFORMED,      /* a request that fails validation */
+    TM_REFUSAL_HA_LOST_RACE,   /* another instance signed something else first */
+    TM_REFUSAL_HA_UNAVAILABLE, /* the HA cluster did not answer */
+    TM_REFUSAL_PERSISTENCE,    /* the state could not be made durable */
     TM_REFUSAL_OTHER,
     TM_REFUSAL_COUNT
 } tm_refusal_reason;
@@ -28,7 +28,13 @@ const char *tm_refusal_reason_name(tm_refusal_reason reason);
 tm_refusal_reason tm_refusal_classify(tm_status status, const char *message);
 
 /* What a signature was: a step's signature or a vote extension's. */
-typedef enum { TM_SIGNED_PROPOSAL, TM_SIGNED_PREVOTE, TM_SIGNED_PRECOMMIT, TM_SIGNED_EXTENSION, TM_SIGNED_COUNT } tm_signed_kind;
+typedef enum {
+    TM_SIGNED_PROPOSAL,
+    TM_SIGNED_PREVOTE,
+    TM_SIGNED_PRECOMMIT,
+    TM_SIGNED_EXTENSION,
+    TM_SIGNED_COUNT
+} tm_signed_kind;
 
 typedef struct tm_chain_metrics {
     tm_counter *signatures[TM_SIGNED_COUNT];
@@ -40,6 +46,10 @@ typedef struct tm_chain_metrics {
 
 /* NULL when metrics is NULL (or on allocation failure: metrics never stop signing). */
 tm_chain_metrics *tm_chain_metrics_new(tm_metrics *metrics, const char *chain_id);
+/* The same without the refusal series (refusals[] stay NULL): for a process that shows
+ * another's refusals, the Nitro helper mirroring the enclave's. */
+#define TM_CHAIN_METRICS_NO_REFUSALS 1u
+tm_chain_metrics *tm_chain_metrics_new_ex(tm_metrics *metrics, const char *chain_id, unsigned flags);
 void tm_chain_metrics_free(tm_chain_metrics *m);
 
 void tm_chain_metrics_signed(tm_chain_metrics *m, tm_signed_kind kind);

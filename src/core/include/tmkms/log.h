@@ -42,6 +42,13 @@ void tm_log(tm_log_level level, const char *module, const char *fmt, ...)
 typedef void (*tm_log_sink_fn)(tm_log_level level, const char *line, void *ctx);
 void tm_log_set_sink(tm_log_sink_fn fn, void *ctx);
 
+/* A line another process logged (the enclave's, received by the helper), in the human
+ * format "TS LEVEL [module] msg", at that process's level. Human: "SOURCE| line" as it
+ * came. JSON: {"ts" (now),"level","module","source":SOURCE,"source_ts","chain","msg"},
+ * the fields taken from the line ("module" SOURCE and no "source_ts" when it is not in
+ * that format). Not filtered by level (the other process did), not passed to the sink. */
+void tm_log_forwarded(tm_log_level level, const char *source, const char *line);
+
 /* Where lines go instead of stderr (tests); NULL: stderr. */
 void tm_log_set_stream(FILE *stream);
 

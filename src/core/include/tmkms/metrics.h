@@ -90,6 +90,14 @@ void tm_gauge_set(tm_gauge *g, int64_t v);
 void tm_gauge_add(tm_gauge *g, int64_t delta);
 void tm_histogram_observe_ns(tm_histogram *h, uint64_t ns);
 
+/* Mirroring another process's totals (the Nitro helper shows the enclave's series): a
+ * counter set to a total (it may go down: the other process restarted), a histogram's
+ * non-cumulative buckets (n must be its number of bounds + 1, else nothing is done) and
+ * its sum. NULL-safe, lock-free; a concurrent rendering may see a mix of old and new
+ * buckets, never a _count that disagrees with them. */
+void tm_counter_set(tm_counter *c, uint64_t v);
+void tm_histogram_set(tm_histogram *h, const uint64_t *buckets, size_t n, uint64_t sum_ns);
+
 /* Bounds for signing-path latencies: 50 µs .. 5 s. */
 extern const double tm_metrics_latency_bounds[];
 extern const size_t tm_metrics_latency_bounds_n;
@@ -98,6 +106,35 @@ extern const size_t tm_metrics_latency_bounds_n;
  * order; caller frees *out (NUL-terminated; *len excludes the NUL; len may be NULL). A
  * histogram's _count is its +Inf bucket as read, so the two always agree. */
 tm_status tm_metrics_render(tm_metrics *metrics, char **out, size_t *len);
+
+/* One series as tm_metrics_foreach shows it. The strings and bounds belong to the
+ * registry and are valid during the call only. Gauges computed when rendered
+ * (tm_metrics_gauge_fn) are gauges here, computed for the call (left out when their
+ * function returns TM_GAUGE_FN_NONE). Histograms: buckets non-cumulative, the last one
+ * +Inf; count is the sum of the buckets as read. */
+typedef enum { TM_METRIC_COUNTER, TM_METRIC_GAUGE, TM_METRIC_HISTOGRAM } tm_metric_type;
+
+typedef struct {
+    const char *name;
+    tm_metric_type type;
+    size_t n_labels;
+    const char *label_name[TM_METRICS_MAX_LABELS];
+    const char *label_value[TM_METRICS_MAX_LABELS];
+    uint64_t counter;
+    int64_t gauge;
+    size_t n_bounds;
+    const double *bounds;
+    uint64_t buckets[TM_METRICS_MAX_BUCKETS + 1];
+    uint64_t count;
+    uint64_t sum_ns;
+} tm_metric_sample;
+
+/* Return nonzero to stop the iteration. */
+typedef int (*tm_metrics_visit_fn)(const tm_metric_sample *sample, void *ctx);
+
+/* Calls visit for every series, in rendering order (tmkms_metrics_series_dropped_total
+ * first), under the registry's lock: visit must not call back into the registry. */
+tm_status tm_metrics_foreach(tm_metrics *metrics, tm_metrics_visit_fn visit, void *ctx);
 
 /* A program's registry: created, made the global one, with the process metrics below.
  * tm_metrics_close_process undoes it (NULL is fine). */

@@ -10,6 +10,7 @@
 #ifndef TMKMS_NITRO_MSG_H
 #define TMKMS_NITRO_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,15 @@
 #define TM_NITRO_MAX_ERROR 512
 #define TM_NITRO_MAX_SEALED 6144
 #define TM_NITRO_MAX_ATTESTATION 16384
+/* MetricsReport (the labels per series are TM_METRICS_MAX_LABELS, 4; a histogram has
+ * tm_metrics_latency_bounds_n + 1 buckets). */
+#define TM_NITRO_MAX_METRIC_SERIES 256
+#define TM_NITRO_MAX_METRIC_NAME 64
+#define TM_NITRO_MAX_LABEL_NAME 32
+#define TM_NITRO_MAX_LABEL_VALUE 128
+#define TM_NITRO_METRIC_COUNTER 0u
+#define TM_NITRO_METRIC_GAUGE 1u
+#define TM_NITRO_METRIC_HISTOGRAM 2u
 
 typedef Tmkms__Nitro__Message tm_nitro_msg;
 typedef Tmkms__Nitro__Message__BodyCase tm_nitro_body;
@@ -47,6 +57,10 @@ void tm_nitro_msg_free(tm_nitro_msg *m);
 tm_status tm_nitro_send(tm_conn *conn, tm_nitro_msg *m);
 /* Read one frame and decode it. */
 tm_status tm_nitro_recv(tm_conn *conn, tm_nitro_msg **out);
+/* The same; *in_sync tells whether the whole frame was read (a message refused by its
+ * decoding or validation leaves the stream at the next frame, so a reader of a channel
+ * where one bad message is not fatal, the log port, can go on). */
+tm_status tm_nitro_recv_sync(tm_conn *conn, tm_nitro_msg **out, bool *in_sync);
 /* Read one frame that must carry `want`; an `Error` message becomes TM_ERR_REFUSED (or
  * its code when that is a known status) with the peer's text, any other body
  * TM_ERR_INVALID. */

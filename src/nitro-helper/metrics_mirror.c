@@ -1,0 +1,193 @@
+/* See metrics_mirror.h. */
+#include "metrics_mirror.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tmkms/log.h"
+
+#define MOD "enclave-metrics"
+#define KEY_MAX                                                                                              \
+    (TM_NITRO_MAX_METRIC_NAME +                                                                              \
+     TM_METRICS_MAX_LABELS * (TM_NITRO_MAX_LABEL_NAME + TM_NITRO_MAX_LABEL_VALUE + 2) + 1)
+
+typedef struct {
+    const char *name; /* as the enclave reports it */
+    uint32_t type;
+    const char *shown; /* in the helper's registry */
+    const char *help;  /* the producer's help text where the helper's tmkms shows the same series */
+    const char *labels[2];
+} allowed;
+
+static const allowed allow[] = {
+    {"tmkms_refusals_total",
+     TM_NITRO_METRIC_COUNTER,
+     "tmkms_refusals_total",
+     "Signing requests refused, by chain and reason.",
+     {"chain", "reason"}},
+    {"tmkms_sign_seconds",
+     TM_NITRO_METRIC_HISTOGRAM,
+     "tmkms_sign_seconds",
+     "Time from a signing request to its answer (guard, sign, persist), by chain and transport.",
+     {"chain", "transport"}},
+    {"tmkms_kms_calls_total",
+     TM_NITRO_METRIC_COUNTER,
+     "tmkms_kms_calls_total",
+     "AWS KMS calls by operation and result (ok, the AWS error type, or transport_error), retries included "
+     "in one call.",
+     {"operation", "result"}},
+    {"process_resident_memory_bytes",
+     TM_NITRO_METRIC_GAUGE,
+     "tmkms_enclave_process_resident_memory_bytes",
+     "The enclave's resident memory size in bytes.",
+     {NULL, NULL}},
+    {"process_virtual_memory_bytes",
+     TM_NITRO_METRIC_GAUGE,
+     "tmkms_enclave_process_virtual_memory_bytes",
+     "The enclave's virtual memory size in bytes.",
+     {NULL, NULL}},
+    {"process_open_fds",
+     TM_NITRO_METRIC_GAUGE,
+     "tmkms_enclave_process_open_fds",
+     "The enclave's open file descriptors.",
+     {NULL, NULL}},
+    {"process_start_time_seconds",
+     TM_NITRO_METRIC_GAUGE,
+     "tmkms_enclave_process_start_time_seconds",
+     "Start time of the enclave's process since unix epoch in seconds.",
+     {NULL, NULL}},
+};
+#define N_ALLOWED (sizeof(allow) / sizeof(allow[0]))
+
+typedef struct {
+    char *key; /* shown name and sorted labels */
+    void *ptr; /* tm_counter, tm_gauge or tm_histogram */
+} known;
+
+struct metrics_mirror {
+    tm_metrics *registry;
+    known series[MIRROR_MAX_SERIES];
+    size_t n;
+    bool full_warned;
+};
+
+tm_status metrics_mirror_new(tm_metrics *registry, metrics_mirror **out)
+{
+    *out = NULL;
+    if (!registry) return TM_OK;
+    metrics_mirror *m = calloc(1, sizeof(*m));
+    TM_ENSURE(m, TM_ERR_NOMEM, "metrics mirror: out of memory");
+    m->registry = registry;
+    *out = m;
+    return TM_OK;
+}
+
+void metrics_mirror_free(metrics_mirror *m)
+{
+    if (!m) return;
+    for (size_t i = 0; i < m->n; i++)
+        free(m->series[i].key);
+    free(m);
+}
+
+static const allowed *find_allowed(const char *name)
+{
+    for (size_t i = 0; i < N_ALLOWED; i++)
+        if (strcmp(allow[i].name, name) == 0) return &allow[i];
+    return NULL;
+}
+
+/* The listed type and exactly the listed label names, in any order. */
+static tm_status check_series(const Tmkms__Nitro__MetricSeries *s, const allowed *a, size_t idx)
+{
+    size_t want = (a->labels[0] != NULL) + (a->labels[1] != NULL);
+    TM_ENSURE(s->type == a->type, TM_ERR_INVALID, "metrics_report.series[%zu].type: %u for %s, expected %u",
+              idx, s->type, s->name, a->type);
+    TM_ENSURE(s->n_labels == want, TM_ERR_INVALID,
+              "metrics_report.series[%zu].labels: %zu for %s, expected %zu", idx, s->n_labels, s->name, want);
+    for (size_t i = 0; i < s->n_labels; i++) {
+        const char *n = s->labels[i]->name;
+        TM_ENSURE((a->labels[0] && strcmp(n, a->labels[0]) == 0) ||
+                      (a->labels[1] && strcmp(n, a->labels[1]) == 0),
+                  TM_ERR_INVALID, "metrics_report.series[%zu].labels[%zu].name: \"%s\" is not a label of %s",
+                  idx, i, n, s->name);
+    }
+    return TM_OK; /* distinct names: msg.c checked */
+}
+
+/* "shown\x01name\x02value..." with the pairs in the allowed order, so a permutation of the
+ * same labels is the same series (as in the registry). */
+static void series_key(const Tmkms__Nitro__MetricSeries *s, const allowed *a, char *key, size_t cap)
+{
+    size_t n = (size_t)snprintf(key, cap, "%s", a->shown);
+    for (size_t k = 0; k < 2 && a->labels[k]; k++)
+        for (size_t i = 0; i < s->n_labels; i++)
+            if (strcmp(s->labels[i]->name, a->labels[k]) == 0 && n < cap)
+                n += (size_t)snprintf(key + n, cap - n, "\x01%s\x02%s", a->labels[k], s->labels[i]->value);
+}
+
+static void *create(metrics_mirror *m, const Tmkms__Nitro__MetricSeries *s, const allowed *a)
+{
+    tm_labels l = {{NULL}, {NULL}};
+    for (size_t i = 0; i < s->n_labels && i < TM_METRICS_MAX_LABELS; i++) {
+        l.name[i] = s->labels[i]->name;
+        l.value[i] = s->labels[i]->value;
+    }
+    if (a->type == TM_NITRO_METRIC_COUNTER) return tm_metrics_counter(m->registry, a->shown, a->help, &l);
+    if (a->type == TM_NITRO_METRIC_GAUGE) return tm_metrics_gauge(m->registry, a->shown, a->help, &l);
+    return tm_metrics_histogram(m->registry, a->shown, a->help, &l, tm_metrics_latency_bounds,
+                                tm_metrics_latency_bounds_n);
+}
+
+/* The series' pointer in the helper's registry, created the first time; NULL: left out. */
+static void *lookup(metrics_mirror *m, const Tmkms__Nitro__MetricSeries *s, const allowed *a)
+{
+    char key[KEY_MAX];
+    series_key(s, a, key, sizeof(key));
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->series[i].key, key) == 0) return m->series[i].ptr;
+    if (m->n == MIRROR_MAX_SERIES) {
+        if (!m->full_warned)
+            tm_log_warn(MOD, "the enclave reported more than %d distinct series: new ones are left out",
+                        MIRROR_MAX_SERIES);
+        m->full_warned = true;
+        return NULL;
+    }
+    void *ptr = create(m, s, a);
+    char *copy = ptr ? strdup(key) : NULL;
+    if (!copy) return NULL;
+    m->series[m->n++] = (known){copy, ptr};
+    return ptr;
+}
+
+static void set_value(void *ptr, const Tmkms__Nitro__MetricSeries *s)
+{
+    if (s->type == TM_NITRO_METRIC_COUNTER)
+        tm_counter_set(ptr, s->counter);
+    else if (s->type == TM_NITRO_METRIC_GAUGE)
+        tm_gauge_set(ptr, s->gauge);
+    else
+        tm_histogram_set(ptr, s->buckets, s->n_buckets, s->sum_ns);
+}
+
+tm_status metrics_mirror_apply(metrics_mirror *m, const Tmkms__Nitro__MetricsReport *r, size_t *applied)
+{
+    size_t n = 0;
+    if (applied) *applied = 0;
+    if (!m) return TM_OK;
+    for (size_t i = 0; i < r->n_series; i++) {
+        const allowed *a = find_allowed(r->series[i]->name);
+        if (a) TM_TRY(check_series(r->series[i], a, i));
+    }
+    for (size_t i = 0; i < r->n_series; i++) {
+        const allowed *a = find_allowed(r->series[i]->name);
+        void *ptr = a ? lookup(m, r->series[i], a) : NULL;
+        if (!ptr) continue;
+        set_value(ptr, r->series[i]);
+        n++;
+    }
+    if (applied) *applied = n;
+    return TM_OK;
+}

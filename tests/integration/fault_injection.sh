@@ -209,6 +209,9 @@ for ((r = 1; r <= rounds; r++)); do
 done
 stop_pid "$helper_pid"
 start_helper
+# Serving again before the enclave rounds: a helper whose first config push meets a faulty
+# enclave exits (as it does on any failed start; systemd or launch-all restarts it).
+grows "$rec_b" 30 && ok || bad "B: no signing after the helper's random rounds"
 for ((r = 1; r <= rounds; r++)); do
   stop_pid "$enclave_pid"
   start_enclave "enable_random name=posix/io/rw/write,probability=0.02" \

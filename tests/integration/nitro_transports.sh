@@ -179,7 +179,9 @@ leg() { # SCHEME
   local helper_pid
   helper_pid=$(cat "$s/pids/helper.pid")
   kill -KILL "$helper_pid"
-  wait "$helper_pid" 2>/dev/null
+  # Not our child (scripts/simulate started it): wait until it is gone and its lock on the
+  # state file with it, or the next helper finds the file in use.
+  for _ in $(seq 200); do kill -0 "$helper_pid" 2>/dev/null || break; sleep 0.05; done
   local wrong_addr="$scheme://$wrong_id@127.0.0.1:$sim_port"
   sed -i "s|^address = .*|address = '$wrong_addr'|" "$home/tmkms.toml"
   if AWS_EC2_METADATA_SERVICE_ENDPOINT=$imds timeout 60 "$bin/tmkms-nitro-helper" start -c "$home/tmkms.toml" --cid 16 \

@@ -120,8 +120,9 @@ start=$((top + 1))
 sim_run "$work/sim2.log" --scenario storm --crashes --start-height "$start" --heights 120 &
 sim_pid=$!
 sleep 1.5
-kill -KILL "$(helper_pid)"
-sleep 0.3
+hpid=$(helper_pid)
+kill -KILL "$hpid"
+for _ in $(seq 200); do kill -0 "$hpid" 2>/dev/null || break; sleep 0.05; done # its state lock goes with it
 restart_helper
 wait "$sim_pid" && ok || bad "storm across a helper kill: $(grep -E '^FAIL|result' "$work/sim2.log" | head -n 5)"
 grep -q '^result: PASS' "$work/sim2.log" && ok || { bad "storm across a helper kill did not pass"; show_logs; }

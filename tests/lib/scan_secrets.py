@@ -18,6 +18,11 @@ mlock'd as sodium_malloc does). Used by tests/integration/memory_secrets.sh.
   Nitro helper, which only ever sees the sealed key).
 --write-seeds FILE: write the seeds found for --pubkey, hex, one per line (for a later
   --absent scan of another process).
+--locked-only: read only the locked mappings: enough to find a --pubkey seed (which is
+  looked for there), and possible in a program built with ASan, whose shadow mappings
+  are too large to read; copies elsewhere go unseen (log_secrets.sh only wants the seed).
+  When nothing is locked (ASan's mlock does nothing), the mappings of at most 1 MiB are
+  read and taken as locked: sodium_malloc's pages are mappings of their own.
 --signing: the process may be in the middle of a signature, whose transient copies
   (libsodium keeps the seed's SHA-512 expansion on the signing thread's stack until the
   signature is made, then wipes it) a pass can catch: up to 5 passes, and the scan fails
@@ -65,12 +70,12 @@ def read_mappings(pid):
     return maps
 
 
-def read_memory(pid, maps):
+def read_memory(pid, maps, locked_only=False):
     """(mapping, bytes) for every mapping we can read; unreadable ones are skipped."""
     out = []
     with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
         for mp in maps:
-            if not mp.readable():
+            if not mp.readable() or (locked_only and not mp.locked_kb):
                 continue
             try:
                 mem.seek(mp.start)
@@ -133,7 +138,10 @@ def scan_once(a, seeds):
     """One pass over the process's memory: (seeds found for --pubkey, unlocked count,
     present count), printing what it finds; raises OSError when memory cannot be read."""
     maps = read_mappings(a.pid)
-    regions = read_memory(a.pid, maps)
+    if a.locked_only and not any(mp.locked_kb for mp in maps):
+        for mp in maps:
+            mp.locked_kb = 1 if mp.end - mp.start <= 1 << 20 else 0
+    regions = read_memory(a.pid, maps, a.locked_only)
     total = sum(len(d) for _, d in regions)
     locked = sum(len(d) for mp, d in regions if mp.locked_kb)
     print(f"{a.label}: read {total} bytes in {len(regions)} mappings, {locked} bytes locked")
@@ -170,6 +178,7 @@ def main():
     ap.add_argument("--absent", action="store_true")
     ap.add_argument("--write-seeds")
     ap.add_argument("--signing", action="store_true")
+    ap.add_argument("--locked-only", action="store_true")
     a = ap.parse_args()
     seeds = [base64.b64decode(s)[:32] for s in a.seed] + [bytes.fromhex(s) for s in a.seed_hex]
     if not seeds and not a.pubkey:

@@ -133,6 +133,21 @@ static void copy_printable(char *dst, size_t cap, const char *src, size_t len)
     dst[k] = '\0';
 }
 
+/* How much of an AWS error message is shown: up to its first blank line. A signature
+ * mismatch (InvalidSignatureException, IncompleteSignatureException) goes on, after a blank
+ * line, with the canonical request and string to sign AWS expected, which carry the signed
+ * headers' values, our session token among them: never into a log. */
+static size_t shown_message_len(const json_t *msg)
+{
+    const char *text = json_string_value(msg);
+    size_t len = json_string_length(msg);
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (text[i] != '\n') continue;
+        if (text[i + 1] == '\n' || (text[i + 1] == '\r' && i + 2 < len && text[i + 2] == '\n')) return i;
+    }
+    return len;
+}
+
 /* "com.amazonaws.kms#AccessDeniedException" → after '#'; "Type:http://..." → before ':'. */
 static void set_type(tm_kms_error *err, const char *t)
 {
@@ -168,7 +183,7 @@ tm_status tm_kms_parse_error(long http_status, const uint8_t *body, size_t len, 
         set_type(err, amzn_error_type);
     if (!err->type[0]) snprintf(err->type, sizeof(err->type), "HTTP %ld", http_status);
     if (json_is_string(msg))
-        copy_printable(err->message, sizeof(err->message), json_string_value(msg), json_string_length(msg));
+        copy_printable(err->message, sizeof(err->message), json_string_value(msg), shown_message_len(msg));
     else if (!root && len > 0) snprintf(err->message, sizeof(err->message), "%zu-byte answer that is not an AWS error object", len);
     json_decref(root);
     return tm_err_set(status_for(err), "%s: %s", err->type, err->message[0] ? err->message : "(no message)");

@@ -117,6 +117,23 @@ static void test_parse_error(void **unused)
     b = "{\"__type\":\"X\",\"message\":\"bell\\u0007 and \\u00e9\"}";
     tm_kms_parse_error(400, (const uint8_t *)b, strlen(b), NULL, &e);
     assert_string_equal(e.message, "bell? and ??");
+    /* A signature mismatch: AWS adds, after a blank line, the canonical request it expected,
+     * with the session token in it. Only the first paragraph is kept. */
+    b = "{\"__type\":\"InvalidSignatureException\",\"message\":\"The request signature we calculated does "
+        "not "
+        "match the signature you provided.\\n\\nThe Canonical String for this request should have "
+        "been\\n'POST\\n/"
+        "\\n\\nhost:kms.eu-west-1.amazonaws.com\\nx-amz-security-token:SECRETTOKEN\\n'\"}";
+    assert_int_equal(tm_kms_parse_error(400, (const uint8_t *)b, strlen(b), NULL, &e), TM_ERR_REFUSED);
+    assert_string_equal(e.message,
+                        "The request signature we calculated does not match the signature you provided.");
+    assert_null(strstr(tm_err_msg(), "SECRETTOKEN"));
+    b = "{\"__type\":\"X\",\"message\":\"one\\r\\n\\r\\ntwo\"}";
+    tm_kms_parse_error(400, (const uint8_t *)b, strlen(b), NULL, &e);
+    assert_string_equal(e.message, "one?");
+    b = "{\"__type\":\"X\",\"message\":\"line one\\nline two\"}";
+    tm_kms_parse_error(400, (const uint8_t *)b, strlen(b), NULL, &e);
+    assert_string_equal(e.message, "line one?line two");
 }
 
 static void test_retry_policy(void **unused)

@@ -309,6 +309,7 @@ static void test_mirror_rules(void **state)
     has(text, "result=\"252\"");
     assert_null(strstr(text, "result=\"253\"")); /* 3 series before: 3 + 253 = 256 */
     free(text);
+    metrics_mirror_free(mirror);
 
     assert_int_equal(metrics_mirror_new(NULL, &mirror), TM_OK); /* metrics off */
     assert_null(mirror);

@@ -162,23 +162,7 @@ run() {
 setup() {
   local dir=$1 chain=$2 name
   name=$(basename "$dir")
-  mkdir -p "$dir/secrets" "$dir/state"
-  chmod 700 "$dir/secrets"
-  cat >"$dir/tmkms.toml" <<TOML
-[[chain]]
-id = "$chain"
-state_file = "state/$chain-consensus.state"
-
-[[validator]]
-chain_id = "$chain"
-addr = "unix://$dir/node.sock"
-max_height = "100000000"
-
-[[providers.softsign]]
-chain_ids = ["$chain"]
-key_type = "consensus"
-path = "secrets/consensus.key"
-TOML
+  kms_config "$dir" "$chain" 'max_height = "100000000"'
   run "$cli" "keygen-$name" "$tmkms" softsign keygen "$dir/secrets/consensus.key" &&
     run "$cli" "state-init-$name" "$tmkms" state init -c "$dir/tmkms.toml" &&
     run "$cli" "pubkey-$name" "$tmkms" pubkey -c "$dir/tmkms.toml" || return 1

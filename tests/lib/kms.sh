@@ -21,10 +21,11 @@ kms_cleanup() {
   [[ -n ${work:-} && -d $work ]] && rm -rf "$work"
 }
 
-# kms_setup DIR CHAIN [KEYFILE_TO_IMPORT]: config, key (new, or imported from a CometBFT
-# priv_validator_key.json) and a height-0 state; the node socket is DIR/node.sock.
-kms_setup() {
-  local dir=$1 chain=$2 import=${3:-}
+# kms_config DIR CHAIN [VALIDATOR_LINE]: DIR/secrets (0700), DIR/state and DIR/tmkms.toml
+# for one softsign chain whose node socket is DIR/node.sock; VALIDATOR_LINE (e.g.
+# 'max_height = "100"') is added to its [[validator]].
+kms_config() {
+  local dir=$1 chain=$2 extra=${3:-}
   mkdir -p "$dir/secrets" "$dir/state"
   chmod 700 "$dir/secrets"
   cat >"$dir/tmkms.toml" <<TOML
@@ -35,12 +36,20 @@ state_file = "state/$chain-consensus.state"
 [[validator]]
 chain_id = "$chain"
 addr = "unix://$dir/node.sock"
+$extra
 
 [[providers.softsign]]
 chain_ids = ["$chain"]
 key_type = "consensus"
 path = "secrets/consensus.key"
 TOML
+}
+
+# kms_setup DIR CHAIN [KEYFILE_TO_IMPORT]: config, key (new, or imported from a CometBFT
+# priv_validator_key.json) and a height-0 state; the node socket is DIR/node.sock.
+kms_setup() {
+  local dir=$1 chain=$2 import=${3:-}
+  kms_config "$dir" "$chain"
   if [[ -n $import ]]; then
     "$tmkms" softsign import "$import" "$dir/secrets/consensus.key" >/dev/null || return 1
   else

@@ -79,6 +79,16 @@ expect_fail "the system CAs do not trust the emulator" "certificate" \
 # typed errors from the emulator
 expect_fail "wrong secret" "InvalidSignatureException: The request signature we calculated" \
   env AWS_SECRET_ACCESS_KEY=nope "$aws_bin/kms-client" --region "$region" --ca-bundle "$kms_ca" --connect-via "tcp:127.0.0.1:$kms_port" generate-random 8
+# As AWS does, the emulator quotes the canonical request it expected, session token and
+# all (the AWS CLI prints it); our client shows the first paragraph only.
+grep -qF "x-amz-security-token:$token" "$work/ef.err" && bad "wrong secret: our client printed the session token" || ok
+if AWS_SECRET_ACCESS_KEY=nope awscli kms generate-random --number-of-bytes 8 >/dev/null 2>"$work/cli-sig.err"; then
+  bad "CLI: a wrong secret was accepted"
+else
+  grep -q "The Canonical String for this request should have been" "$work/cli-sig.err" &&
+    grep -qF "x-amz-security-token:$token" "$work/cli-sig.err" && ok ||
+    bad "CLI: the signature mismatch without AWS's canonical request: $(head -c 300 "$work/cli-sig.err")"
+fi
 expect_fail "unknown access key" "UnrecognizedClientException" \
   env AWS_ACCESS_KEY_ID=AKIDNOBODY "$aws_bin/kms-client" --region "$region" --ca-bundle "$kms_ca" --connect-via "tcp:127.0.0.1:$kms_port" generate-random 8
 expect_fail "missing session token" "UnrecognizedClientException" \

@@ -110,6 +110,32 @@ static bool check_scope(const kms_emu *emu, const emu_request *req, const tm_sig
     return true;
 }
 
+/* AWS's answer to a signature that does not match: the sentence, then (after a blank line)
+ * the canonical request and the string to sign it expected, signed headers' values and so
+ * the session token included. Clients must not log it whole (src/aws/kms.c). */
+static bool signature_mismatch(const tm_sigv4_input *in, emu_error *e)
+{
+    static const char sentence[] =
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. Consult the service "
+        "documentation for details.";
+    char *canonical = malloc(TM_SIGV4_CANONICAL_MAX), *sts = malloc(TM_SIGV4_CANONICAL_MAX);
+    char sh[TM_SIGV4_SIGNED_HEADERS_MAX];
+    if (canonical && sts &&
+        tm_sigv4_canonical_request(in, canonical, TM_SIGV4_CANONICAL_MAX, sh, sizeof(sh)) == TM_OK &&
+        tm_sigv4_string_to_sign(in, canonical, sts, TM_SIGV4_CANONICAL_MAX) == TM_OK)
+        emu_fail(e, 400, "InvalidSignatureException",
+                 "%s\n\nThe Canonical String for this request should have been\n'%s'\n\nThe String-to-Sign "
+                 "should have "
+                 "been\n'%s'\n",
+                 sentence, canonical, sts);
+    else
+        emu_fail(e, 400, "InvalidSignatureException", "%s", sentence);
+    free(canonical);
+    free(sts);
+    return false;
+}
+
 static bool authenticate(const kms_emu *emu, const emu_request *req, const emu_user **user, emu_error *e)
 {
     if (emu->skip_auth && emu->n_users) {
@@ -132,9 +158,7 @@ static bool authenticate(const kms_emu *emu, const emu_request *req, const emu_u
                          header(req, "X-Amz-Date")};
     if (tm_sigv4_signature(&in, u->secret, sig, sh, sizeof(sh)) != TM_OK || strcmp(sh, a.signed_headers) != 0 ||
         sodium_memcmp(sig, a.signature, 64) != 0)
-        return emu_fail(e, 400, "InvalidSignatureException",
-                        "The request signature we calculated does not match the signature you provided. Check your AWS "
-                        "Secret Access Key and signing method. Consult the service documentation for details.");
+        return signature_mismatch(&in, e);
     *user = u;
     return true;
 }

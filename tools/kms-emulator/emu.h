@@ -59,7 +59,7 @@ void emu_response_free(emu_response *resp);
 typedef struct {
     unsigned status;
     char type[64];
-    char message[512];
+    char message[8192]; /* a signature mismatch quotes the canonical request, as AWS does */
 } emu_error;
 
 /* Sets *e and returns false, for `return emu_fail(e, ...)` in bool handlers. */

@@ -86,6 +86,16 @@ static void check_state(const Tmkms__Nitro__SignState *s)
 }
 
 /* What the helper relies on in a validated report, and the mirror applying it. */
+/* The chain the first "chain" label names, as the helper serving it would be configured
+ * (so that the mirror's apply path is reached), or "c". */
+static const char *report_chain(const Tmkms__Nitro__MetricsReport *r)
+{
+    for (size_t i = 0; i < r->n_series; i++)
+        for (size_t k = 0; k < r->series[i]->n_labels; k++)
+            if (strcmp(r->series[i]->labels[k]->name, "chain") == 0) return r->series[i]->labels[k]->value;
+    return "c";
+}
+
 static void check_report(const Tmkms__Nitro__MetricsReport *r)
 {
     if (r->n_series > TM_NITRO_MAX_METRIC_SERIES) abort();
@@ -105,7 +115,7 @@ static void check_report(const Tmkms__Nitro__MetricsReport *r)
     tm_metrics *reg = NULL;
     metrics_mirror *mirror = NULL;
     char *text = NULL;
-    if (tm_metrics_new(&reg) != TM_OK || metrics_mirror_new(reg, &mirror) != TM_OK) abort();
+    if (tm_metrics_new(&reg) != TM_OK || metrics_mirror_new(reg, report_chain(r), &mirror) != TM_OK) abort();
     (void)metrics_mirror_apply(mirror, r, NULL);
     if (tm_metrics_render(reg, &text, NULL) != TM_OK) abort();
     free(text);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tmkms/log.h"
+#include "tmkms/types.h"
 
 #define MOD "enclave-metrics"
 #define KEY_MAX                                                                                              \
@@ -68,18 +69,20 @@ typedef struct {
 
 struct metrics_mirror {
     tm_metrics *registry;
+    char chain_id[TM_MAX_CHAIN_ID_LEN + 1]; /* the one chain a "chain" label may name */
     known series[MIRROR_MAX_SERIES];
     size_t n;
     bool full_warned;
 };
 
-tm_status metrics_mirror_new(tm_metrics *registry, metrics_mirror **out)
+tm_status metrics_mirror_new(tm_metrics *registry, const char *chain_id, metrics_mirror **out)
 {
     *out = NULL;
     if (!registry) return TM_OK;
     metrics_mirror *m = calloc(1, sizeof(*m));
     TM_ENSURE(m, TM_ERR_NOMEM, "metrics mirror: out of memory");
     m->registry = registry;
+    snprintf(m->chain_id, sizeof(m->chain_id), "%s", chain_id);
     *out = m;
     return TM_OK;
 }
@@ -99,8 +102,10 @@ static const allowed *find_allowed(const char *name)
     return NULL;
 }
 
-/* The listed type and exactly the listed label names, in any order. */
-static tm_status check_series(const Tmkms__Nitro__MetricSeries *s, const allowed *a, size_t idx)
+/* The listed type and exactly the listed label names, in any order; a "chain" label names
+ * the helper's chain (an enclave serves one). */
+static tm_status check_series(const metrics_mirror *m, const Tmkms__Nitro__MetricSeries *s, const allowed *a,
+                              size_t idx)
 {
     size_t want = (a->labels[0] != NULL) + (a->labels[1] != NULL);
     TM_ENSURE(s->type == a->type, TM_ERR_INVALID, "metrics_report.series[%zu].type: %u for %s, expected %u",
@@ -113,6 +118,9 @@ static tm_status check_series(const Tmkms__Nitro__MetricSeries *s, const allowed
                       (a->labels[1] && strcmp(n, a->labels[1]) == 0),
                   TM_ERR_INVALID, "metrics_report.series[%zu].labels[%zu].name: \"%s\" is not a label of %s",
                   idx, i, n, s->name);
+        TM_ENSURE(strcmp(n, "chain") != 0 || strcmp(s->labels[i]->value, m->chain_id) == 0, TM_ERR_INVALID,
+                  "metrics_report.series[%zu].labels[%zu].value: chain \"%s\", but this helper serves \"%s\"",
+                  idx, i, s->labels[i]->value, m->chain_id);
     }
     return TM_OK; /* distinct names: msg.c checked */
 }
@@ -179,7 +187,7 @@ tm_status metrics_mirror_apply(metrics_mirror *m, const Tmkms__Nitro__MetricsRep
     if (!m) return TM_OK;
     for (size_t i = 0; i < r->n_series; i++) {
         const allowed *a = find_allowed(r->series[i]->name);
-        if (a) TM_TRY(check_series(r->series[i], a, i));
+        if (a) TM_TRY(check_series(m, r->series[i], a, i));
     }
     for (size_t i = 0; i < r->n_series; i++) {
         const allowed *a = find_allowed(r->series[i]->name);

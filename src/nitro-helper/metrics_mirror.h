@@ -10,8 +10,8 @@
  *   tmkms_kms_calls_total{operation,result}     counter
  *   process_resident_memory_bytes, process_virtual_memory_bytes, process_open_fds,
  *   process_start_time_seconds                  gauges, shown as tmkms_enclave_process_*
- * with exactly those label names. Other names are left out (not an error: the enclave's
- * registry holds more). A listed name with another type or other label names makes the
+ * with exactly those label names, a chain label naming the helper's chain. Other names are left out (not an
+ * error: the enclave's registry holds more). A listed name with another type or other label names makes the
  * whole report refused, nothing applied. At most MIRROR_MAX_SERIES distinct series are
  * ever created from reports; later new ones are left out (one warning). */
 #ifndef TMKMS_NITRO_HELPER_METRICS_MIRROR_H
@@ -24,8 +24,9 @@
 
 typedef struct metrics_mirror metrics_mirror;
 
-/* registry NULL (metrics off): TM_OK and *out NULL; apply then does nothing. */
-tm_status metrics_mirror_new(tm_metrics *registry, metrics_mirror **out);
+/* For the chain chain_id: a series with a "chain" label naming another chain makes the
+ * report refused. registry NULL (metrics off): TM_OK and *out NULL; apply then does nothing. */
+tm_status metrics_mirror_new(tm_metrics *registry, const char *chain_id, metrics_mirror **out);
 void metrics_mirror_free(metrics_mirror *m);
 
 /* One validated report. TM_ERR_INVALID, naming the series and field, when a listed name

@@ -140,7 +140,7 @@ static void test_registry_to_helper(void **state)
 
     assert_int_equal(tm_metrics_new(&helper), TM_OK);
     metrics_mirror *mirror = NULL;
-    assert_int_equal(metrics_mirror_new(helper, &mirror), TM_OK);
+    assert_int_equal(metrics_mirror_new(helper, "c", &mirror), TM_OK);
     size_t applied = 0;
     assert_int_equal(metrics_mirror_apply(mirror, m->metrics_report, &applied), TM_OK);
     assert_true(applied >= 3);
@@ -241,7 +241,7 @@ static void test_mirror_rules(void **state)
     tm_metrics *helper = NULL;
     metrics_mirror *mirror = NULL;
     assert_int_equal(tm_metrics_new(&helper), TM_OK);
-    assert_int_equal(metrics_mirror_new(helper, &mirror), TM_OK);
+    assert_int_equal(metrics_mirror_new(helper, "c", &mirror), TM_OK);
 
     /* Huge values are shown as they are; labels in another order are the same series. */
     reset(&rp);
@@ -287,8 +287,17 @@ static void test_mirror_rules(void **state)
     label(&rp, s, "node", "x");
     apply_report(mirror, &rp, TM_ERR_INVALID);
     assert_non_null(strstr(tm_err_msg(), "labels[1].name"));
+    reset(&rp); /* another chain than the helper's */
+    s = add(&rp, "tmkms_refusals_total", TM_NITRO_METRIC_COUNTER);
+    label(&rp, s, "reason", "double_sign");
+    label(&rp, s, "chain", "other");
+    s->counter = 77;
+    apply_report(mirror, &rp, TM_ERR_INVALID);
+    assert_non_null(
+        strstr(tm_err_msg(), "series[0].labels[1].value: chain \"other\", but this helper serves \"c\""));
     text = render(helper);
     assert_null(strstr(text, " 77\n"));
+    assert_null(strstr(text, "other"));
     free(text);
 
     /* Other names are left out; at most MIRROR_MAX_SERIES distinct series ever. */
@@ -311,7 +320,7 @@ static void test_mirror_rules(void **state)
     free(text);
     metrics_mirror_free(mirror);
 
-    assert_int_equal(metrics_mirror_new(NULL, &mirror), TM_OK); /* metrics off */
+    assert_int_equal(metrics_mirror_new(NULL, "c", &mirror), TM_OK); /* metrics off */
     assert_null(mirror);
     assert_int_equal(metrics_mirror_apply(NULL, &rp.r, NULL), TM_OK);
     metrics_mirror_free(NULL);

@@ -115,7 +115,9 @@ static void check_report(const Tmkms__Nitro__MetricsReport *r)
     tm_metrics *reg = NULL;
     metrics_mirror *mirror = NULL;
     char *text = NULL;
-    if (tm_metrics_new(&reg) != TM_OK || metrics_mirror_new(reg, report_chain(r), &mirror) != TM_OK) abort();
+    if (tm_metrics_new(&reg) != TM_OK ||
+        metrics_mirror_new(reg, report_chain(r), "tcp://node:26658", &mirror) != TM_OK)
+        abort();
     (void)metrics_mirror_apply(mirror, r, NULL);
     if (tm_metrics_render(reg, &text, NULL) != TM_OK) abort();
     free(text);

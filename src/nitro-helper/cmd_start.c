@@ -351,7 +351,7 @@ static tm_status prepare(helper_run *h, const start_args *a)
     TM_TRY(tm_nitro_config_load(a->config_path, &h->cfg));
     /* The registry, before any thread records into it (the state server, KMS calls). */
     if (a->metrics_addr) TM_TRY(tm_metrics_open_process("tmkms-nitro-helper", 0, &h->metrics));
-    TM_TRY(metrics_mirror_new(h->metrics, h->cfg->chain_id, &h->mirror));
+    TM_TRY(metrics_mirror_new(h->metrics, h->cfg->chain_id, h->cfg->address, &h->mirror));
     TM_TRY(helper_net(a->sim_dir, &h->net));
     TM_TRY(node_target(h));
     TM_TRY(helper_read_sealed(h->cfg->sealed_consensus_key_path, &h->sealed, &h->sealed_len));

@@ -10,6 +10,7 @@
 #include "tmkms/types.h"
 
 #define MOD "enclave-metrics"
+#define ALLOWED_LABELS 3
 #define KEY_MAX                                                                                              \
     (TM_NITRO_MAX_METRIC_NAME +                                                                              \
      TM_METRICS_MAX_LABELS * (TM_NITRO_MAX_LABEL_NAME + TM_NITRO_MAX_LABEL_VALUE + 2) + 1)
@@ -19,7 +20,7 @@ typedef struct {
     uint32_t type;
     const char *shown; /* in the helper's registry */
     const char *help;  /* the producer's help text where the helper's tmkms shows the same series */
-    const char *labels[2];
+    const char *labels[ALLOWED_LABELS];
 } allowed;
 
 static const allowed allow[] = {
@@ -39,6 +40,13 @@ static const allowed allow[] = {
      "AWS KMS calls by operation and result (ok, the AWS error type, or transport_error), retries included "
      "in one call.",
      {"operation", "result"}},
+    /* The enclave's own "addr" is its end of the relay (vsock:3:PORT): shown as the node's
+     * address the relay serves, the one tmkms_validator_connected carries. */
+    {"tmkms_validator_failures_total",
+     TM_NITRO_METRIC_COUNTER,
+     "tmkms_validator_failures_total",
+     "Connection failures by validator and reason.",
+     {"chain", "addr", "reason"}},
     {"process_resident_memory_bytes",
      TM_NITRO_METRIC_GAUGE,
      "tmkms_enclave_process_resident_memory_bytes",
@@ -70,12 +78,14 @@ typedef struct {
 struct metrics_mirror {
     tm_metrics *registry;
     char chain_id[TM_MAX_CHAIN_ID_LEN + 1]; /* the one chain a "chain" label may name */
+    char *node_addr;                        /* shown as every "addr" label */
     known series[MIRROR_MAX_SERIES];
     size_t n;
     bool full_warned;
 };
 
-tm_status metrics_mirror_new(tm_metrics *registry, const char *chain_id, metrics_mirror **out)
+tm_status metrics_mirror_new(tm_metrics *registry, const char *chain_id, const char *node_addr,
+                             metrics_mirror **out)
 {
     *out = NULL;
     if (!registry) return TM_OK;
@@ -83,6 +93,11 @@ tm_status metrics_mirror_new(tm_metrics *registry, const char *chain_id, metrics
     TM_ENSURE(m, TM_ERR_NOMEM, "metrics mirror: out of memory");
     m->registry = registry;
     snprintf(m->chain_id, sizeof(m->chain_id), "%s", chain_id);
+    m->node_addr = strdup(node_addr);
+    if (!m->node_addr) {
+        free(m);
+        return tm_err_set(TM_ERR_NOMEM, "metrics mirror: out of memory");
+    }
     *out = m;
     return TM_OK;
 }
@@ -92,6 +107,7 @@ void metrics_mirror_free(metrics_mirror *m)
     if (!m) return;
     for (size_t i = 0; i < m->n; i++)
         free(m->series[i].key);
+    free(m->node_addr);
     free(m);
 }
 
@@ -102,22 +118,36 @@ static const allowed *find_allowed(const char *name)
     return NULL;
 }
 
+static bool listed_label(const allowed *a, const char *name)
+{
+    for (size_t k = 0; k < ALLOWED_LABELS && a->labels[k]; k++)
+        if (strcmp(name, a->labels[k]) == 0) return true;
+    return false;
+}
+
+/* A label's value as the helper shows it: "addr" is the node's address. */
+static const char *shown_value(const metrics_mirror *m, const Tmkms__Nitro__MetricLabel *l)
+{
+    return strcmp(l->name, "addr") == 0 ? m->node_addr : l->value;
+}
+
 /* The listed type and exactly the listed label names, in any order; a "chain" label names
  * the helper's chain (an enclave serves one). */
 static tm_status check_series(const metrics_mirror *m, const Tmkms__Nitro__MetricSeries *s, const allowed *a,
                               size_t idx)
 {
-    size_t want = (a->labels[0] != NULL) + (a->labels[1] != NULL);
+    size_t want = 0;
+    while (want < ALLOWED_LABELS && a->labels[want])
+        want++;
     TM_ENSURE(s->type == a->type, TM_ERR_INVALID, "metrics_report.series[%zu].type: %u for %s, expected %u",
               idx, s->type, s->name, a->type);
     TM_ENSURE(s->n_labels == want, TM_ERR_INVALID,
               "metrics_report.series[%zu].labels: %zu for %s, expected %zu", idx, s->n_labels, s->name, want);
     for (size_t i = 0; i < s->n_labels; i++) {
         const char *n = s->labels[i]->name;
-        TM_ENSURE((a->labels[0] && strcmp(n, a->labels[0]) == 0) ||
-                      (a->labels[1] && strcmp(n, a->labels[1]) == 0),
-                  TM_ERR_INVALID, "metrics_report.series[%zu].labels[%zu].name: \"%s\" is not a label of %s",
-                  idx, i, n, s->name);
+        TM_ENSURE(listed_label(a, n), TM_ERR_INVALID,
+                  "metrics_report.series[%zu].labels[%zu].name: \"%s\" is not a label of %s", idx, i, n,
+                  s->name);
         TM_ENSURE(strcmp(n, "chain") != 0 || strcmp(s->labels[i]->value, m->chain_id) == 0, TM_ERR_INVALID,
                   "metrics_report.series[%zu].labels[%zu].value: chain \"%s\", but this helper serves \"%s\"",
                   idx, i, s->labels[i]->value, m->chain_id);
@@ -126,11 +156,12 @@ static tm_status check_series(const metrics_mirror *m, const Tmkms__Nitro__Metri
 }
 
 /* "shown\x01name\x02value..." with the pairs in the allowed order, so a permutation of the
- * same labels is the same series (as in the registry). */
+ * same labels is the same series (as in the registry). The values as reported (bounded by
+ * msg.c); an "addr" shown as the node's address keeps the enclave's value here. */
 static void series_key(const Tmkms__Nitro__MetricSeries *s, const allowed *a, char *key, size_t cap)
 {
     size_t n = (size_t)snprintf(key, cap, "%s", a->shown);
-    for (size_t k = 0; k < 2 && a->labels[k]; k++)
+    for (size_t k = 0; k < ALLOWED_LABELS && a->labels[k]; k++)
         for (size_t i = 0; i < s->n_labels; i++)
             if (strcmp(s->labels[i]->name, a->labels[k]) == 0 && n < cap)
                 n += (size_t)snprintf(key + n, cap - n, "\x01%s\x02%s", a->labels[k], s->labels[i]->value);
@@ -141,7 +172,7 @@ static void *create(metrics_mirror *m, const Tmkms__Nitro__MetricSeries *s, cons
     tm_labels l = {{NULL}, {NULL}};
     for (size_t i = 0; i < s->n_labels && i < TM_METRICS_MAX_LABELS; i++) {
         l.name[i] = s->labels[i]->name;
-        l.value[i] = s->labels[i]->value;
+        l.value[i] = shown_value(m, s->labels[i]);
     }
     if (a->type == TM_NITRO_METRIC_COUNTER) return tm_metrics_counter(m->registry, a->shown, a->help, &l);
     if (a->type == TM_NITRO_METRIC_GAUGE) return tm_metrics_gauge(m->registry, a->shown, a->help, &l);

@@ -8,6 +8,8 @@
  *   tmkms_refusals_total{chain,reason}          counter
  *   tmkms_sign_seconds{chain,transport}         histogram (latency buckets)
  *   tmkms_kms_calls_total{operation,result}     counter
+ *   tmkms_validator_failures_total{chain,addr,reason}  counter; addr shown as the node's
+ *                                               address (the enclave's is its vsock end)
  *   process_resident_memory_bytes, process_virtual_memory_bytes, process_open_fds,
  *   process_start_time_seconds                  gauges, shown as tmkms_enclave_process_*
  * with exactly those label names, a chain label naming the helper's chain. Other names are left out (not an
@@ -24,9 +26,11 @@
 
 typedef struct metrics_mirror metrics_mirror;
 
-/* For the chain chain_id: a series with a "chain" label naming another chain makes the
- * report refused. registry NULL (metrics off): TM_OK and *out NULL; apply then does nothing. */
-tm_status metrics_mirror_new(tm_metrics *registry, const char *chain_id, metrics_mirror **out);
+/* For the chain chain_id, whose node the relay reaches at node_addr: a series with a
+ * "chain" label naming another chain makes the report refused; an "addr" label is shown as
+ * node_addr. registry NULL (metrics off): TM_OK and *out NULL; apply then does nothing. */
+tm_status metrics_mirror_new(tm_metrics *registry, const char *chain_id, const char *node_addr,
+                             metrics_mirror **out);
 void metrics_mirror_free(metrics_mirror *m);
 
 /* One validated report. TM_ERR_INVALID, naming the series and field, when a listed name

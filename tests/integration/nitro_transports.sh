@@ -202,8 +202,10 @@ leg() { # SCHEME
   setsid "$bin/tmkms-nitro-enclave-sim" --simulate "$vsock" --cid 16 --kms-endpoint "$kms_url" --kms-ca "$kms_ca" \
     --instance-id i-0123456789abcdef0 >>"$s/logs/enclave.log" 2>&1 </dev/null &
   echo $! >"$s/pids/enclave.pid"
+  local metrics_port
+  metrics_port=$(free_port)
   AWS_EC2_METADATA_SERVICE_ENDPOINT=$imds setsid "$bin/tmkms-nitro-helper" start -c "$home/tmkms.toml" --cid 16 \
-    --simulate "$vsock" >>"$s/logs/helper.log" 2>&1 </dev/null &
+    --simulate "$vsock" --metrics "127.0.0.1:$metrics_port" >>"$s/logs/helper.log" 2>&1 </dev/null &
   echo $! >"$s/pids/helper.pid"
   "$bin/validator-sim" --listen "$scheme://127.0.0.1:$sim_port" --identity-key "$dir/node.key" \
     --expect-kms-id "$enclave_id" --chain-id sim-chain --expect-pubkey "$pubkey" --scenario basic \
@@ -219,6 +221,17 @@ leg() { # SCHEME
     bad "$scheme: wrong pin: no refusal in the enclave's log: $(tail -n 3 "$s/logs/helper.log")"
   fi
   sleep 2 # redials, all refused
+  # The enclave's refusals of the node, in its next metrics report, on the helper's
+  # /metrics under the node's address (the one the relay serves).
+  local series="tmkms_validator_failures_total{chain=\"sim-chain\",addr=\"$wrong_addr\",reason=\"pin_mismatch\"}"
+  local fails=
+  for _ in $(seq 80); do
+    fails=$(curl -s "http://127.0.0.1:$metrics_port/metrics" | awk -v s="$series" '$1 == s {print $2}')
+    [[ -n $fails ]] && break
+    sleep 0.1
+  done
+  [[ -n $fails && $fails -ge 1 ]] && ok "$scheme: wrong pin: the helper's /metrics shows $fails pin_mismatch failures for $wrong_addr" ||
+    bad "$scheme: wrong pin: no $series on the helper's /metrics"
   kill -TERM "$sim_pid" 2>/dev/null
   wait "$sim_pid" 2>/dev/null
   local signed_after state_after

@@ -140,7 +140,7 @@ static void test_registry_to_helper(void **state)
 
     assert_int_equal(tm_metrics_new(&helper), TM_OK);
     metrics_mirror *mirror = NULL;
-    assert_int_equal(metrics_mirror_new(helper, "c", &mirror), TM_OK);
+    assert_int_equal(metrics_mirror_new(helper, "c", "unix:///run/node.sock", &mirror), TM_OK);
     size_t applied = 0;
     assert_int_equal(metrics_mirror_apply(mirror, m->metrics_report, &applied), TM_OK);
     assert_true(applied >= 3);
@@ -241,7 +241,7 @@ static void test_mirror_rules(void **state)
     tm_metrics *helper = NULL;
     metrics_mirror *mirror = NULL;
     assert_int_equal(tm_metrics_new(&helper), TM_OK);
-    assert_int_equal(metrics_mirror_new(helper, "c", &mirror), TM_OK);
+    assert_int_equal(metrics_mirror_new(helper, "c", "unix:///run/node.sock", &mirror), TM_OK);
 
     /* Huge values are shown as they are; labels in another order are the same series. */
     reset(&rp);
@@ -267,6 +267,20 @@ static void test_mirror_rules(void **state)
     has(text, "tmkms_refusals_total{reason=\"double_sign\",chain=\"c\"} 1\n");
     has(text, "tmkms_enclave_process_open_fds -9223372036854775808\n");
     has(text, "tmkms_sign_seconds_count{chain=\"c\",transport=\"vsock\"} 18446744073709551615\n");
+    free(text);
+
+    /* The enclave's connection failures, shown with the node's address as addr. */
+    reset(&rp);
+    s = add(&rp, "tmkms_validator_failures_total", TM_NITRO_METRIC_COUNTER);
+    label(&rp, s, "chain", "c");
+    label(&rp, s, "addr", "vsock:3:5000");
+    label(&rp, s, "reason", "pin_mismatch");
+    s->counter = 3;
+    apply_report(mirror, &rp, TM_OK);
+    text = render(helper);
+    has(text, "tmkms_validator_failures_total{chain=\"c\",addr=\"unix:///run/"
+              "node.sock\",reason=\"pin_mismatch\"} 3\n");
+    assert_null(strstr(text, "vsock:3:5000"));
     free(text);
 
     /* A listed name with another type or labels: the whole report refused, nothing set. */
@@ -315,12 +329,13 @@ static void test_mirror_rules(void **state)
     }
     text = render(helper);
     assert_null(strstr(text, "tmkms_signatures_total"));
-    has(text, "result=\"252\"");
-    assert_null(strstr(text, "result=\"253\"")); /* 3 series before: 3 + 253 = 256 */
+    has(text, "result=\"251\"");
+    assert_null(strstr(text, "result=\"252\"")); /* 4 series before: 4 + 252 = 256 */
     free(text);
     metrics_mirror_free(mirror);
 
-    assert_int_equal(metrics_mirror_new(NULL, "c", &mirror), TM_OK); /* metrics off */
+    assert_int_equal(metrics_mirror_new(NULL, "c", "unix:///run/node.sock", &mirror),
+                     TM_OK); /* metrics off */
     assert_null(mirror);
     assert_int_equal(metrics_mirror_apply(NULL, &rp.r, NULL), TM_OK);
     metrics_mirror_free(NULL);

@@ -29,7 +29,7 @@
 typedef struct {
     Tmkms__Nitro__MetricsReport r;
     Tmkms__Nitro__MetricSeries s[300], *ps[300];
-    Tmkms__Nitro__MetricLabel l[300][2], *pl[300][2];
+    Tmkms__Nitro__MetricLabel l[300][TM_METRICS_MAX_LABELS], *pl[300][TM_METRICS_MAX_LABELS];
     uint64_t b[300][NB];
 } report;
 
@@ -59,6 +59,7 @@ static Tmkms__Nitro__MetricSeries *add(report *rp, const char *name, uint32_t ty
 static void label(report *rp, Tmkms__Nitro__MetricSeries *s, const char *name, const char *value)
 {
     size_t i = (size_t)(s - rp->s), k = s->n_labels++;
+    assert_true(k < TM_METRICS_MAX_LABELS);
     tmkms__nitro__metric_label__init(&rp->l[i][k]);
     rp->l[i][k].name = (char *)name;
     rp->l[i][k].value = (char *)value;

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tmkms/metrics.h"
 #include "tmkms/noise.h"
 #include "tmkms/secretconn.h"
 #include "tmkms/toml.h"
@@ -423,16 +424,15 @@ static tm_status parse_metrics(const parse_ctx *ctx, const tm_toml_value *t, tm_
 {
     TM_TRY(want_type(ctx, "", "metrics", t, TM_TOML_TABLE));
     m->enabled = true;
-    m->line = t->line;
     for (size_t i = 0; i < t->u.table.len; i++) {
         const char *k = t->u.table.keys[i];
         const tm_toml_value *v = t->u.table.values[i];
         if (strcmp(k, "listen") != 0) return config_error(ctx, v->line, "metrics: unknown key '%s'", k);
         TM_TRY(get_string(ctx, "metrics", k, v, &m->listen));
-        const char *colon = strrchr(m->listen, ':');
-        if (!colon || colon == m->listen || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
-            strlen(colon + 1) > 5 || strtol(colon + 1, NULL, 10) > 65535)
-            return config_error(ctx, v->line, "metrics.listen: '%s' is not HOST:PORT", m->listen);
+        struct sockaddr_storage ss;
+        socklen_t ss_len;
+        if (tm_metrics_parse_addr(m->listen, &ss, &ss_len) != TM_OK)
+            return config_error(ctx, v->line, "metrics.listen: %s", tm_err_msg());
     }
     if (!m->listen && !(m->listen = strdup("127.0.0.1:9464"))) return tm_err_set(TM_ERR_NOMEM, "out of memory");
     return TM_OK;

@@ -248,9 +248,15 @@ static void test_metrics_section(void **unused)
     assert_int_equal(load(HA_CHAIN "[metrics]\nlisten = \"[::1]:9300\"\n", &cfg), TM_OK);
     assert_string_equal(cfg->metrics.listen, "[::1]:9300");
     tm_config_free(cfg);
-    expect_error(HA_CHAIN "[metrics]\nlisten = \"9464\"\n", ":4: metrics.listen: '9464' is not HOST:PORT");
-    expect_error(HA_CHAIN "[metrics]\nlisten = \"h:70000\"\n", "is not HOST:PORT");
-    expect_error(HA_CHAIN "[metrics]\nlisten = \"h:\"\n", "is not HOST:PORT");
+    expect_error(HA_CHAIN "[metrics]\nlisten = \"9464\"\n",
+                 ":4: metrics.listen: metrics address \"9464\": expected HOST:PORT");
+    expect_error(HA_CHAIN "[metrics]\nlisten = \"127.0.0.1:70000\"\n", "port 70000 above 65535");
+    expect_error(HA_CHAIN "[metrics]\nlisten = \"127.0.0.1:\"\n", "no port");
+    /* what the endpoint would refuse after the keys are loaded, refused with the line now */
+    expect_error(HA_CHAIN "[metrics]\nlisten = \"localhost:9464\"\n",
+                 ":4: metrics.listen: metrics address "
+                 "\"localhost:9464\": \"localhost\" is not an IPv4");
+    expect_error(HA_CHAIN "[metrics]\nlisten = \"::1:9464\"\n", "an IPv6 address goes in brackets");
     expect_error(HA_CHAIN "[metrics]\naddr = \"h:1\"\n", ":4: metrics: unknown key 'addr'");
 }
 

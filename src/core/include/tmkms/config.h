@@ -73,8 +73,7 @@ typedef struct {
 /* [metrics]: the Prometheus endpoint; off without the section. */
 typedef struct {
     bool enabled;
-    char *listen; /* "HOST:PORT" */
-    int line;
+    char *listen; /* "A.B.C.D:PORT" or "[IPv6]:PORT" */
 } tm_metrics_config;
 
 typedef struct {

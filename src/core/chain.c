@@ -95,8 +95,9 @@ static tm_status persist_local(tm_chain *chain, tm_sign_state *next, const char 
 /* A new step was signed and made durable: the time, for status and metrics. */
 static void new_signature(tm_chain *chain)
 {
-    atomic_store(&chain->last_signed_unix, (int_fast64_t)time(NULL));
-    tm_chain_metrics_new_state(chain->metrics);
+    int64_t now = (int64_t)time(NULL);
+    atomic_store(&chain->last_signed_unix, (int_fast64_t)now);
+    tm_chain_metrics_new_state(chain->metrics, now);
 }
 
 /* Sign, then make the new state durable; only then does the caller see the signature. */
@@ -194,17 +195,10 @@ tm_status tm_chain_sign_unguarded(tm_chain *chain, const uint8_t *msg, size_t le
     return status;
 }
 
-void tm_chain_status_snapshot(tm_chain *chain, tm_sign_state *out, char *persist_error, size_t cap)
+void tm_chain_snapshot(tm_chain *chain, tm_sign_state *out, char *persist_error, size_t cap)
 {
     pthread_mutex_lock(&chain->lock);
     *out = chain->last;
-    snprintf(persist_error, cap, "%s", chain->persist_error);
-    pthread_mutex_unlock(&chain->lock);
-}
-
-void tm_chain_snapshot(tm_chain *chain, tm_sign_state *out)
-{
-    pthread_mutex_lock(&chain->lock);
-    *out = chain->last;
+    if (persist_error) snprintf(persist_error, cap, "%s", chain->persist_error);
     pthread_mutex_unlock(&chain->lock);
 }

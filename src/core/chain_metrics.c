@@ -12,11 +12,6 @@ static const char *const reason_names[TM_REFUSAL_COUNT] = {
 
 static const char *const kind_names[TM_SIGNED_COUNT] = {"proposal", "prevote", "precommit", "vote_extension"};
 
-const char *tm_refusal_reason_name(tm_refusal_reason reason)
-{
-    return (unsigned)reason < TM_REFUSAL_COUNT ? reason_names[reason] : "other";
-}
-
 /* The messages are the ones guard.c, chain.c and session.c write; a new one that matches
  * nothing is "other", never a wrong reason. */
 tm_refusal_reason tm_refusal_classify(tm_status status, const char *message)
@@ -103,9 +98,9 @@ void tm_chain_metrics_last(tm_chain_metrics *m, const tm_sign_state *last)
     tm_gauge_set(m->last_step, (int64_t)last->step);
 }
 
-void tm_chain_metrics_new_state(tm_chain_metrics *m)
+void tm_chain_metrics_new_state(tm_chain_metrics *m, int64_t unix_seconds)
 {
-    if (m) tm_gauge_set(m->last_signed_at, (int64_t)time(NULL));
+    if (m) tm_gauge_set(m->last_signed_at, unix_seconds);
 }
 
 tm_histogram *tm_chain_metrics_latency(tm_metrics *metrics, const char *chain_id, const char *addr)

@@ -331,7 +331,7 @@ static json_t *chain_status(const tm_chain *chain_const, int64_t now)
     tm_chain *chain = (tm_chain *)chain_const; /* the snapshot takes its lock */
     tm_sign_state last;
     char persist_error[256];
-    tm_chain_status_snapshot(chain, &last, persist_error, sizeof(persist_error));
+    tm_chain_snapshot(chain, &last, persist_error, sizeof(persist_error));
     int64_t signed_at = atomic_load(&chain->last_signed_unix);
     json_t *c = json_pack("{s:s, s:I, s:i, s:s, s:I}", "id", chain->id, "height", (json_int_t)last.height,
                           "round", (int)last.round, "step", tm_step_name(last.step), "persist_failures",

@@ -195,7 +195,7 @@ static void test_eight_threads_one_chain_file_store(void **state)
                   signed_new, reused, refused);
 
     tm_sign_state last;
-    tm_chain_snapshot(chain, &last);
+    tm_chain_snapshot(chain, &last, NULL, 0);
     tm_chain_close(chain);
     tm_sign_state disk;
     assert_int_equal(tm_state_file_read(path, CHAIN, &disk), TM_OK);

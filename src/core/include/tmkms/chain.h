@@ -58,9 +58,8 @@ tm_status tm_chain_sign(tm_chain *chain, const tm_guard_request *req, tm_chain_s
 tm_status tm_chain_sign_unguarded(tm_chain *chain, const uint8_t *msg, size_t len,
                                   uint8_t sig[TM_ED25519_SIG_LEN]);
 
-/* A copy of the last signed state, for status and logs. */
-void tm_chain_snapshot(tm_chain *chain, tm_sign_state *out);
-/* The same and the last persistence failure ("" none), for `tmkms status`. */
-void tm_chain_status_snapshot(tm_chain *chain, tm_sign_state *out, char *persist_error, size_t cap);
+/* A copy of the last signed state, for status and logs, and (persist_error not NULL) the
+ * last persistence failure ("" none). */
+void tm_chain_snapshot(tm_chain *chain, tm_sign_state *out, char *persist_error, size_t cap);
 
 #endif

@@ -22,8 +22,6 @@ typedef enum {
     TM_REFUSAL_COUNT
 } tm_refusal_reason;
 
-/* The label value of a reason ("double_sign", ...). */
-const char *tm_refusal_reason_name(tm_refusal_reason reason);
 /* Which reason a refusal's status and message stand for. */
 tm_refusal_reason tm_refusal_classify(tm_status status, const char *message);
 
@@ -56,8 +54,8 @@ void tm_chain_metrics_signed(tm_chain_metrics *m, tm_signed_kind kind);
 void tm_chain_metrics_refused(tm_chain_metrics *m, tm_refusal_reason reason);
 void tm_chain_metrics_persisted(tm_chain_metrics *m, uint64_t ns);
 void tm_chain_metrics_last(tm_chain_metrics *m, const tm_sign_state *last);
-/* A new step was signed and persisted now. */
-void tm_chain_metrics_new_state(tm_chain_metrics *m);
+/* A new step was signed and persisted at unix_seconds. */
+void tm_chain_metrics_new_state(tm_chain_metrics *m, int64_t unix_seconds);
 
 /* The signing-latency histogram of a chain over one transport (the scheme of addr:
  * unix, tcp, noise, vsock), or NULL. */

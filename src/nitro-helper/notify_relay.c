@@ -48,10 +48,26 @@ static tm_status bind_abstract(notify_relay *r)
     return TM_OK;
 }
 
+/* Whether systemd gave us a NOTIFY_SOCKET (without it there is nobody to relay to, and the
+ * helper, not told of one, never loads libsystemd). */
+static bool under_systemd(char **env)
+{
+    for (size_t i = 0; env && env[i]; i++)
+        if (strncmp(env[i], "NOTIFY_SOCKET=", 14) == 0) return true;
+    return false;
+}
+
 tm_status notify_relay_open(notify_relay *r, char **env)
 {
     tm_status status = TM_OK;
     memset(r, 0, sizeof(*r));
+    r->fd = -1;
+    if (!under_systemd(env)) {
+        r->helper_env = child_env(env, NULL);
+        r->proxy_env = child_env(env, NULL);
+        TM_ENSURE_GOTO(r->helper_env && r->proxy_env, TM_ERR_NOMEM, "out of memory");
+        goto out;
+    }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now); /* with the PID: no clash with another PID namespace's */
     snprintf(r->name, sizeof(r->name), "@tmkms-launch-all-%d-%08lx", (int)getpid(),

@@ -25,9 +25,10 @@ promtool check rules "$rules" >"$work/check.out" 2>&1 && ok "promtool check rule
   { bad "promtool check rules"; cat "$work/check.out"; }
 (cd "$src/deploy/prometheus" && promtool test rules tmkms-alerts.test.yml) >"$work/test.out" 2>&1 &&
   ok "promtool test rules: every alert's unit test passes" || { bad "promtool test rules"; cat "$work/test.out"; }
-alerts=$(grep -c '^ *- alert:' "$rules")
-tested=$(grep -o 'alertname: [A-Za-z]*' "$src/deploy/prometheus/tmkms-alerts.test.yml" | sort -u | wc -l)
-((tested == alerts)) && ok "all $alerts alerts have a unit test" || bad "$tested of $alerts alerts tested"
+alerts=$(sed -n 's/^ *- alert: *//p' "$rules" | sort -u)
+tested=$(sed -n 's/^ *alertname: *//p' "$src/deploy/prometheus/tmkms-alerts.test.yml" | sort -u)
+[[ $tested == "$alerts" ]] && ok "each of the $(wc -l <<<"$alerts") alerts, by name, has a unit test" ||
+  bad "alerts and tested alerts differ: $(diff <(echo "$alerts") <(echo "$tested") | grep '^[<>]' | tr '\n' ' ')"
 
 dash=$src/deploy/grafana/tmkms-dashboard.json
 jq -e '.panels | length > 0' "$dash" >/dev/null && ok "dashboard: valid JSON, $(jq '.panels | length' "$dash") panels" ||

@@ -125,7 +125,7 @@ for t in tcp noise; do
   port=$(free_port)
   sed -i "s|addr = \"unix://$dir/node.sock\"|addr = \"$t://$node_id@127.0.0.1:$port\"\nsecret_key = \"secrets/identity.key\"|" "$dir/tmkms.toml"
   echo
-  BENCH_NET=$t BENCH_LISTEN=127.0.0.1:$port bench_against tmkms "$dir" "$n" "$build/bin/tmkms" start -c "$dir/tmkms.toml" \
+  BENCH_NET=$t BENCH_LISTEN=127.0.0.1:$port bench_against "$t" "$dir" "$n" "$build/bin/tmkms" start -c "$dir/tmkms.toml" \
     --log-level warn | tee "$work/$t.out"
   rows+=("$t")
 done

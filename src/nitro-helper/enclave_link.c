@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,25 +30,45 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Dial CID:port, again every 200 ms while nobody listens, until `deadline`. */
+static tm_status dial_until(const tm_vsock_net *net, const tm_vsock_ep *ep, double deadline, int io_ms,
+                            tm_conn **conn)
+{
+    for (;;) {
+        tm_status status = tm_vsock_dial(net, ep, io_ms, conn);
+        if (status == TM_OK || now_ms() >= deadline) return status;
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 tm_status helper_enclave_call(const tm_vsock_net *net, uint32_t cid, uint32_t port, tm_nitro_msg *req,
                               tm_nitro_body want, int wait_ms, int io_ms, tm_nitro_msg **out)
 {
     tm_vsock_ep ep = {cid, port};
-    tm_conn *conn = NULL;
     double deadline = now_ms() + wait_ms;
-    tm_status status;
+    *out = NULL;
     for (;;) {
-        status = tm_vsock_dial(net, &ep, io_ms, &conn);
-        if (status == TM_OK || now_ms() >= deadline) break;
+        tm_conn *conn = NULL;
+        tm_status status = dial_until(net, &ep, deadline, io_ms, &conn);
+        if (status != TM_OK)
+            return tm_err_prefix(status, "the enclave's config port (is the enclave running?): ");
+        tm_nitro_msg *m = NULL;
+        status = tm_nitro_send(conn, req);
+        if (status == TM_OK) status = tm_nitro_recv(conn, &m);
+        tm_conn_close(conn);
+        bool answered = m != NULL;
+        if (answered) status = tm_nitro_expect(m, want, out);
+        /* The connection lost before an answer: the enclave stopped (a restart, or the
+         * helper raced its boot). Both requests are safe to send again: a config push is
+         * applied once, and a key the helper never received is gone with that enclave. */
+        bool lost = !answered && (status == TM_ERR_EOF || status == TM_ERR_IO);
+        if (!lost || now_ms() >= deadline)
+            return status == TM_OK ? TM_OK : tm_err_prefix(status, "enclave: ");
+        tm_log_warn("helper", "enclave: %s; dialing again (is the enclave restarting?)", tm_err_msg());
         struct timespec ts = {0, 200 * 1000000L};
         nanosleep(&ts, NULL);
     }
-    if (status != TM_OK) return tm_err_prefix(status, "the enclave's config port (is the enclave running?): ");
-    status = tm_nitro_send(conn, req);
-    if (status == TM_OK) status = tm_nitro_recv_expect(conn, want, out);
-    tm_conn_close(conn);
-    if (status != TM_OK) return tm_err_prefix(status, "enclave: ");
-    return TM_OK;
 }
 
 tm_status helper_credentials(const tm_nitro_config *cfg, tm_aws_credentials *creds, const char **source)

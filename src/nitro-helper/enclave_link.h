@@ -16,8 +16,9 @@
 tm_status helper_net(const char *sim_dir, tm_vsock_net *net);
 
 /* Send `req` to CID:port and read the answer, which must be `want` (an Error from the
- * enclave becomes its status and text). Dials again while nobody listens yet, for up to
- * wait_ms (an enclave takes a while to boot); the exchange itself may take io_ms. */
+ * enclave becomes its status and text). Dials again while nobody listens yet, or when
+ * the connection is lost before an answer (an enclave restarting), for up to wait_ms (an
+ * enclave takes a while to boot); the exchange itself may take io_ms. */
 tm_status helper_enclave_call(const tm_vsock_net *net, uint32_t cid, uint32_t port, tm_nitro_msg *req,
                               tm_nitro_body want, int wait_ms, int io_ms, tm_nitro_msg **out);
 

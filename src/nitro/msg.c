@@ -370,6 +370,12 @@ tm_status tm_nitro_recv_expect(tm_conn *conn, tm_nitro_body want, tm_nitro_msg *
     tm_nitro_msg *m = NULL;
     *out = NULL;
     TM_TRY(tm_nitro_recv(conn, &m));
+    return tm_nitro_expect(m, want, out);
+}
+
+tm_status tm_nitro_expect(tm_nitro_msg *m, tm_nitro_body want, tm_nitro_msg **out)
+{
+    *out = NULL;
     if (m->body_case == want) {
         *out = m;
         return TM_OK;

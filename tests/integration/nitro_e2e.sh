@@ -123,12 +123,17 @@ sleep 1.5
 hpid=$(helper_pid)
 kill -KILL "$hpid"
 for _ in $(seq 200); do kill -0 "$hpid" 2>/dev/null || break; sleep 0.05; done # its state lock goes with it
+served=$(grep -c 'the enclave serves chain' "$sim/logs/helper.log")
 restart_helper
 wait "$sim_pid" && ok || bad "storm across a helper kill: $(grep -E '^FAIL|result' "$work/sim2.log" | head -n 5)"
 grep -q '^result: PASS' "$work/sim2.log" && ok || { bad "storm across a helper kill did not pass"; show_logs; }
 top=$(sed -n 's/^  highest signed *h=\([0-9]*\).*/\1/p' "$work/sim2.log")
 
 # --- the enclave killed and restarted: the helper's repush configures it again
+# (once the restarted helper has configured it: the storm may end before that)
+n=0
+until (($(grep -c 'the enclave serves chain' "$sim/logs/helper.log") > served)) || ((n++ > 300)); do sleep 0.1; done
+((n <= 300)) && ok || bad "the restarted helper did not configure the enclave within 30 s"
 enclave_cmd=(setsid "$bin/tmkms-nitro-enclave-sim" --simulate "$SIM_VSOCK" --cid 16 --kms-endpoint "$SIM_KMS_URL"
   --kms-ca "$SIM_KMS_CA" --instance-id "$instance")
 kill -KILL "$(cat "$sim/pids/enclave.pid")"
@@ -207,6 +212,40 @@ fi
 kill -TERM "${extra_pids[@]}" 2>/dev/null
 wait "${extra_pids[@]}" 2>/dev/null
 extra_pids=()
+
+# --- the enclave lost in the middle of the first config push (it restarts): the
+# helper dials again instead of giving up
+python3 - "$SIM_VSOCK/vsock-16-5050.sock" >"$work/lost-enclave.log" 2>&1 <<'PY' &
+import os, socket, struct, sys
+path = sys.argv[1]
+if os.path.exists(path): os.unlink(path)
+l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+l.bind(path); l.listen(1); l.settimeout(30)
+c, _ = l.accept()
+c.settimeout(10)
+hdr = b""
+while len(hdr) < 4: hdr += c.recv(4 - len(hdr))
+left = struct.unpack(">I", hdr)[0]
+while left: left -= len(c.recv(left))
+c.close(); l.close(); os.unlink(path)
+print("read one config push and closed")
+PY
+lost_pid=$!
+for _ in $(seq 100); do [[ -S $SIM_VSOCK/vsock-16-5050.sock ]] && break; sleep 0.05; done
+served=$(grep -c 'the enclave serves chain' "$sim/logs/helper.log")
+restart_helper
+wait "$lost_pid" && ok || bad "the stand-in enclave: $(cat "$work/lost-enclave.log")"
+"${enclave_cmd[@]}" >>"$sim/logs/enclave.log" 2>&1 </dev/null &
+echo $! >"$sim/pids/enclave.pid"
+n=0
+until (($(grep -c 'the enclave serves chain' "$sim/logs/helper.log") > served)) || ((n++ > 300)); do sleep 0.1; done
+((n <= 300)) && ok || bad "the helper did not configure the enclave that came back"
+grep -q 'connection closed by peer; dialing again' "$sim/logs/helper.log" && ok ||
+  bad "the helper did not say why it dialed again"
+kill -TERM "$(helper_pid)" "$(cat "$sim/pids/enclave.pid")"
+for p in "$(helper_pid)" "$(cat "$sim/pids/enclave.pid")"; do
+  for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+done
 
 # --- the documented limit: a rolled-back state file is what a restarted enclave gets
 cp "$work/state.snapshot" "$home/state/priv_validator_state.json"

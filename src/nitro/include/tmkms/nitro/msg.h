@@ -65,6 +65,9 @@ tm_status tm_nitro_recv_sync(tm_conn *conn, tm_nitro_msg **out, bool *in_sync);
  * its code when that is a known status) with the peer's text, any other body
  * TM_ERR_INVALID. */
 tm_status tm_nitro_recv_expect(tm_conn *conn, tm_nitro_body want, tm_nitro_msg **out);
+/* The check of recv_expect on a message already read; takes `m` (freed unless it is
+ * returned in *out). For a caller that must tell a lost connection from an answer. */
+tm_status tm_nitro_expect(tm_nitro_msg *m, tm_nitro_body want, tm_nitro_msg **out);
 /* Send an Error message with `code` and `text` (cut to the bound); best effort. */
 void tm_nitro_send_error(tm_conn *conn, tm_status code, const char *text);
 

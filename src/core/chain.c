@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tmkms/clock.h"
 #include "tmkms/log.h"
 
 tm_status tm_chain_open(const char *id, bool sign_extensions, tm_signer *signer, tm_state_store *store,
@@ -55,13 +56,6 @@ void tm_chain_set_ha(tm_chain *chain, tm_ha_backend *ha)
     pthread_mutex_unlock(&chain->lock);
 }
 
-static uint64_t monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* The state a request would leave behind, signed. */
 static tm_status sign_next(tm_chain *chain, const tm_guard_request *req, tm_sign_state *next)
 {
@@ -78,7 +72,7 @@ static tm_status sign_next(tm_chain *chain, const tm_guard_request *req, tm_sign
 /* Make `next` the durable local state; on failure the signature it holds must not leave. */
 static tm_status persist_local(tm_chain *chain, tm_sign_state *next, const char *what)
 {
-    uint64_t start = chain->metrics ? monotonic_ns() : 0; /* no clock read when nobody looks */
+    uint64_t start = chain->metrics ? tm_monotonic_ns() : 0; /* no clock read when nobody looks */
     tm_status status = chain->store->ops->persist(chain->store, next);
     if (status != TM_OK) {
         sodium_memzero(next->signature, sizeof(next->signature));
@@ -86,7 +80,7 @@ static tm_status persist_local(tm_chain *chain, tm_sign_state *next, const char 
         snprintf(chain->persist_error, sizeof(chain->persist_error), "%s", tm_err_msg());
         return tm_err_prefix(status, "%s", what);
     }
-    if (chain->metrics) tm_chain_metrics_persisted(chain->metrics, monotonic_ns() - start);
+    if (chain->metrics) tm_chain_metrics_persisted(chain->metrics, tm_monotonic_ns() - start);
     chain->last = *next;
     tm_chain_metrics_last(chain->metrics, &chain->last);
     return TM_OK;

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tmkms/clock.h"
 #include "tmkms/conn.h"
 
 typedef struct {
@@ -24,13 +25,6 @@ typedef struct {
     int timeout_ms;
     int64_t deadline_ms; /* CLOCK_MONOTONIC; 0: none */
 } fd_conn;
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Wait until fd is readable/writable; TM_ERR_TIMEOUT when the peer stalls or the deadline
  * passes. */
@@ -42,7 +36,7 @@ static tm_status wait_fd(const fd_conn *c, short events)
         int wait_ms = c->timeout_ms > 0 ? c->timeout_ms : -1;
         bool by_deadline = false;
         if (c->deadline_ms) {
-            int64_t left = c->deadline_ms - monotonic_ms();
+            int64_t left = c->deadline_ms - (int64_t)tm_monotonic_ms();
             if (left < 0) left = 0;
             if (wait_ms < 0 || left < wait_ms) {
                 wait_ms = (int)left;
@@ -100,7 +94,7 @@ static void fd_close(tm_conn *conn)
 static void fd_set_deadline(tm_conn *conn, int ms)
 {
     fd_conn *c = (fd_conn *)conn;
-    c->deadline_ms = ms > 0 ? monotonic_ms() + ms : 0;
+    c->deadline_ms = ms > 0 ? (int64_t)tm_monotonic_ms() + ms : 0;
 }
 
 static const struct tm_conn_ops fd_ops = {

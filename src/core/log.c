@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "tmkms/utf8.h"
+
 /* Per-module levels: few modules exist ("conn", "sign", "chain", ...), a small table. */
 #define MAX_MODULES 32
 #define MAX_MODULE_NAME 32
@@ -155,50 +157,6 @@ int tm_log_parse_format(const char *name)
     return -1;
 }
 
-/* The length of the valid UTF-8 sequence at s (1..4), 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) {
-        len = 2;
-        min = 0x80;
-        cp = c & 0x1Fu;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3;
-        min = 0x800;
-        cp = c & 0x0Fu;
-    } else if ((c & 0xF8) == 0xF0) {
-        len = 4;
-        min = 0x10000;
-        cp = c & 0x07u;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0; /* also stops at the terminating NUL */
-        cp = (cp << 6) | (s[i] & 0x3Fu);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
-}
-
-/* jansson refuses strings that are not UTF-8: replace what is not with '?'. */
-static void make_utf8(char *s)
-{
-    unsigned char *p = (unsigned char *)s;
-    while (*p) {
-        size_t len = utf8_len(p);
-        if (len == 0)
-            *p++ = '?';
-        else
-            p += len;
-    }
-}
-
 /* {"ts","level","module"[,"chain"],"msg"} on one line (malloc'd; NULL when out of
  * memory); the message is modified (made UTF-8). */
 typedef struct {
@@ -222,9 +180,9 @@ static char *format_json(const char *ts, tm_log_level level, const char *module,
     }
     char mod[MAX_MODULE_NAME * 2];
     snprintf(mod, sizeof(mod), "%s", module);
-    make_utf8(mod);
-    make_utf8(msg); /* text points into msg */
-    make_utf8(chain);
+    tm_utf8_sanitize(mod);
+    tm_utf8_sanitize(msg); /* text points into msg */
+    tm_utf8_sanitize(chain);
     json_t *obj = json_object();
     if (!obj) return NULL;
     json_object_set_new(obj, "ts", json_string(ts));
@@ -315,7 +273,7 @@ void tm_log_forwarded(tm_log_level level, const char *source, const char *line)
         char *src_ts = NULL, *module = NULL, *msg = NULL;
         time_stamp(stamp, sizeof(stamp));
         bool split = split_human(copy, &src_ts, &module, &msg);
-        if (split) make_utf8(src_ts);
+        if (split) tm_utf8_sanitize(src_ts);
         json_extra x = {source, split ? src_ts : NULL};
         json = format_json(stamp, level, split ? module : source, split ? msg : copy, &x);
     }

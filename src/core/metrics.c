@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tmkms/utf8.h"
+
 #define DROPPED_NAME "tmkms_metrics_series_dropped_total"
 #define DROPPED_HELP "Series not created because the registry already held its maximum number of series."
 
@@ -99,44 +101,6 @@ static bool valid_label_name(const char *name)
     return true;
 }
 
-/* Well-formed UTF-8: no overlong forms, no surrogates, at most U+10FFFF. */
-static bool valid_utf8(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p != 0) {
-        unsigned c = *p;
-        size_t n;
-        unsigned min;
-        unsigned cp;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if ((c & 0xE0) == 0xC0) {
-            n = 1;
-            min = 0x80;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            n = 2;
-            min = 0x800;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            n = 3;
-            min = 0x10000;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        for (size_t i = 1; i <= n; i++) {
-            if ((p[i] & 0xC0) != 0x80) return false; /* also stops at the NUL */
-            cp = (cp << 6) | (p[i] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-        p += n + 1;
-    }
-    return true;
-}
-
 /* The used pairs of labels (name != NULL), checked. */
 static tm_status check_labels(const char *metric, const tm_labels *labels, bool histogram, size_t *n_out)
 {
@@ -151,7 +115,7 @@ static tm_status check_labels(const char *metric, const tm_labels *labels, bool 
         TM_ENSURE(!(histogram && strcmp(name, "le") == 0), TM_ERR_INVALID,
                   "metric %s: the label name \"le\" is reserved for histogram buckets", metric);
         TM_ENSURE(labels->value[i] != NULL, TM_ERR_INVALID, "metric %s: label %s has no value", metric, name);
-        TM_ENSURE(valid_utf8(labels->value[i]), TM_ERR_INVALID, "metric %s: label %s: value is not UTF-8",
+        TM_ENSURE(tm_utf8_valid(labels->value[i]), TM_ERR_INVALID, "metric %s: label %s: value is not UTF-8",
                   metric, name);
         for (size_t j = 0; j < i; j++) {
             TM_ENSURE(labels->name[j] == NULL || strcmp(labels->name[j], name) != 0, TM_ERR_INVALID,

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tmkms/clock.h"
 #include "tmkms/log.h"
 
 /* Everything a response points to that is not part of the request. */
@@ -118,13 +119,6 @@ static Tendermint__Privval__RemoteSignerError *make_error(tm_session_scratch *s,
     return &s->error;
 }
 
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* A request's chain id must be the connection's chain. */
 static tm_status check_chain_id(const tm_session *session, const char *chain_id)
 {
@@ -196,14 +190,14 @@ static tm_status sign_vote(const tm_session *session, Tendermint__Privval__SignV
     TM_TRY(tm_vote_sign_bytes(session->chain->id, vote, s->sign_bytes, sizeof(s->sign_bytes), &sb_len));
     TM_TRY(sign_extension(session, vote, s));
 
-    uint64_t start = now_us();
+    uint64_t start = tm_monotonic_us();
     tm_guard_request greq = {vote->height, vote->round, vote_step(vote), s->sign_bytes, sb_len};
     tm_chain_sign_result res;
     TM_TRY(tm_chain_sign(session->chain, &greq, &res));
     memcpy(s->signature, res.signature, sizeof(s->signature));
     set_binary(s, &vote->signature, 0, s->signature, sizeof(s->signature));
     if (res.verdict == TM_GUARD_REUSE_EARLIER_TIMESTAMP) set_timestamp(s, &vote->timestamp, res.earlier_ts);
-    uint64_t took_us = now_us() - start;
+    uint64_t took_us = tm_monotonic_us() - start;
     tm_chain_metrics_signed(session->chain->metrics,
                             greq.step == TM_STEP_PRECOMMIT ? TM_SIGNED_PRECOMMIT : TM_SIGNED_PREVOTE);
     if (vote->extension_signature.len) tm_chain_metrics_signed(session->chain->metrics, TM_SIGNED_EXTENSION);
@@ -227,14 +221,14 @@ static tm_status sign_proposal(const tm_session *session, Tendermint__Privval__S
 
     size_t sb_len = 0;
     TM_TRY(tm_proposal_sign_bytes(session->chain->id, prop, s->sign_bytes, sizeof(s->sign_bytes), &sb_len));
-    uint64_t start = now_us();
+    uint64_t start = tm_monotonic_us();
     tm_guard_request greq = {prop->height, prop->round, TM_STEP_PROPOSE, s->sign_bytes, sb_len};
     tm_chain_sign_result res;
     TM_TRY(tm_chain_sign(session->chain, &greq, &res));
     memcpy(s->signature, res.signature, sizeof(s->signature));
     set_binary(s, &prop->signature, 0, s->signature, sizeof(s->signature));
     if (res.verdict == TM_GUARD_REUSE_EARLIER_TIMESTAMP) set_timestamp(s, &prop->timestamp, res.earlier_ts);
-    uint64_t took_us = now_us() - start;
+    uint64_t took_us = tm_monotonic_us() - start;
     tm_chain_metrics_signed(session->chain->metrics, TM_SIGNED_PROPOSAL);
     tm_histogram_observe_ns(s->latency, took_us * 1000u);
 
@@ -248,7 +242,7 @@ static tm_status sign_proposal(const tm_session *session, Tendermint__Privval__S
 /* Whether this refusal may be logged: the bucket starts full and refills with time. */
 static bool refusal_log_allowed(tm_session_scratch *s)
 {
-    uint64_t now = now_us();
+    uint64_t now = tm_monotonic_us();
     if (s->log_refill_us == 0) s->log_tokens = REFUSAL_LOG_BURST;
     else s->log_tokens += (double)(now - s->log_refill_us) * REFUSAL_LOG_PER_S / 1e6;
     if (s->log_tokens > REFUSAL_LOG_BURST) s->log_tokens = REFUSAL_LOG_BURST;

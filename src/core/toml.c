@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tmkms/utf8.h"
+
 #define MAX_DEPTH 128
 
 enum {
@@ -220,30 +222,6 @@ static tm_status skip_ws_nl(parser *ps)
     }
 }
 
-/* Length of the UTF-8 sequence at s (1..4), or 0 if invalid (overlong, surrogate, >U+10FFFF). */
-static size_t utf8_len(const unsigned char *s, size_t avail, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if ((c & 0xe0) == 0xc0) n = 2, v = c & 0x1f, min = 0x80;
-    else if ((c & 0xf0) == 0xe0) n = 3, v = c & 0x0f, min = 0x800;
-    else if ((c & 0xf8) == 0xf0) n = 4, v = c & 0x07, min = 0x10000;
-    else return 0;
-    if (n > avail) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
-    *cp = v;
-    return n;
-}
-
 /* ---- strings ---- */
 
 typedef struct {
@@ -308,7 +286,7 @@ static tm_status parse_escape(parser *ps, strbuf *b)
 static tm_status string_char(parser *ps, strbuf *b, bool multiline)
 {
     uint32_t cp;
-    size_t n = utf8_len((const unsigned char *)ps->p, (size_t)(ps->end - ps->p), &cp);
+    size_t n = tm_utf8_len((const unsigned char *)ps->p, (size_t)(ps->end - ps->p), &cp);
     if (n == 0) return fail(ps, "invalid UTF-8 in a string");
     if ((cp < 0x20 && cp != '\t' && !(multiline && cp == '\n')) || cp == 0x7f)
         return fail(ps, "control character U+%04X in a string", cp);
@@ -891,7 +869,7 @@ static tm_status check_utf8(parser *ps)
     int line = 1;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        size_t l = utf8_len(s + i, n - i, &cp);
+        size_t l = tm_utf8_len(s + i, n - i, &cp);
         if (l == 0) {
             ps->line = line;
             return fail(ps, "invalid UTF-8");

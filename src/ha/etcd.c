@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tmkms/clock.h"
+
 #define DEFAULT_TIMEOUT_MS 1000L
 #define MAX_URL 256
 /* Idle handles kept open; more may exist while many calls run at once. */
@@ -303,13 +305,6 @@ typedef struct {
     tm_status refusal; /* the status of an ATTEMPT_FATAL */
 } attempt_info;
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* gRPC codes for "not now, maybe elsewhere": DeadlineExceeded, ResourceExhausted, Unavailable. */
 static bool retryable(long http, int code)
 {
@@ -372,10 +367,10 @@ static tm_status exchange(tm_etcd *e, conn *c, const char *path, const char *req
 {
     char fails[FAILURES_CAP] = "";
     attempt_info info;
-    long deadline = now_ms() + e->timeout_ms;
+    long deadline = (long)tm_monotonic_ms() + e->timeout_ms;
     for (size_t k = 0; k < tries; k++) {
         size_t i = (first + k) % e->n_endpoints;
-        long left = deadline - now_ms();
+        long left = deadline - (long)tm_monotonic_ms();
         if (left <= 0) {
             note_failure(fails, sizeof(fails), e->endpoints[i], "not tried, no time left");
             break;

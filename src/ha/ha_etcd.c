@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tmkms/clock.h"
 #include "tmkms/log.h"
 #include "tmkms/state.h"
 
@@ -19,7 +20,7 @@ typedef struct {
     pthread_mutex_t outage_lock;
     bool down;               /* the last call failed for want of etcd */
     bool quiet;              /* no outage log lines */
-    struct timespec down_since;
+    uint64_t down_since_ns;
 } ha_etcd;
 
 tm_status tm_ha_record_key(const char *prefix, const char *chain_id, char *out, size_t cap)
@@ -42,13 +43,6 @@ tm_status tm_ha_record_decode(const uint8_t *value, size_t len, tm_sign_state *o
     return TM_OK;
 }
 
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 /* One log line when an outage starts (with its cause) and one when it ends: a cluster
  * that is down refuses every request, and the session logs those refusals already. */
 static tm_status note_outcome(ha_etcd *h, tm_status status)
@@ -58,11 +52,12 @@ static tm_status note_outcome(ha_etcd *h, tm_status status)
     pthread_mutex_lock(&h->outage_lock);
     if (unavailable && !h->down) {
         h->down = true;
-        clock_gettime(CLOCK_MONOTONIC, &h->down_since);
+        h->down_since_ns = tm_monotonic_ns();
         tm_log_error(MOD, "etcd unavailable, refusing to sign until it answers: %s", tm_err_msg());
     } else if (!unavailable && h->down) {
         h->down = false;
-        tm_log_info(MOD, "etcd answers again after %.1f s", seconds_since(&h->down_since));
+        tm_log_info(MOD, "etcd answers again after %.1f s",
+                    (double)(tm_monotonic_ns() - h->down_since_ns) / 1e9);
     }
     pthread_mutex_unlock(&h->outage_lock);
     return status;

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "enclave.h"
+#include "tmkms/clock.h"
 #include "tmkms/log.h"
 #include "tmkms/nitro/metrics_report.h"
 
@@ -78,28 +79,15 @@ static tm_status send_line(tm_conn *conn, uint32_t level, char *text)
     return tm_nitro_send(conn, &m);
 }
 
-static uint64_t monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
-}
-
 /* Waits (fwd.lock held) for a line until the monotonic time deadline_ms; false: none came. */
 static bool wait_line(uint64_t deadline_ms)
 {
     while (fwd.count == 0) {
-        uint64_t now = monotonic_ms();
+        uint64_t now = tm_monotonic_ms();
         if (now >= deadline_ms) return false;
         uint64_t wait = deadline_ms - now;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until); /* the condition variable's clock */
-        until.tv_sec += (time_t)(wait / 1000);
-        until.tv_nsec += (long)(wait % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        /* the condition variable's clock is CLOCK_REALTIME; the loop rechecks the monotonic one */
+        struct timespec until = tm_realtime_deadline_us(wait * 1000u);
         pthread_cond_timedwait(&fwd.ready, &fwd.lock, &until);
     }
     return true;
@@ -156,9 +144,9 @@ static tm_status forward_conn(tm_conn *conn)
 {
     uint64_t next_report = 0;
     for (;;) {
-        if (monotonic_ms() >= next_report) {
+        if (tm_monotonic_ms() >= next_report) {
             TM_TRY(send_report(conn));
-            next_report = monotonic_ms() + REPORT_MS;
+            next_report = tm_monotonic_ms() + REPORT_MS;
         }
         TM_TRY(drain_one(conn, next_report));
     }

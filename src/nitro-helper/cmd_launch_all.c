@@ -34,6 +34,7 @@
 #include "notify_relay.h"
 #include "proxy.h"
 #include "signal_pipe.h"
+#include "tmkms/clock.h"
 #include "tmkms/log.h"
 #include "tmkms/sdnotify.h"
 
@@ -81,11 +82,8 @@ typedef struct {
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)tm_monotonic_ns() / 1e9;
 }
-
 /* ---- options ---- */
 
 static void launch_usage(FILE *out)

@@ -34,6 +34,7 @@
 #include "proxy.h"
 #include "signal_pipe.h"
 #include "state_server.h"
+#include "tmkms/clock.h"
 #include "tmkms/log.h"
 #include "tmkms/metrics.h"
 #include "tmkms/noise.h"
@@ -393,25 +394,11 @@ static void cleanup(helper_run *h)
     tm_status_server_remove();
 }
 
-static uint64_t monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
-}
-
 /* The watchdog's health check: the state server is not stuck holding its lock (a persist
  * takes milliseconds; the lock is released at once). */
 static bool state_alive(helper_run *h, uint64_t bound_us)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += (time_t)(bound_us / 1000000);
-    deadline.tv_nsec += (long)(bound_us % 1000000) * 1000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = tm_realtime_deadline_us(bound_us);
     if (pthread_mutex_timedlock(&h->state.lock, &deadline) != 0) return false;
     pthread_mutex_unlock(&h->state.lock);
     return true;
@@ -438,10 +425,10 @@ static void update_status(helper_run *h, bool force)
 static int serve(helper_run *h, const start_args *a, int sig_fd)
 {
     uint64_t watchdog_ms = tm_sd_watchdog_interval_us() / 1000;
-    uint64_t next_repush = monotonic_ms() + (uint64_t)a->repush_s * 1000u;
+    uint64_t next_repush = tm_monotonic_ms() + (uint64_t)a->repush_s * 1000u;
     uint64_t next_ping = 0;
     for (;;) {
-        uint64_t now = monotonic_ms();
+        uint64_t now = tm_monotonic_ms();
         if (watchdog_ms && now >= next_ping) {
             if (state_alive(h, watchdog_ms * 500))
                 tm_sd_watchdog_ping();
@@ -467,7 +454,7 @@ static int serve(helper_run *h, const start_args *a, int sig_fd)
             tm_log_info(MOD, "received %s, shutting down", strsignal(sig));
             return HELPER_EXIT_OK;
         }
-        if (n != 0 || !a->repush_s || monotonic_ms() < next_repush) continue;
+        if (n != 0 || !a->repush_s || tm_monotonic_ms() < next_repush) continue;
         uint8_t pub[32];
         bool failed = push_config(h, a, 1000, pub) != TM_OK;
         if (failed) tm_log_warn(MOD, "config repush: %s", tm_err_msg());
@@ -475,7 +462,7 @@ static int serve(helper_run *h, const start_args *a, int sig_fd)
             h->repush_failed = failed;
             update_status(h, true);
         }
-        next_repush = monotonic_ms() + (uint64_t)a->repush_s * 1000u;
+        next_repush = tm_monotonic_ms() + (uint64_t)a->repush_s * 1000u;
     }
 }
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tmkms/clock.h"
 #include "tmkms/log.h"
 
 tm_status helper_net(const char *sim_dir, tm_vsock_net *net)
@@ -23,20 +24,13 @@ tm_status helper_net(const char *sim_dir, tm_vsock_net *net)
     return tm_vsock_net_simulated(sim_dir, TM_VSOCK_CID_PARENT, net);
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* Dial CID:port, again every 200 ms while nobody listens, until `deadline`. */
-static tm_status dial_until(const tm_vsock_net *net, const tm_vsock_ep *ep, double deadline, int io_ms,
+/* Dial CID:port, again every 200 ms while nobody listens, until deadline_ms (monotonic). */
+static tm_status dial_until(const tm_vsock_net *net, const tm_vsock_ep *ep, uint64_t deadline_ms, int io_ms,
                             tm_conn **conn)
 {
     for (;;) {
         tm_status status = tm_vsock_dial(net, ep, io_ms, conn);
-        if (status == TM_OK || now_ms() >= deadline) return status;
+        if (status == TM_OK || tm_monotonic_ms() >= deadline_ms) return status;
         struct timespec ts = {0, 200 * 1000000L};
         nanosleep(&ts, NULL);
     }
@@ -46,11 +40,11 @@ tm_status helper_enclave_call(const tm_vsock_net *net, uint32_t cid, uint32_t po
                               tm_nitro_body want, int wait_ms, int io_ms, tm_nitro_msg **out)
 {
     tm_vsock_ep ep = {cid, port};
-    double deadline = now_ms() + wait_ms;
+    uint64_t deadline_ms = tm_monotonic_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
     *out = NULL;
     for (;;) {
         tm_conn *conn = NULL;
-        tm_status status = dial_until(net, &ep, deadline, io_ms, &conn);
+        tm_status status = dial_until(net, &ep, deadline_ms, io_ms, &conn);
         if (status != TM_OK)
             return tm_err_prefix(status, "the enclave's config port (is the enclave running?): ");
         tm_nitro_msg *m = NULL;
@@ -63,7 +57,7 @@ tm_status helper_enclave_call(const tm_vsock_net *net, uint32_t cid, uint32_t po
          * helper raced its boot). Both requests are safe to send again: a config push is
          * applied once, and a key the helper never received is gone with that enclave. */
         bool lost = !answered && (status == TM_ERR_EOF || status == TM_ERR_IO);
-        if (!lost || now_ms() >= deadline)
+        if (!lost || tm_monotonic_ms() >= deadline_ms)
             return status == TM_OK ? TM_OK : tm_err_prefix(status, "enclave: ");
         tm_log_warn("helper", "enclave: %s; dialing again (is the enclave restarting?)", tm_err_msg());
         struct timespec ts = {0, 200 * 1000000L};

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tmkms/clock.h"
 #include "tmkms/guard.h"
 #include "tmkms/log.h"
 #include "tmkms/nitro/msg.h"
@@ -51,13 +52,6 @@ tm_status state_server_open(state_server *s, const char *path, const char *chain
                            NULL);
     tm_gauge_set(s->enclave_up, 0);
     return TM_OK;
-}
-
-static uint64_t elapsed_ns(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (uint64_t)(t1.tv_sec - t0->tv_sec) * 1000000000u + (uint64_t)t1.tv_nsec - (uint64_t)t0->tv_nsec;
 }
 
 /* A persisted state is a new signature of its step (the enclave releases it after the ack). */
@@ -125,13 +119,12 @@ static tm_status persist(state_conn *c, const Tmkms__Nitro__StatePersist *p)
                             (long long)next.height, next.round, tm_step_name(next.step),
                             (long long)s->last.height, s->last.round, tm_step_name(s->last.step));
     }
-    struct timespec t0 = {0};
-    if (s->metrics) clock_gettime(CLOCK_MONOTONIC, &t0); /* no clock read when nobody looks */
+    uint64_t t0 = s->metrics ? tm_monotonic_ns() : 0; /* no clock read when nobody looks */
     if (status == TM_OK) status = s->store->ops->persist(s->store, &next);
     if (status == TM_OK) {
         s->last = next;
         s->persisted++;
-        record_new(s, &next, s->metrics ? elapsed_ns(&t0) : 0);
+        record_new(s, &next, s->metrics ? tm_monotonic_ns() - t0 : 0);
     } else {
         s->persist_failures++;
         snprintf(s->last_persist_error, sizeof(s->last_persist_error), "%s", tm_err_msg());

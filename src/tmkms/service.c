@@ -16,6 +16,7 @@
 
 #include "modules.h"
 #include "status_server.h"
+#include "tmkms/clock.h"
 #include "tmkms/link.h"
 #include "tmkms/log.h"
 #include "tmkms/noise.h"
@@ -243,14 +244,7 @@ static void notify_status(const tm_service *service, unsigned connected)
  * signer holds it forever). The lock is released at once. */
 static bool signers_alive(tm_service *service, uint64_t bound_us, bool *warned)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline); /* pthread_mutex_timedlock's clock */
-    deadline.tv_sec += (time_t)(bound_us / 1000000);
-    deadline.tv_nsec += (long)(bound_us % 1000000) * 1000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = tm_realtime_deadline_us(bound_us);
     for (size_t i = 0; i < service->n_chains; i++) {
         int r = pthread_mutex_timedlock(&service->chains[i]->lock, &deadline);
         if (r != 0) {
@@ -264,13 +258,6 @@ static bool signers_alive(tm_service *service, uint64_t bound_us, bool *warned)
     }
     *warned = false;
     return true;
-}
-
-static uint64_t monotonic_us(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
 }
 
 /* Wait for SIGINT/SIGTERM (or for every connection thread to end), then take every
@@ -306,10 +293,10 @@ static int wait_for_end(tm_service *service, atomic_int *running)
             shown = connected;
             notify_status(service, connected);
         }
-        if (watchdog_us && monotonic_us() - last_ping >= watchdog_us / 4 &&
+        if (watchdog_us && tm_monotonic_us() - last_ping >= watchdog_us / 4 &&
             signers_alive(service, watchdog_us / 2, &stuck)) {
             tm_sd_watchdog_ping();
-            last_ping = monotonic_us();
+            last_ping = tm_monotonic_us();
         }
     }
     for (size_t i = 0; i < service->n_chains; i++)

@@ -13,6 +13,7 @@
 #include "emu.h"
 #include "emu_common.h"
 #include "tmkms/aws/attestation.h"
+#include "tmkms/clock.h"
 #include "tmkms/metrics.h"
 
 static const char usage[] =
@@ -130,13 +131,6 @@ static void count_request(const header_list *l, unsigned status, uint64_t ns)
                             ns);
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *data, size_t *size, void **state)
 {
@@ -161,9 +155,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                        u->data ? u->data : (const uint8_t *)"",
                        u->too_large ? EMU_MAX_BODY + 1 : u->len};
     emu_response r;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = tm_monotonic_ns();
     kms_emu_handle(cls, &req, &r);
-    count_request(&l, r.status, now_ns() - t0);
+    count_request(&l, r.status, tm_monotonic_ns() - t0);
     enum MHD_Result ret = send_answer(c, &r);
     emu_response_free(&r);
     return ret;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "scenarios.h"
+#include "tmkms/clock.h"
 
 typedef enum { K_NEW, K_IDENTICAL, K_TIMESTAMP, K_CONFLICT, K_BELOW } storm_kind;
 
@@ -197,13 +198,6 @@ static sim_outcome send_req(sim *s, storm_state *st, storm_req *q, storm_kind k)
     return out;
 }
 
-static int64_t now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
-
 /* After a lost connection: wait for tmkms to come back, ask for its key as a node does,
  * and sometimes resend the request whose answer was lost. */
 static bool recover(sim *s, storm_state *st, const storm_opts *o)
@@ -277,14 +271,14 @@ bool scenario_storm(sim *s, const storm_opts *o)
     st.h = s->cursor;
     s->cursor = st.h + 1;
     sim_block_random(s, &st.blk);
-    int64_t start = now_s();
+    uint64_t start_ms = tm_monotonic_ms();
     int64_t first_h = st.h;
     bool ok = true;
     storm_req q;
     memset(&q, 0, sizeof(q));
     while (ok && !wire_stop_requested) {
         if ((o->heights > 0 && st.h - first_h >= o->heights) ||
-            (o->seconds > 0 && now_s() - start >= o->seconds)) {
+            (o->seconds > 0 && tm_monotonic_ms() - start_ms >= (uint64_t)o->seconds * 1000u)) {
             break;
         }
         storm_kind k = K_NEW;

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tmkms/clock.h"
+
 /* tmkms echoes a vote with its extension (up to 1 MiB in practice); leave headroom. */
 #define WIRE_MAX_FRAME ((size_t)4 << 20)
 
@@ -48,13 +50,6 @@ const char *wire_status_name(wire_status st)
     return "?";
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for `events` on fd until deadline (monotonic ms). */
 static wire_status wait_fd(int fd, short events, int64_t deadline)
 {
@@ -62,7 +57,7 @@ static wire_status wait_fd(int fd, short events, int64_t deadline)
         if (wire_stop_requested) {
             return WS_STOPPED;
         }
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - (int64_t)tm_monotonic_ms();
         if (left <= 0) {
             return WS_TIMEOUT;
         }
@@ -123,7 +118,7 @@ void wire_drop(wire *w)
 wire_status wire_accept(wire *w, int timeout_ms)
 {
     wire_drop(w);
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = (int64_t)tm_monotonic_ms() + timeout_ms;
     for (;;) {
         wire_status st = wait_fd(w->lfd, POLLIN, deadline);
         if (st != WS_OK) {
@@ -161,7 +156,7 @@ void wire_close(wire *w)
 
 wire_status wire_send_raw(wire *w, const uint8_t *p, size_t n)
 {
-    int64_t deadline = now_ms() + w->timeout_ms;
+    int64_t deadline = (int64_t)tm_monotonic_ms() + w->timeout_ms;
     size_t off = 0;
     while (off < n) {
         wire_status st = wait_fd(w->fd, POLLOUT, deadline);
@@ -271,7 +266,7 @@ static wire_status fill(wire *w, int64_t deadline)
 wire_status wire_recv(wire *w, Tendermint__Privval__Message **out)
 {
     *out = NULL;
-    int64_t deadline = now_ms() + w->timeout_ms;
+    int64_t deadline = (int64_t)tm_monotonic_ms() + w->timeout_ms;
     for (;;) {
         uint64_t body = 0;
         size_t used = 0;
@@ -309,14 +304,14 @@ static wire_status drain_once(wire *w)
 
 wire_status wire_send_expect_close(wire *w, const uint8_t *p, size_t n)
 {
-    int64_t deadline = now_ms() + w->timeout_ms;
+    int64_t deadline = (int64_t)tm_monotonic_ms() + w->timeout_ms;
     size_t off = 0;
     bool writable = true;
     for (;;) {
         if (wire_stop_requested) {
             return WS_STOPPED;
         }
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - (int64_t)tm_monotonic_ms();
         if (left <= 0) {
             return WS_TIMEOUT;
         }

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static _Thread_local char tm_err_buf[512];
+static _Thread_local char tm_err_buf[TM_ERR_MSG_MAX];
 
 tm_status tm_err_set(tm_status status, const char *fmt, ...)
 {
@@ -41,6 +41,20 @@ const char *tm_err_msg(void)
 void tm_err_clear(void)
 {
     tm_err_buf[0] = '\0';
+}
+
+void tm_err_save(tm_err_saved *saved)
+{
+    size_t n = strnlen(tm_err_buf, sizeof(tm_err_buf) - 1);
+    memcpy(saved->msg, tm_err_buf, n);
+    saved->msg[n] = '\0';
+}
+
+void tm_err_restore(const tm_err_saved *saved)
+{
+    size_t n = strnlen(saved->msg, sizeof(saved->msg) - 1);
+    memcpy(tm_err_buf, saved->msg, n);
+    tm_err_buf[n] = '\0';
 }
 
 const char *tm_status_name(tm_status status)

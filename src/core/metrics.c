@@ -393,25 +393,33 @@ tm_metrics *tm_metrics_global(void)
     return atomic_load_explicit(&global_metrics, memory_order_acquire);
 }
 
+/* get_or_create for the getters that answer NULL: they are called on error paths (a
+ * failure counted), so the thread's error message is left as it was. */
+static bool lookup(tm_metrics *m, const char *name, const char *help, const tm_labels *labels,
+                   const series_spec *spec, series **out)
+{
+    if (m == NULL) return false;
+    tm_err_saved saved;
+    tm_err_save(&saved);
+    bool created = false;
+    bool found = get_or_create(m, name, help, labels, spec, out, &created) == TM_OK;
+    if (!found) tm_err_restore(&saved);
+    return found;
+}
+
 tm_counter *tm_metrics_counter(tm_metrics *metrics, const char *name, const char *help,
                                const tm_labels *labels)
 {
     const series_spec spec = {.type = TYPE_COUNTER, .kind = KIND_COUNTER};
     series *s = NULL;
-    bool created = false;
-    if (metrics == NULL || get_or_create(metrics, name, help, labels, &spec, &s, &created) != TM_OK)
-        return NULL;
-    return &s->u.counter;
+    return lookup(metrics, name, help, labels, &spec, &s) ? &s->u.counter : NULL;
 }
 
 tm_gauge *tm_metrics_gauge(tm_metrics *metrics, const char *name, const char *help, const tm_labels *labels)
 {
     const series_spec spec = {.type = TYPE_GAUGE, .kind = KIND_GAUGE};
     series *s = NULL;
-    bool created = false;
-    if (metrics == NULL || get_or_create(metrics, name, help, labels, &spec, &s, &created) != TM_OK)
-        return NULL;
-    return &s->u.gauge;
+    return lookup(metrics, name, help, labels, &spec, &s) ? &s->u.gauge : NULL;
 }
 
 tm_histogram *tm_metrics_histogram(tm_metrics *metrics, const char *name, const char *help,
@@ -420,10 +428,7 @@ tm_histogram *tm_metrics_histogram(tm_metrics *metrics, const char *name, const 
     const series_spec spec = {
         .type = TYPE_HISTOGRAM, .kind = KIND_HISTOGRAM, .bounds = bounds, .n_bounds = n_bounds};
     series *s = NULL;
-    bool created = false;
-    if (metrics == NULL || get_or_create(metrics, name, help, labels, &spec, &s, &created) != TM_OK)
-        return NULL;
-    return &s->u.histogram;
+    return lookup(metrics, name, help, labels, &spec, &s) ? &s->u.histogram : NULL;
 }
 
 tm_status tm_metrics_gauge_fn(tm_metrics *metrics, const char *name, const char *help,

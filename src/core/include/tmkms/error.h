@@ -36,6 +36,15 @@ tm_status tm_err_set(tm_status status, const char *fmt, ...) __attribute__((form
 tm_status tm_err_prefix(tm_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *tm_err_msg(void);
 void tm_err_clear(void);
+
+/* The current message kept aside, for a best-effort step on an error path (counting the
+ * failure in a metric) that must not replace the error being reported. */
+#define TM_ERR_MSG_MAX 512
+typedef struct {
+    char msg[TM_ERR_MSG_MAX];
+} tm_err_saved;
+void tm_err_save(tm_err_saved *saved);
+void tm_err_restore(const tm_err_saved *saved);
 const char *tm_status_name(tm_status status);
 
 #define TM_TRY(expr)                                                                       \

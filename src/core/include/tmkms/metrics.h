@@ -71,7 +71,9 @@ tm_metrics *tm_metrics_global(void);
 
 /* Get or create a series. The same (name, labels) returns the same pointer; a name used
  * with another type or help is an error (NULL). NULL too when the registry is full or
- * metrics is NULL. The pointers stay valid until tm_metrics_free. */
+ * metrics is NULL. A NULL answer leaves the thread's error message as it was (these are
+ * called on error paths, to count the error being reported). The pointers stay valid
+ * until tm_metrics_free. */
 tm_counter *tm_metrics_counter(tm_metrics *metrics, const char *name, const char *help,
                                const tm_labels *labels);
 tm_gauge *tm_metrics_gauge(tm_metrics *metrics, const char *name, const char *help, const tm_labels *labels);

@@ -21,52 +21,81 @@ typedef struct {
     const char *shown; /* in the helper's registry */
     const char *help;  /* the producer's help text where the helper's tmkms shows the same series */
     const char *labels[ALLOWED_LABELS];
+    /* When set, only the series whose label `only_label` has the value `only_value`: the
+     * others of the family the helper produces itself. */
+    const char *only_label;
+    const char *only_value;
 } allowed;
 
 static const allowed allow[] = {
+    /* The helper counts proposals and votes from the states it persists; whether a
+     * precommit carried a vote extension only the enclave knows. */
+    {"tmkms_signatures_total",
+     TM_NITRO_METRIC_COUNTER,
+     "tmkms_signatures_total",
+     "Signatures released, by chain and type.",
+     {"chain", "type"},
+     "type",
+     "vote_extension"},
     {"tmkms_refusals_total",
      TM_NITRO_METRIC_COUNTER,
      "tmkms_refusals_total",
      "Signing requests refused, by chain and reason.",
-     {"chain", "reason"}},
+     {"chain", "reason"},
+     NULL,
+     NULL},
     {"tmkms_sign_seconds",
      TM_NITRO_METRIC_HISTOGRAM,
      "tmkms_sign_seconds",
      "Time from a signing request to its answer (guard, sign, persist), by chain and transport.",
-     {"chain", "transport"}},
+     {"chain", "transport"},
+     NULL,
+     NULL},
     {"tmkms_kms_calls_total",
      TM_NITRO_METRIC_COUNTER,
      "tmkms_kms_calls_total",
      "AWS KMS calls by operation and result (ok, the AWS error type, or transport_error), retries included "
      "in one call.",
-     {"operation", "result"}},
+     {"operation", "result"},
+     NULL,
+     NULL},
     /* The enclave's own "addr" is its end of the relay (vsock:3:PORT): shown as the node's
      * address the relay serves, the one tmkms_validator_connected carries. */
     {"tmkms_validator_failures_total",
      TM_NITRO_METRIC_COUNTER,
      "tmkms_validator_failures_total",
      "Connection failures by validator and reason.",
-     {"chain", "addr", "reason"}},
+     {"chain", "addr", "reason"},
+     NULL,
+     NULL},
     {"process_resident_memory_bytes",
      TM_NITRO_METRIC_GAUGE,
      "tmkms_enclave_process_resident_memory_bytes",
      "The enclave's resident memory size in bytes.",
-     {NULL, NULL}},
+     {NULL, NULL},
+     NULL,
+     NULL},
     {"process_virtual_memory_bytes",
      TM_NITRO_METRIC_GAUGE,
      "tmkms_enclave_process_virtual_memory_bytes",
      "The enclave's virtual memory size in bytes.",
-     {NULL, NULL}},
+     {NULL, NULL},
+     NULL,
+     NULL},
     {"process_open_fds",
      TM_NITRO_METRIC_GAUGE,
      "tmkms_enclave_process_open_fds",
      "The enclave's open file descriptors.",
-     {NULL, NULL}},
+     {NULL, NULL},
+     NULL,
+     NULL},
     {"process_start_time_seconds",
      TM_NITRO_METRIC_GAUGE,
      "tmkms_enclave_process_start_time_seconds",
      "Start time of the enclave's process since unix epoch in seconds.",
-     {NULL, NULL}},
+     {NULL, NULL},
+     NULL,
+     NULL},
 };
 #define N_ALLOWED (sizeof(allow) / sizeof(allow[0]))
 
@@ -180,6 +209,16 @@ static void *create(metrics_mirror *m, const Tmkms__Nitro__MetricSeries *s, cons
                                 tm_metrics_latency_bounds_n);
 }
 
+/* Whether the series is one the helper takes (the family's value filter, if it has one). */
+static bool taken(const allowed *a, const Tmkms__Nitro__MetricSeries *s)
+{
+    if (!a->only_label) return true;
+    for (size_t i = 0; i < s->n_labels; i++)
+        if (strcmp(s->labels[i]->name, a->only_label) == 0)
+            return strcmp(s->labels[i]->value, a->only_value) == 0;
+    return false;
+}
+
 /* The series' pointer in the helper's registry, created the first time; NULL: left out. */
 static void *lookup(metrics_mirror *m, const Tmkms__Nitro__MetricSeries *s, const allowed *a)
 {
@@ -222,7 +261,7 @@ tm_status metrics_mirror_apply(metrics_mirror *m, const Tmkms__Nitro__MetricsRep
     }
     for (size_t i = 0; i < r->n_series; i++) {
         const allowed *a = find_allowed(r->series[i]->name);
-        void *ptr = a ? lookup(m, r->series[i], a) : NULL;
+        void *ptr = a && taken(a, r->series[i]) ? lookup(m, r->series[i], a) : NULL;
         if (!ptr) continue;
         set_value(ptr, r->series[i]);
         n++;

@@ -13,7 +13,8 @@
 #     and exits 0; --json carries the same facts; the socket is 0600;
 #   - the enclave's own series, mirrored from the metrics reports it sends on the log port:
 #     after validator-sim's guard scenario, tmkms_refusals_total{reason="double_sign"} > 0
-#     (refused by the enclave's guard), tmkms_kms_calls_total{operation="Decrypt",result="ok"}
+#     (refused by the enclave's guard), tmkms_signatures_total{type="vote_extension"} > 0
+#     (the guard scenario's extended precommits; only the enclave counts those), tmkms_kms_calls_total{operation="Decrypt",result="ok"}
 #     (the enclave's unsealing), tmkms_sign_seconds{transport="vsock"} and the enclave's
 #     process series as tmkms_enclave_process_*, each series once;
 #   - the helper runs with --log-format json: every line of its log is a JSON object, the
@@ -87,13 +88,18 @@ h0=$("$bin/tmkms" state show --state-file "$state_file" --chain sim-chain 2>/dev
 "$bin/validator-sim" --socket "$node_sock" --chain-id sim-chain --expect-pubkey "$SIM_PUBKEY" --scenario guard \
   --start-height $((h0 + 10)) --accept-timeout 60000 >"$work/guard.log" 2>&1 && grep -q '^result: PASS' "$work/guard.log" &&
   ok "the guard scenario passed" || bad "guard: $(grep -E '^FAIL|result' "$work/guard.log" | head -n 5)"
-sleep 6 # the enclave reports every 5 s
 
-# --- the exposition after the storm
-curl -fsS "$url" >"$work/m1.txt" || bad "no exposition after the storm"
+# --- the exposition after the storm, once a report from the enclave has the guard's
+# refusals (the enclave reports every 5 s)
 metric() { # NAME{LABELS} exactly as exposed -> value
   awk -v k="$1" '$1 == k {print $2}' "$work/m1.txt"
 }
+for _ in $(seq 80); do
+  curl -fsS "$url" >"$work/m1.txt" 2>/dev/null &&
+    (($(metric 'tmkms_refusals_total{chain="sim-chain",reason="double_sign"}' | grep -E '^[0-9]+$' || echo 0) > 0)) && break
+  sleep 0.25
+done
+[[ -s $work/m1.txt ]] || bad "no exposition after the storm"
 for t in prevote precommit; do
   v=$(metric "tmkms_signatures_total{chain=\"sim-chain\",type=\"$t\"}")
   [[ -n $v && $v -gt 0 ]] && ok "tmkms_signatures_total $t = $v" || bad "tmkms_signatures_total $t = '$v'"
@@ -115,6 +121,8 @@ v=$(awk '$1 ~ /^tmkms_validator_connections_total\{chain="sim-chain",/ {print $2
 [[ -n $v && $v -ge 1 ]] && ok "node relay connections $v" || bad "tmkms_validator_connections_total '$v'"
 v=$(metric 'tmkms_refusals_total{chain="sim-chain",reason="double_sign"}')
 [[ -n $v && $v -gt 0 ]] && ok "the enclave's refusals{reason=double_sign} = $v" || bad "refusals double_sign '$v'"
+v=$(metric 'tmkms_signatures_total{chain="sim-chain",type="vote_extension"}')
+[[ -n $v && $v -gt 0 ]] && ok "the enclave's vote extension signatures: $v" || bad "signatures vote_extension '$v'"
 v=$(metric 'tmkms_kms_calls_total{operation="Decrypt",result="ok"}')
 [[ -n $v && $v -ge 1 ]] && ok "the enclave's KMS Decrypt calls: $v" || bad "kms_calls Decrypt ok '$v'"
 n=$(metric 'tmkms_sign_seconds_count{chain="sim-chain",transport="vsock"}')

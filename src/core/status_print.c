@@ -44,6 +44,22 @@ void tm_status_print_chain(const json_t *chain, const char *verb)
         printf("; persistence ok\n");
 }
 
+void tm_status_print_link(const json_t *v)
+{
+    bool connected = json_is_true(json_object_get(v, "connected"));
+    printf("%s", connected ? "connected" : "DOWN");
+    const json_t *since = json_object_get(v, "state_seconds");
+    if (json_is_integer(since)) {
+        printf(" for ");
+        tm_status_print_duration(json_integer_value(since));
+    }
+    json_int_t sessions = json_integer_value(json_object_get(v, "sessions"));
+    printf(" (%lld session%s)", (long long)sessions, sessions == 1 ? "" : "s");
+    const char *err = json_string_value(json_object_get(v, "last_error"));
+    if (!connected && err) printf(": %s", err);
+    printf("\n");
+}
+
 int tm_status_parse_args(int argc, char **argv, const char *command, void (*usage)(FILE *out),
                          const char **config_path, bool *as_json)
 {

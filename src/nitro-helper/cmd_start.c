@@ -41,6 +41,7 @@
 #include "tmkms/sdnotify.h"
 #include "tmkms/secretconn.h"
 #include "tmkms/signer.h"
+#include "tmkms/status_doc.h"
 #include "tmkms/status_socket.h"
 
 #define MOD "helper"
@@ -287,50 +288,68 @@ static void *relay_main(void *arg)
 
 /* ---- the status document (`tmkms-nitro-helper status`) ---- */
 
+/* What the status shows of the state server, copied under its lock. */
+typedef struct {
+    tm_sign_state last;
+    bool up; /* the enclave's state connection */
+    unsigned long connections, persist_failures, persisted;
+    int64_t last_new_unix;
+    char persist_error[sizeof(((state_server *)NULL)->last_persist_error)];
+} state_view;
+
+static void state_snapshot(state_server *s, state_view *v)
+{
+    pthread_mutex_lock(&s->lock);
+    v->last = s->last;
+    v->up = s->current_fd >= 0;
+    v->connections = s->connections;
+    v->persist_failures = s->persist_failures;
+    v->persisted = s->persisted;
+    v->last_new_unix = s->last_new_unix;
+    memcpy(v->persist_error, s->last_persist_error, sizeof(v->persist_error));
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The chain object (status_doc.h) and the helper's "persisted"; NULL on allocation failure. */
+static json_t *chain_status(const helper_run *h, const state_view *v, int64_t now)
+{
+    tm_status_chain_info info = {.id = h->cfg->chain_id,
+                                 .last = v->last,
+                                 .persist_failures = v->persist_failures,
+                                 .last_new_unix = v->last_new_unix,
+                                 .persist_error = v->persist_error};
+    json_t *chain = tm_status_doc_chain(&info, now);
+    if (json_object_set_new(chain, "persisted", json_integer((json_int_t)v->persisted)) != 0) {
+        json_decref(chain);
+        return NULL;
+    }
+    return chain;
+}
+
+/* The document's arrays and "enclave"; false on allocation failure (doc keeps what was
+ * added). set_new and append_new take their value, also when they fail. */
+static bool add_entries(helper_run *h, json_t *doc, int64_t now)
+{
+    state_view v;
+    state_snapshot(&h->state, &v);
+    json_t *chains = tm_status_doc_add_array(doc, "chains"); /* borrowed: doc owns it */
+    if (!chains || json_array_append_new(chains, chain_status(h, &v, now)) != 0) return false;
+    json_t *enclave = json_pack("{s:I, s:b, s:I}", "cid", (json_int_t)h->cid, "up", v.up, "connections",
+                                (json_int_t)v.connections);
+    if (json_object_set_new(doc, "enclave", enclave) != 0) return false;
+    json_t *validators = tm_status_doc_add_array(doc, "validators"); /* borrowed */
+    if (!validators) return false;
+    json_t *relay = tm_status_doc_validator(h->cfg->chain_id, h->cfg->address, &h->relay_stats.link, now);
+    return json_array_append_new(validators, relay) == 0;
+}
+
 static char *render_status(void *ctx)
 {
     helper_run *h = ctx;
     int64_t now = (int64_t)time(NULL);
-    pthread_mutex_lock(&h->state.lock);
-    tm_sign_state last = h->state.last;
-    bool up = h->state.current_fd >= 0;
-    unsigned long conns = h->state.connections, failures = h->state.persist_failures,
-                  persisted = h->state.persisted;
-    int64_t new_at = h->state.last_new_unix;
-    char err[sizeof(h->state.last_persist_error)];
-    memcpy(err, h->state.last_persist_error, sizeof(err));
-    pthread_mutex_unlock(&h->state.lock);
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I}", "program", "tmkms-nitro-helper", "version",
-                            TMKMS_VERSION, "revision", TMKMS_GIT_REV, "pid", (json_int_t)getpid(),
-                            "uptime_seconds", (json_int_t)(now - h->started));
-    json_t *chain =
-        json_pack("{s:s, s:I, s:i, s:s, s:I, s:I}", "id", h->cfg->chain_id, "height", (json_int_t)last.height,
-                  "round", (int)last.round, "step", tm_step_name(last.step), "persisted",
-                  (json_int_t)persisted, "persist_failures", (json_int_t)failures);
-    json_t *enclave =
-        json_pack("{s:I, s:b, s:I}", "cid", (json_int_t)h->cid, "up", up, "connections", (json_int_t)conns);
-    json_t *relay = json_pack("{s:s, s:s, s:b, s:I}", "chain", h->cfg->chain_id, "addr", h->cfg->address,
-                              "connected", atomic_load(&h->relay_stats.relaying) > 0, "sessions",
-                              (json_int_t)atomic_load(&h->relay_stats.relayed));
-    json_t *chains = json_array(), *validators = json_array();
-    char *text = NULL;
-    if (doc && chain && enclave && relay && chains && validators) {
-        json_object_set_new(chain, "last_signature_age_seconds",
-                            new_at ? json_integer(now - new_at) : json_null());
-        json_object_set_new(chain, "last_persist_error", err[0] ? json_string(err) : json_null());
-        json_array_append(chains, chain);
-        json_array_append(validators, relay);
-        json_object_set(doc, "chains", chains);
-        json_object_set(doc, "enclave", enclave);
-        json_object_set(doc, "validators", validators);
-        text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    }
+    json_t *doc = tm_status_doc_head("tmkms-nitro-helper", h->started, now);
+    char *text = add_entries(h, doc, now) ? tm_status_doc_dump(doc) : NULL;
     json_decref(doc);
-    json_decref(chain);
-    json_decref(enclave);
-    json_decref(relay);
-    json_decref(chains);
-    json_decref(validators);
     return text;
 }
 
@@ -369,6 +388,7 @@ static tm_status prepare(helper_run *h, const start_args *a)
     h->relay.idle_seconds = -1;
     h->relay.log_name = "node-relay"; /* not "vsock-proxy": launch-all logs the KMS proxy beside it */
     h->relay.stats = &h->relay_stats;
+    proxy_stats_init(&h->relay_stats);
     tm_labels vl = {{"chain", "addr"}, {h->cfg->chain_id, h->cfg->address}};
     h->relay_stats.connected = tm_metrics_gauge(h->metrics, "tmkms_validator_connected",
                                                 "1 while the node relay has a connection to the node.", &vl);

@@ -46,10 +46,8 @@ static void print_doc(const json_t *doc, const json_t *chain, const json_t *encl
            json_is_true(json_object_get(enclave, "up")) ? "connected" : "DOWN",
            (long long)json_integer_value(json_object_get(enclave, "connections")),
            json_integer_value(json_object_get(enclave, "connections")) == 1 ? "" : "s");
-    json_int_t sessions = json_integer_value(json_object_get(relay, "sessions"));
-    printf("  node relay %-33s %s (%lld session%s)\n", str(relay, "addr"),
-           json_is_true(json_object_get(relay, "connected")) ? "connected" : "DOWN", (long long)sessions,
-           sessions == 1 ? "" : "s");
+    printf("  node relay %-33s ", str(relay, "addr"));
+    tm_status_print_link(relay);
 }
 
 static int show(const char *text, bool as_json)

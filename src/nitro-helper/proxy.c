@@ -166,6 +166,41 @@ static void report_connect(const proxy_opts *o, unsigned long id, const char *wh
     else tm_log_warn(NAME(o), "connection %lu: %s (repeats are logged at debug level)", id, why);
 }
 
+void proxy_stats_init(proxy_stats *stats)
+{
+    atomic_init(&stats->relaying, 0);
+    tm_link_stats_init(&stats->link);
+    stats->connected = NULL;
+    stats->connections = NULL;
+}
+
+/* A connection starts (delta 1) or stops (-1) relaying: the counts, and the state and its
+ * time when relaying goes from 0 to 1 or back. Under the lock, so the state always matches
+ * the count. */
+static void stats_relaying(proxy_stats *st, int delta)
+{
+    pthread_mutex_lock(&st->link.lock);
+    int64_t now_relaying = atomic_fetch_add(&st->relaying, delta) + delta;
+    if (delta > 0) {
+        atomic_fetch_add(&st->link.sessions, 1);
+        st->link.last_error[0] = '\0';
+    }
+    if (atomic_load(&st->link.connected) != (now_relaying > 0)) {
+        atomic_store(&st->link.connected, now_relaying > 0);
+        atomic_store(&st->link.since, (int_fast64_t)time(NULL));
+    }
+    pthread_mutex_unlock(&st->link.lock);
+    tm_gauge_add(st->connected, delta);
+    if (delta > 0) tm_counter_add(st->connections, 1);
+}
+
+static void stats_failure(proxy_stats *st, const char *why)
+{
+    pthread_mutex_lock(&st->link.lock);
+    snprintf(st->link.last_error, sizeof(st->link.last_error), "%s", why);
+    pthread_mutex_unlock(&st->link.lock);
+}
+
 static void *conn_thread(void *arg)
 {
     slot *s = arg;
@@ -176,20 +211,13 @@ static void *conn_thread(void *arg)
     bool stopping = *s->stopping;
     pthread_mutex_unlock(s->lock);
     report_connect(s->opts, s->id, fd < 0 ? why : NULL);
+    proxy_stats *st = s->opts->stats;
+    if (fd < 0 && st) stats_failure(st, why);
     if (fd >= 0 && !stopping) {
-        proxy_stats *st = s->opts->stats;
         tm_log_debug(NAME(s->opts), "connection %lu: relaying", s->id);
-        if (st) {
-            atomic_fetch_add(&st->relaying, 1);
-            atomic_fetch_add(&st->relayed, 1);
-            tm_gauge_add(st->connected, 1);
-            tm_counter_add(st->connections, 1);
-        }
+        if (st) stats_relaying(st, 1);
         relay(s->client_fd, fd, s->opts->idle_seconds != 0 ? s->opts->idle_seconds : PROXY_IDLE_SECONDS);
-        if (st) {
-            atomic_fetch_sub(&st->relaying, 1);
-            tm_gauge_add(st->connected, -1);
-        }
+        if (st) stats_relaying(st, -1);
         tm_log_debug(NAME(s->opts), "connection %lu: closed", s->id);
     }
     slot_close(s);

@@ -15,20 +15,29 @@
 #include <stdint.h>
 
 #include "tmkms/error.h"
+#include "tmkms/link.h"
 #include "tmkms/metrics.h"
 
 #define PROXY_IDLE_SECONDS 300
 #define PROXY_CONNECT_TIMEOUT_MS 5000
 #define PROXY_HOST_MAX 128
 
-/* What a proxy counts (optional): connections relaying now and since start, and the
- * same into metrics series when they are set (NULL: none). */
+/* What a proxy counts (optional): connections relaying now, the proxy's state as a link's
+ * (status_doc.h) and the same into metrics series when they are set (NULL: none). Set up
+ * with proxy_stats_init; read from any thread. */
 typedef struct {
-    _Atomic int64_t relaying;
-    _Atomic uint64_t relayed;
+    _Atomic int64_t relaying; /* connections relaying now */
+    /* connected: relaying > 0; sessions: destination connections made; since: when
+     * relaying last went from 0 to 1 or back (0: never); last_error: the last failure to
+     * reach the destination, "" once a connection relays again. The proxy changes them
+     * under link.lock. */
+    tm_link_stats link;
     tm_gauge *connected;     /* relaying now */
     tm_counter *connections; /* destination connections made */
 } proxy_stats;
+
+/* Zero counts, no metrics series. */
+void proxy_stats_init(proxy_stats *stats);
 
 typedef struct {
     int listen_fd;      /* listening stream socket (vsock, or Unix in simulation) */

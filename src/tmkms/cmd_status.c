@@ -42,17 +42,8 @@ static void print_chain(const json_t *chain, const json_t *validators)
         if (!id || !vchain || strcmp(vchain, id) != 0) continue;
         bool connected = json_is_true(json_object_get(v, "connected"));
         up += connected;
-        const json_t *since = json_object_get(v, "state_seconds");
-        const char *err = json_string_value(json_object_get(v, "last_error"));
-        printf("  %-44s %s", json_string_value(json_object_get(v, "addr")) ?: "?", connected ? "connected" : "DOWN");
-        if (json_is_integer(since)) {
-            printf(" for ");
-            tm_status_print_duration(json_integer_value(since));
-        }
-        json_int_t sessions = json_integer_value(json_object_get(v, "sessions"));
-        printf(" (%lld session%s)", (long long)sessions, sessions == 1 ? "" : "s");
-        if (!connected && err) printf(": %s", err);
-        printf("\n");
+        printf("  %-44s ", json_string_value(json_object_get(v, "addr")) ?: "?");
+        tm_status_print_link(v);
     }
     if (!up) printf("  no validator connected\n");
 }

@@ -23,6 +23,7 @@
 #include "tmkms/sdnotify.h"
 #include "tmkms/secretconn.h"
 #include "tmkms/session.h"
+#include "tmkms/status_doc.h"
 
 tm_status tm_service_load_key(const tm_softsign_config *provider, tm_signer **out)
 {
@@ -316,57 +317,41 @@ typedef struct {
 static json_t *chain_status(const tm_chain *chain_const, int64_t now)
 {
     tm_chain *chain = (tm_chain *)chain_const; /* the snapshot takes its lock */
-    tm_sign_state last;
     char persist_error[256];
-    tm_chain_snapshot(chain, &last, persist_error, sizeof(persist_error));
-    int64_t signed_at = atomic_load(&chain->last_signed_unix);
-    json_t *c = json_pack("{s:s, s:I, s:i, s:s, s:I}", "id", chain->id, "height", (json_int_t)last.height,
-                          "round", (int)last.round, "step", tm_step_name(last.step), "persist_failures",
-                          (json_int_t)atomic_load(&chain->persist_failures));
-    if (!c) return NULL;
-    json_object_set_new(c, "last_signature_age_seconds",
-                        signed_at ? json_integer(now - signed_at) : json_null());
-    json_object_set_new(c, "last_persist_error", persist_error[0] ? json_string(persist_error) : json_null());
-    return c;
+    tm_status_chain_info info = {.id = chain->id, .persist_error = persist_error};
+    tm_chain_snapshot(chain, &info.last, persist_error, sizeof(persist_error));
+    info.persist_failures = (uint64_t)atomic_load(&chain->persist_failures);
+    info.last_new_unix = (int64_t)atomic_load(&chain->last_signed_unix);
+    return tm_status_doc_chain(&info, now);
 }
 
-static json_t *validator_status(validator_thread *vt, int64_t now)
+/* The document's arrays; false on allocation failure (doc keeps what was added). */
+static bool add_entries(const status_source *src, json_t *doc, int64_t now)
 {
-    char err[256];
-    tm_link_stats_error(&vt->stats, err, sizeof(err));
-    int64_t since = atomic_load(&vt->stats.since);
-    json_t *v = json_pack("{s:s, s:s, s:b, s:I}", "chain", vt->vc->chain_id, "addr", vt->vc->addr,
-                          "connected", atomic_load(&vt->stats.connected) != 0, "sessions",
-                          (json_int_t)atomic_load(&vt->stats.sessions));
-    if (!v) return NULL;
-    json_object_set_new(v, "state_seconds", since ? json_integer(now - since) : json_null());
-    json_object_set_new(v, "last_error", err[0] ? json_string(err) : json_null());
-    return v;
+    json_t *chains = tm_status_doc_add_array(doc, "chains"); /* borrowed: doc owns them */
+    json_t *validators = tm_status_doc_add_array(doc, "validators");
+    if (!chains || !validators) return false;
+    for (size_t i = 0; i < src->service->n_chains; i++)
+        if (json_array_append_new(chains, chain_status(src->service->chains[i], now)) != 0) return false;
+    for (size_t i = 0; i < src->n_threads; i++) {
+        validator_thread *vt = &src->threads[i];
+        json_t *v = tm_status_doc_validator(vt->vc->chain_id, vt->vc->addr, &vt->stats, now);
+        if (json_array_append_new(validators, v) != 0) return false;
+    }
+    return true;
 }
 
 static char *render_status(void *ctx)
 {
     const status_source *src = ctx;
     int64_t now = (int64_t)time(NULL);
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:b}", "program", "tmkms", "version", TMKMS_VERSION,
-                            "revision", TMKMS_GIT_REV, "pid", (json_int_t)getpid(), "uptime_seconds",
-                            (json_int_t)(now - src->started), "ha", src->service->ha != NULL);
-    json_t *chains = json_array(), *validators = json_array();
-    if (!doc || !chains || !validators) goto fail;
-    for (size_t i = 0; i < src->service->n_chains; i++)
-        json_array_append_new(chains, chain_status(src->service->chains[i], now));
-    for (size_t i = 0; i < src->n_threads; i++)
-        json_array_append_new(validators, validator_status(&src->threads[i], now));
-    json_object_set_new(doc, "chains", chains);
-    json_object_set_new(doc, "validators", validators);
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_t *doc = tm_status_doc_head("tmkms", src->started, now);
+    /* set_new and append_new take their value, also when they fail */
+    bool ok = json_object_set_new(doc, "ha", json_boolean(src->service->ha != NULL)) == 0 &&
+              add_entries(src, doc, now);
+    char *text = ok ? tm_status_doc_dump(doc) : NULL;
     json_decref(doc);
     return text;
-fail:
-    json_decref(doc);
-    json_decref(chains);
-    json_decref(validators);
-    return NULL;
 }
 
 /* A status socket that cannot be made is not a reason to stop signing: say so and go on. */

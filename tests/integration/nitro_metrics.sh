@@ -76,6 +76,10 @@ grep -Eq 'enclave \(CID 16\) +connected' "$work/st.out" && grep -Eq 'node relay 
 jq -e '.program == "tmkms-nitro-helper" and .enclave.up == true and .chains[0].id == "sim-chain" and
   .chains[0].height > 0 and .chains[0].persist_failures == 0' "$work/st.json" >/dev/null &&
   ok "--json: program, enclave up, chain, height, no failures" || bad "--json: $(cat "$work/st.json")"
+jq -e '.validators[0] | has("state_seconds") and has("last_error") and .connected == true and
+  (.state_seconds | type) == "number" and .state_seconds >= 0 and .last_error == null' "$work/st.json" >/dev/null &&
+  ok "--json: the relay entry has state_seconds and last_error (null while relaying)" ||
+  bad "--json relay entry: $(jq -c '.validators[0]' "$work/st.json")"
 [[ $(stat -c %a "$sock") == 600 ]] && ok "status socket mode 0600" || bad "status socket mode $(stat -c %a "$sock")"
 wait "$sim_pid"
 sim_rc=$?
@@ -139,6 +143,18 @@ if command -v promtool >/dev/null; then
 else
   echo "skip promtool (not installed)"
 fi
+
+# --- validator-sim gone: the relay down, with the failure to reach the node (the enclave
+# redials at most every second)
+for _ in $(seq 40); do
+  "$bin/tmkms-nitro-helper" status -c "$home/tmkms.toml" --json >"$work/st3.json" 2>/dev/null
+  jq -e '.validators[0].last_error != null' "$work/st3.json" >/dev/null 2>&1 && break
+  sleep 0.25
+done
+jq -e --arg a "unix://$node_sock" '.validators[0] | .connected == false and (.state_seconds | type) == "number" and
+  (.last_error | startswith("cannot connect to " + $a + ": "))' "$work/st3.json" >/dev/null &&
+  ok "--json: the relay down, last_error $(jq -c '.validators[0].last_error' "$work/st3.json")" ||
+  bad "--json relay down: $(jq -c '.validators[0]' "$work/st3.json" 2>/dev/null)"
 
 # --- the helper's log: JSON objects only, the enclave's lines among them
 hlog=$sim/logs/helper.log

@@ -40,6 +40,9 @@ void tm_status_print_duration(int64_t seconds);
 /* "chain ID: last VERB H/R/STEP, AGE ago; persistence ok" (or the failures and the last
  * error) from a chain object of a status document. */
 void tm_status_print_chain(const json_t *chain, const char *verb);
+/* "connected for 3h04m (1 session)" or "DOWN for 5m (3 sessions): LAST ERROR" and a
+ * newline, from a validator object of a status document (status_doc.h). */
+void tm_status_print_link(const json_t *validator);
 /* -c/--config FILE, --json, -h/--help. 0: parsed; 1: help printed; 2: usage error
  * (printed, prefixed with `command`). */
 int tm_status_parse_args(int argc, char **argv, const char *command, void (*usage)(FILE *out),

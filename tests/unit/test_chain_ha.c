@@ -222,6 +222,7 @@ static void test_lost_race_to_conflict_is_refused(void **state)
     tm_chain_sign_result r;
     assert_int_equal(tm_chain_sign(a.chain, vote(&v, 3, TM_STEP_PRECOMMIT, 0, 300), &r), TM_ERR_DOUBLE_SIGN);
     assert_non_null(strstr(tm_err_msg(), "another instance signed first"));
+    assert_int_equal(tm_refusal_classify(TM_ERR_DOUBLE_SIGN, tm_err_msg()), TM_REFUSAL_HA_LOST_RACE);
     /* The competitor's record is now A's local state: A never signs block A there. */
     assert_memory_equal(a.store.saved.signature, c.competitor.signature, TM_ED25519_SIG_LEN);
     assert_int_equal(tm_chain_sign(a.chain, vote(&v, 3, TM_STEP_PRECOMMIT, 0, 300), &r), TM_ERR_DOUBLE_SIGN);
@@ -258,6 +259,7 @@ static void test_unavailable_cluster_releases_nothing(void **state)
     tm_chain_sign_result r;
     c.load_unavailable = true;
     assert_int_equal(tm_chain_sign(a.chain, vote(&v, 1, TM_STEP_PREVOTE, 0, 100), &r), TM_ERR_UNAVAILABLE);
+    assert_int_equal(tm_refusal_classify(TM_ERR_UNAVAILABLE, tm_err_msg()), TM_REFUSAL_HA_UNAVAILABLE);
     assert_int_equal(a.store.persists, 0);
     assert_int_equal(c.swaps, 0);
 

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 #include "tmkms/buf.h"
 #include "tmkms/chain.h"
 #include "tmkms/log.h"
+#include "tmkms/metrics.h"
 #include "tmkms/session.h"
 
 #include "../lib/mem_store.h"
@@ -27,6 +29,7 @@ typedef struct {
     tm_chain *chain;
     tm_session session;
     tm_session_scratch *scratch;
+    tm_metrics *metrics; /* the registry the chain counts into, or NULL */
 } fixture;
 
 static const uint8_t seed[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
@@ -53,8 +56,21 @@ static int teardown(void **state)
     fixture *f = *state;
     tm_chain_close(f->chain);
     tm_session_scratch_free(f->scratch);
+    tm_metrics_free(f->metrics);
     free(f);
     return 0;
+}
+
+/* The same, with a metrics registry (the chain takes the process's at open). */
+static int setup_metrics(void **state)
+{
+    tm_metrics *m = NULL;
+    assert_int_equal(tm_metrics_new(&m), TM_OK);
+    tm_metrics_set_global(m);
+    int r = setup(state);
+    tm_metrics_set_global(NULL);
+    ((fixture *)*state)->metrics = m;
+    return r;
 }
 
 static uint8_t hash_a[32] = {0xAA};
@@ -278,6 +294,61 @@ static void test_policy_refusals(void **state)
     assert_int_equal(f->store.persists, 0);
 }
 
+/* tmkms_refusals_total{chain="sess-chain",reason=REASON} in the fixture's registry. */
+static long long refusals(const fixture *f, const char *reason)
+{
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(tm_metrics_render(f->metrics, &text, &len), TM_OK);
+    char key[128];
+    snprintf(key, sizeof(key), "\ntmkms_refusals_total{chain=\"sess-chain\",reason=\"%s\"} ", reason);
+    const char *at = strstr(text, key);
+    long long v = at ? strtoll(at + strlen(key), NULL, 10) : -1;
+    free(text);
+    return v;
+}
+
+/* Each refusal is counted under its reason. The reason is read from the refuser's message
+ * (tm_refusal_classify): a reworded message that no longer matches fails here. */
+static void test_refusal_reasons(void **state)
+{
+    fixture *f = *state;
+    vote_req r;
+    tm_pv_msg *resp;
+    make_vote(&r, 1, 5, 0, hash_a, 100, "sess-chain");
+    resp = handle(f, &r.msg);
+    assert_vote_signed(f, resp, false);
+    tm_pv_msg_free(resp);
+    static const struct {
+        int64_t height;
+        const uint8_t *hash;
+        const char *chain;
+        int hash_len; /* 0: as made */
+        bool store_fails;
+        const char *reason;
+    } cases[] = {
+        {5, hash_b, "sess-chain", 0, false, "double_sign"},
+        {4, hash_a, "sess-chain", 0, false, "regression"},
+        {6, hash_a, "other-chain", 0, false, "wrong_chain"},
+        {1001, hash_a, "sess-chain", 0, false, "max_height"},
+        {6, hash_a, "sess-chain", 31, false, "malformed"},
+        {6, hash_a, "sess-chain", 0, true, "persistence_failure"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        make_vote(&r, 1, cases[i].height, 0, cases[i].hash, 100, cases[i].chain);
+        if (cases[i].hash_len) r.bid.hash.len = (size_t)cases[i].hash_len;
+        f->store.fail = cases[i].store_fails;
+        resp = handle(f, &r.msg);
+        assert_int_equal(resp->sum_case, TENDERMINT__PRIVVAL__MESSAGE__SUM_SIGNED_VOTE_RESPONSE);
+        assert_non_null(resp->signed_vote_response->error);
+        tm_pv_msg_free(resp);
+        if (refusals(f, cases[i].reason) != 1)
+            fail_msg("case %zu: reason %s not counted once", i, cases[i].reason);
+    }
+    f->store.fail = 0;
+    assert_int_equal(refusals(f, "other"), 0);
+}
+
 static unsigned refused_lines, not_logged_lines;
 
 static void count_lines(tm_log_level level, const char *line, void *ctx)
@@ -390,9 +461,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ping_and_pubkey, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_extension_signatures_only_on_non_nil_precommits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_extension_signatures_only_on_non_nil_precommits, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_repeat_and_timestamp_semantics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_reasons, setup_metrics, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_log_is_rate_limited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_signature_without_durable_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_conflicts_yield_one_signature, setup, teardown),

@@ -25,6 +25,7 @@ ha_n=${BENCH_HA_N:-$((n < 2000 ? n : 2000))}
 want=" ${BENCH_ROWS:-unix ha tcp noise nitro unix_1cpu nitro_1cpu} "
 wanted() { [[ $want == *" $1 "* ]]; }
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../tests/lib/etcd_cluster.sh"
 export BENCH_SIGN=$build/bin/bench_sign
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/tmkms-bench.XXXXXX")
@@ -35,15 +36,13 @@ cleanup() {
     if [[ -d $work/$row/sim/pids ]]; then "$here/scripts/simulate" down --dir "$work/$row/sim" >/dev/null 2>&1 || true; fi
     if pid=$(cat "$work/$row/kms.pid" 2>/dev/null); then kill "$pid" 2>/dev/null || true; fi
   done
-  if [[ -n ${etcd_pid:-} ]]; then
-    kill "$etcd_pid" 2>/dev/null || true
-    wait "$etcd_pid" 2>/dev/null || true
-  fi
+  ec_cleanup || true # (its wait reports the kill)
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; } # A / B, two decimals
 
 echo "state directory: $work (${n} signatures per transport; $(stat -f -c %T "$work") filesystem)"
 rows=()
@@ -66,24 +65,8 @@ if ! wanted ha; then
 elif command -v etcd >/dev/null; then
   hd=$work/ha
   setup_ours "$build" "$hd"
-  mkdir -m 700 "$hd/etcd"
-  cport=$(free_port)
-  pport=$(free_port)
-  etcd_url=http://127.0.0.1:$cport
-  etcd --name m0 --data-dir "$hd/etcd/data" --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
-    --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
-    --initial-cluster "m0=http://127.0.0.1:$pport" >"$hd/etcd/log" 2>&1 &
-  etcd_pid=$!
-  for _ in $(seq 100); do
-    grep -q "ready to serve client requests" "$hd/etcd/log" && break
-    kill -0 "$etcd_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  grep -q "ready to serve client requests" "$hd/etcd/log" || {
-    echo "ha: etcd did not start; its log:" >&2
-    tail -n 20 "$hd/etcd/log" >&2
-    exit 1
-  }
+  ec_init "$hd/etcd" 1 && ec_start_cluster || { echo "ha: etcd did not start" >&2; exit 1; }
+  etcd_url=${ec_client_urls[0]}
   cat >>"$hd/tmkms.toml" <<TOML
 
 [ha]
@@ -105,9 +88,7 @@ print(len(base64.b64decode(kvs[0]["value"])) if kvs else "none")
 PY
   ) || record_bytes=unknown
   echo "  ha     the chain's record in etcd (/tmkms/bench-chain): $record_bytes bytes"
-  kill "$etcd_pid" 2>/dev/null || true
-  wait "$etcd_pid" 2>/dev/null || true
-  etcd_pid=
+  ec_cleanup || true # (its wait reports the kill)
   rows+=(ha)
 else
   echo
@@ -220,10 +201,9 @@ for t in "${rows[@]}"; do
   get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
   p50=$(get p50_us) floor=$(get floor_us)
   printf '  %-10s %10s %10s %10s %10s %8.2f %12s %9s %13s\n' "$t" "$p50" "$(get p99_us)" "$(get sig_per_s)" "$floor" \
-    "$(python3 -c "print($p50/$floor)")" "$(get handshake_us)" "$(get rss_mib)" "$(get cold_start_ms)"
+    "$(ratio "$p50" "$floor")" "$(get handshake_us)" "$(get rss_mib)" "$(get cold_start_ms)"
   eval "${t}_p50=$p50 ${t}_rt=$(get rt_us) ${t}_floor=$floor ${t}_cold=$(get cold_start_ms) ${t}_rss=$(get rss_mib)"
 done
-ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 # NITRO_LABEL UNIX_LABEL: the nitro row's lines, against the unix row of the same placement.
 nitro_summary() {
   local nl=$1 ul=$2 p50 floor rt

@@ -447,14 +447,17 @@ static int serve(helper_run *h, const start_args *a, int sig_fd)
     uint64_t watchdog_ms = tm_sd_watchdog_interval_us() / 1000;
     uint64_t next_repush = tm_monotonic_ms() + (uint64_t)a->repush_s * 1000u;
     uint64_t next_ping = 0;
+    bool stuck = false; /* warned once until the lock is free again, as tmkms does */
     for (;;) {
         uint64_t now = tm_monotonic_ms();
         if (watchdog_ms && now >= next_ping) {
-            if (state_alive(h, watchdog_ms * 500))
+            bool alive = state_alive(h, watchdog_ms * 500);
+            if (alive)
                 tm_sd_watchdog_ping();
-            else
+            else if (!stuck)
                 tm_log_warn(MOD, "the state lock was not free within %llu ms: no watchdog ping",
                             (unsigned long long)(watchdog_ms / 2));
+            stuck = !alive;
             next_ping = now + watchdog_ms / 4;
         }
         update_status(h, false);

@@ -22,10 +22,10 @@ token="IQoJb3JpZ2luX2VjE+emulated/session=token"
 data="$work/data"
 client() { "$aws_bin/kms-client" --region "$region" --ca-bundle "$kms_ca" --connect-via "tcp:127.0.0.1:$kms_port" --imds "$imds_url" "$@"; }
 
-iport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+iport=$(free_port)
 start_imds_emulator --instance-id i-0123456789abcdef0 --role tmkms-enclave --user "$akid:$secret:$token" \
   --metrics "127.0.0.1:$iport" || exit 1
-mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mport=$(free_port)
 start_kms_emulator kms "$data" --region "$region" --account "$account" --metrics "127.0.0.1:$mport" --user "$akid:$secret:$role_arn" \
   --token "$akid:$token" --user "AKIDOTHER:other:arn:aws:iam::$account:role/other" || exit 1
 kms_ca="$data/ca.pem"
@@ -171,4 +171,4 @@ AWS_ACCESS_KEY_ID=AKIDOTHER AWS_SECRET_ACCESS_KEY=other \
   decrypt "$work/blob.b64" >"$work/after.out" 2>/dev/null && cmp -s "$work/after.out" "$work/secret.bin" && ok ||
   bad "key and policy survived a restart"
 
-aws_summary
+check_summary

@@ -65,4 +65,4 @@ check headertype 1 "KMSInvalidStateException: \\(no message\\)" 1
 check nastymessage 1 "ValidationException: a\\?b\\?c\\?\\[31m" 1
 check html404 1 "HTTP 404: 21-byte answer that is not an AWS error object" 1
 
-aws_summary
+check_summary

@@ -43,4 +43,4 @@ expect_fail "SDK: wrong secret" "ERROR InvalidSignatureException" \
   env AWS_SECRET_ACCESS_KEY=wrong node "$TMKMS_SOURCE_DIR/tests/node-aws/kms.mjs" "$kms_url" "$kms_ca" generate-random 8
 expect_fail "SDK: garbled ciphertext" "ERROR InvalidCiphertextException" sdk decrypt <(head -c 90 /dev/urandom | base64 -w0)
 
-aws_summary
+check_summary

@@ -76,4 +76,4 @@ openssl cms -decrypt -inform DER -in "$work/cms.der" -inkey "$work/rsa.pem" -out
 cmp -s "$work/sdk-unsealed" "$work/consensus.key" && ok || bad "openssl cms -decrypt of the SDK's CiphertextForRecipient: $(cat "$work/ossl.err")"
 expect_fail "SDK: plain Decrypt is denied" "ERROR AccessDeniedException" sdk decrypt "$work/sealed.b64"
 
-aws_summary
+check_summary

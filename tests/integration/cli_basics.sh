@@ -7,10 +7,8 @@ set -u
 tmkms="$TMKMS_BUILD_DIR/bin/tmkms"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# shellcheck source=../lib/check.sh
+source "$TMKMS_SOURCE_DIR/tests/lib/check.sh"
 expect_status() { # want cmd...
   local want=$1; shift
   "$@" >"$work/out" 2>"$work/err"
@@ -72,5 +70,4 @@ expect_status 1 "$tmkms" start -c "$work/missing.toml"
 grep -q "missing.toml" "$work/err" && ok || bad "missing config not named"
 expect_status 2 "$tmkms" start --log-level loud -c "$work/kms/tmkms.toml"
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+check_summary

@@ -23,9 +23,8 @@ trap kms_cleanup EXIT
 ensure_peers || exit 1
 blocks=30
 [[ ${TMKMS_TEST_LONG:-0} == 1 ]] && blocks=300
-passed=0 failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+# shellcheck source=../lib/check.sh
+source "$TMKMS_SOURCE_DIR/tests/lib/check.sh"
 
 # leg NAME NODE_BIN SCHEME: one chain, signed over SCHEME. Returns non-zero on a failure
 # (already reported).
@@ -173,5 +172,4 @@ leg() {
 leg tcp-v038 "$peers/cometbft" tcp
 leg tcp-v040 "$peers/cometbft-v040" tcp
 leg noise-v040 "$peers/cometbft-v040" noise
-echo "$passed passed, $failed failed"
-((failed == 0))
+check_summary

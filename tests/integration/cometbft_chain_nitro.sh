@@ -35,9 +35,8 @@ trap cleanup EXIT
 ensure_peers || exit 1
 blocks=20
 [[ ${TMKMS_TEST_LONG:-0} == 1 ]] && blocks=200
-passed=0 failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+# shellcheck source=../lib/check.sh
+source "$TMKMS_SOURCE_DIR/tests/lib/check.sh"
 
 # genesis_for_key GENESIS PUBKEY_B64: the only validator is PUBKEY (power 10), vote
 # extensions from height 1; prints the validator's address.
@@ -166,5 +165,4 @@ leg() {
 
 leg unix-v038 "$peers/cometbft" unix
 leg noise-v040 "$peers/cometbft-v040" noise
-echo "$passed passed, $failed failed"
-((failed == 0))
+check_summary

@@ -13,9 +13,8 @@ work=$(mktemp -d)
 trap kms_cleanup EXIT
 ensure_peers || exit 1
 harness=$peers/privval-harness-v040
-passed=0 failed=0
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1"; failed=$((failed + 1)); }
+# shellcheck source=../lib/check.sh
+source "$TMKMS_SOURCE_DIR/tests/lib/check.sh"
 
 # setup DIR CHAIN: a KMS with an identity key; sets kms_peer_id.
 setup() {
@@ -56,16 +55,16 @@ kms_start "$dir"
 if wait "$node_pid"; then
   ok "full privval session over noise:// with the node pinned ($(tail -1 "$dir/harness.out"))"
 else
-  fail "privval session over noise://"
+  bad "privval session over noise://"
   sed 's/^/    /' "$dir/harness.out" | grep -v '^    ok' | tail -15
 fi
 if grep -q "this KMS's peer ID is $kms_peer_id" "$dir/tmkms.log"; then
   ok "tmkms logged its own peer ID $kms_peer_id at start"
 else
-  fail "tmkms did not log its peer ID ($kms_peer_id)"
+  bad "tmkms did not log its peer ID ($kms_peer_id)"
 fi
 grep -q "connected to noise://$node_peer_id@127.0.0.1:$port" "$dir/tmkms.log" &&
-  ok "tmkms logged the connection" || fail "no 'connected to' line"
+  ok "tmkms logged the connection" || bad "no 'connected to' line"
 stop_kms
 
 # 2. A wrong pin: the node (another key) gets no session, and tmkms says why. The node
@@ -78,7 +77,7 @@ start_node "$dir" "$port" "$kms_peer_id" -wait 3s
 use_noise "$dir" "noise://$other@127.0.0.1:$port"
 kms_start "$dir"
 if wait "$node_pid"; then
-  fail "a node whose peer ID differs from the pin was served"
+  bad "a node whose peer ID differs from the pin was served"
 else
   ok "a node whose peer ID differs from the pin gets no session"
 fi
@@ -86,7 +85,7 @@ if grep -q "noise://$other@127.0.0.1:$port: the node's peer ID is $node_peer_id,
   "$dir/tmkms.log"; then
   ok "the pin refusal is logged with both peer IDs"
 else
-  fail "no log line for the pin refusal"
+  bad "no log line for the pin refusal"
 fi
 stop_kms
 
@@ -99,18 +98,18 @@ start_node "$dir" "$port" "$other" -wait 3s -v
 use_noise "$dir" "noise://$node_peer_id@127.0.0.1:$port"
 kms_start "$dir"
 if wait "$node_pid"; then
-  fail "a KMS identity outside the node's allow-list was served"
+  bad "a KMS identity outside the node's allow-list was served"
 else
   ok "a KMS identity outside the node's allow-list gets no session"
 fi
 grep -q "not allowlisted" "$dir/harness.out" && ok "the node logged the refusal ($kms_peer_id not allowlisted)" ||
-  fail "the node did not log the allow-list refusal"
+  bad "the node did not log the allow-list refusal"
 pinned=$node_peer_id
 start_node "$dir" "$port" "$kms_peer_id" -height 100
 if [[ $node_peer_id == "$pinned" ]] && wait "$node_pid"; then
   ok "the same node (persistent key, same peer ID) allowing this KMS gets a full session from the running tmkms"
 else
-  fail "no session after the node allowed the KMS"
+  bad "no session after the node allowed the KMS"
   sed 's/^/    /' "$dir/harness.out" | tail -5
 fi
 stop_kms
@@ -119,5 +118,4 @@ if ((failed)); then
   echo "--- tmkms logs"
   for f in "$work"/*/tmkms.log; do echo "$f"; tail -20 "$f"; done
 fi
-echo "$passed passed, $failed failed"
-((failed == 0))
+check_summary

@@ -54,9 +54,8 @@ addr = "noise://$(cat "$work/noise-peer-id")@127.0.0.1:$noise_port"
 secret_key = "secrets/identity.key"
 TOML
 kms_start "$work"
-failed=0 passed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+# shellcheck source=../lib/check.sh
+source "$TMKMS_SOURCE_DIR/tests/lib/check.sh"
 
 # A third of the way in, the noise sentry dies and comes back with the same key and port.
 third=$((heights / 3))
@@ -87,5 +86,4 @@ python3 "$TMKMS_SOURCE_DIR/tests/lib/check_sentry_records.py" "$work"/record-tcp
 if ((failed)); then
   echo "--- tmkms log (tail)"; tail -30 "$work/tmkms.log"
 fi
-echo "$passed passed, $failed failed"
-((failed == 0))
+check_summary

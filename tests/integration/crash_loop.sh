@@ -16,8 +16,8 @@ source "$TMKMS_SOURCE_DIR/tools/validator-sim/harness.sh"
 trap h_cleanup EXIT
 restarts=20
 [[ ${TMKMS_TEST_LONG:-0} == 1 ]] && restarts=200
-failed=0
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# shellcheck source=../lib/check.sh
+source "$TMKMS_SOURCE_DIR/tests/lib/check.sh"
 
 h_home "$work" crash-chain || exit 1
 pk=$(h_pubkey_b64 "$work")

@@ -15,10 +15,8 @@ src=${TMKMS_SOURCE_DIR:?}
 command -v promtool >/dev/null && command -v jq >/dev/null || { echo "SKIP: promtool or jq missing"; exit 77; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+# shellcheck source=../lib/check.sh
+source "$src/tests/lib/check.sh"
 
 rules=$src/deploy/prometheus/tmkms-alerts.yml
 promtool check rules "$rules" >"$work/check.out" 2>&1 && ok "promtool check rules: $(grep -o '[0-9]* rules found' "$work/check.out")" ||
@@ -54,5 +52,4 @@ for m in $(cat "$dash" "$rules" | grep -o 'tmkms_[a-z_]*' | sed 's/_bucket$//; s
   grep -rqF "\"$m\"" "$src/src" || { bad "$m is used but no code registers it"; missing=1; }
 done
 ((missing == 0)) && ok "every tmkms_* metric used is registered in src/"
-echo "$passed passed, $failed failed"
-((failed == 0))
+check_summary

@@ -13,8 +13,8 @@ work=$(mktemp -d)
 # shellcheck source=../../tools/validator-sim/harness.sh
 source "$src/tools/validator-sim/harness.sh"
 trap h_cleanup EXIT
-failed=0
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# shellcheck source=../lib/check.sh
+source "$src/tests/lib/check.sh"
 show_logs() {
   echo "--- validator-sim (tail)"; tail -n 40 "$work/sim.log"
   echo "--- tmkms (tail)"; tail -n 40 "$work/tmkms.log"

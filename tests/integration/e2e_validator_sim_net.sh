@@ -12,9 +12,8 @@ source "$TMKMS_SOURCE_DIR/tests/lib/kms.sh"
 sim=$TMKMS_BUILD_DIR/bin/validator-sim
 work=$(mktemp -d)
 trap kms_cleanup EXIT
-failed=0 passed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+# shellcheck source=../lib/check.sh
+source "$TMKMS_SOURCE_DIR/tests/lib/check.sh"
 
 for scheme in tcp noise; do
   id_kind="node ID"
@@ -75,5 +74,4 @@ if ((failed)); then
     echo "--- $d: tmkms"; tail -20 "$d/tmkms.log"
   done
 fi
-echo "$passed passed, $failed failed"
-((failed == 0))
+check_summary

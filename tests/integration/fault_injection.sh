@@ -32,10 +32,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# shellcheck source=../lib/check.sh
+source "$src/tests/lib/check.sh"
 command -v fiu-run >/dev/null && command -v fiu-ctrl >/dev/null || {
   echo "FAIL: fiu-run/fiu-ctrl missing (scripts/setup.sh installs fiu-utils)"
   exit 1

@@ -44,10 +44,8 @@ work=$(mktemp -d /tmp/ha.XXXXXX)
 source "$src/tools/validator-sim/harness.sh"
 # shellcheck source=../lib/etcd_cluster.sh
 source "$src/tests/lib/etcd_cluster.sh"
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# shellcheck source=../lib/check.sh
+source "$src/tests/lib/check.sh"
 note() { echo "[$(printf '%6.1f' "$(elapsed)")s] $*"; }
 
 chain=ha-chain

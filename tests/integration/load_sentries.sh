@@ -19,10 +19,8 @@ work=$(mktemp -d /tmp/load.XXXXXX)
 # shellcheck source=../../tools/validator-sim/harness.sh
 source "$src/tools/validator-sim/harness.sh"
 trap h_cleanup EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# shellcheck source=../lib/check.sh
+source "$src/tests/lib/check.sh"
 chains=16
 sentries=3
 seconds=30

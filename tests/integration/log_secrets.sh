@@ -46,11 +46,9 @@ cleanup() {
   kms_cleanup
 }
 trap cleanup EXIT
-passed=0
-failed=0
+# shellcheck source=../lib/check.sh
+source "$src/tests/lib/check.sh"
 skipped=
-ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
 
 # Every file to search, one path a line; and what each must show (see check_logs).
 logs=$work/logs.list
@@ -387,7 +385,6 @@ else
   sed "s|$work/||; s/^/    /" <<<"$found"
 fi
 
-echo "$passed passed, $failed failed"
-((failed == 0)) || exit 1
+check_summary || exit 1
 [[ -z $skipped ]] || { echo "SKIP (part): $skipped"; exit 77; }
 exit 0

@@ -39,10 +39,8 @@ cleanup() {
   kms_cleanup
 }
 trap cleanup EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+# shellcheck source=../lib/check.sh
+source "$src/tests/lib/check.sh"
 
 # scan LABEL PID ARGS...: the scanner's verdict as a check; its report indented.
 scan() {
@@ -187,5 +185,4 @@ else
   tail -30 "$work/simulate.log"
 fi
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+check_summary

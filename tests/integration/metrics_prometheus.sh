@@ -27,10 +27,8 @@ cleanup() {
   kms_cleanup
 }
 trap cleanup EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+# shellcheck source=../lib/check.sh
+source "$src/tests/lib/check.sh"
 
 dir=$work/kms
 kms_setup "$dir" chain-a || exit 1
@@ -165,5 +163,4 @@ grep -iE 'seed|priv_key|secret' "$work/exposition.txt" | grep -v '^#' && bad "th
 kill -TERM "$kms_pid"
 if wait "$kms_pid"; then ok "tmkms exits cleanly on SIGTERM"; else bad "tmkms exit status on SIGTERM"; fi
 ((failed)) && tail -20 "$dir/tmkms.log"
-echo "$passed passed, $failed failed"
-((failed == 0))
+check_summary

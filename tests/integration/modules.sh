@@ -18,8 +18,8 @@ work=$(mktemp -d)
 # shellcheck source=../lib/kms.sh
 source "$src/tests/lib/kms.sh"
 trap kms_cleanup EXIT
-failed=0
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# shellcheck source=../lib/check.sh
+source "$src/tests/lib/check.sh"
 modules="$TMKMS_BUILD_DIR/tests/modules"
 
 kms_setup "$work" mod-chain || exit 1

@@ -26,10 +26,8 @@ bin=$build/bin
 sim=$(mktemp -d /tmp/nitro-e2e.XXXXXX)
 work=$sim/work
 mkdir -p "$work"
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# shellcheck source=../lib/check.sh
+source "$src/tests/lib/check.sh"
 extra_pids=()
 cleanup() {
   local p
@@ -45,15 +43,6 @@ show_logs() {
     echo "--- $f (tail)"
     tail -n 15 "$f"
   done
-}
-
-wait_grep() { # FILE PATTERN SECONDS
-  local n=$(($3 * 10))
-  while ((n-- > 0)); do
-    grep -qE "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
 }
 
 "$src/scripts/simulate" up --dir "$sim" --build "$build" >"$work/up.log" 2>&1 || {

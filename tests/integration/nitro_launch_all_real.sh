@@ -26,10 +26,8 @@ sim=$(mktemp -d /tmp/nla-real.XXXXXX)
 work=$sim/work
 mkdir -p "$work"
 source "$src/tests/lib/nitro.sh"
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# shellcheck source=../lib/check.sh
+source "$src/tests/lib/check.sh"
 launcher=""
 cleanup() {
   if [[ -n $launcher ]]; then
@@ -55,14 +53,6 @@ die() {
   show_logs
   echo "$passed passed, $failed failed"
   exit 1
-}
-wait_grep() { # FILE PATTERN SECONDS
-  local n=$(($3 * 10))
-  while ((n-- > 0)); do
-    grep -qE "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
 }
 count() { grep -cE "$2" "$1" 2>/dev/null; } # FILE PATTERN
 

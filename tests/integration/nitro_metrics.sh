@@ -28,17 +28,15 @@ command -v curl >/dev/null && command -v jq >/dev/null || { echo "SKIP: curl and
 sim=$(mktemp -d /tmp/nitro-met.XXXXXX)
 work=$sim/work
 mkdir -p "$work"
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+# shellcheck source=../lib/check.sh
+source "$src/tests/lib/check.sh"
 cleanup() {
   [[ -n ${sim_pid:-} ]] && kill -KILL "$sim_pid" 2>/dev/null
   "$src/scripts/simulate" down --dir "$sim" >/dev/null 2>&1
   rm -rf "$sim"
 }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 url=http://127.0.0.1:$port/metrics
 
 "$src/scripts/simulate" up --dir "$sim" --build "$build" --helper-arg --metrics --helper-arg "127.0.0.1:$port" \
@@ -175,5 +173,4 @@ rc=$?
 ((rc == 3)) && ok "status after the helper stopped: exit 3 ($(head -1 "$work/st2.out"))" ||
   bad "status after stop: exit $rc: $(cat "$work/st2.out")"
 
-echo "passed $passed, failed $failed"
-((failed == 0))
+check_summary

@@ -24,10 +24,8 @@ src=${TMKMS_SOURCE_DIR:?}
 build=${TMKMS_BUILD_DIR:?}
 bin=$build/bin
 base=$(mktemp -d /tmp/ntr.XXXXXX)
-passed=0
-failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+# shellcheck source=../lib/check.sh
+source "$src/tests/lib/check.sh"
 extra_pids=()
 cleanup() {
   local p d
@@ -36,15 +34,6 @@ cleanup() {
   rm -rf "$base"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_grep() { # FILE PATTERN SECONDS
-  local n=$(($3 * 10))
-  while ((n-- > 0)); do
-    grep -qE "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 # The tap: listens on 127.0.0.1 (port printed as "LISTENING PORT"), forwards every
 # connection to 127.0.0.1:TARGET and appends what it relays to OUT.up (helper -> node) and
@@ -263,5 +252,4 @@ if ((failed)); then
     tail -n 15 "$f"
   done
 fi
-echo "$passed passed, $failed failed"
-((failed == 0))
+check_summary

@@ -18,10 +18,8 @@ sim="$TMKMS_BUILD_DIR/bin/validator-sim"
 work=$(mktemp -d)
 trap kms_cleanup EXIT
 ensure_node_peers || exit 1
-passed=0
-failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+# shellcheck source=../lib/check.sh
+source "$TMKMS_SOURCE_DIR/tests/lib/check.sh"
 noise=(node "$node_dir/noise-node.mjs")
 scenarios=basic,guard,storm,oversize
 seed=$((RANDOM * 32768 + RANDOM + 1))
@@ -138,7 +136,7 @@ kill -TERM "$pin_kms"; wait "$pin_kms" 2>/dev/null
 host=$work/hostile
 kms_setup "$host" hostile-noise || exit 1
 "$tmkms" softsign keygen -t identity "$host/secrets/identity.key" >/dev/null
-hport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+hport=$(free_port)
 noise_addr "$host" "$("${noise[@]}" --peer-id-of "$host/node.key")" "$hport"
 "$tmkms" start -c "$host/tmkms.toml" --log-level debug >"$host/tmkms.log" 2>&1 &
 kms_pids+=($!)
@@ -168,5 +166,4 @@ if ((failed)); then
   echo "--- noise-node"; tail -20 "$dir/noise-node.log"
   echo "--- tmkms"; tail -20 "$dir/tmkms.log"
 fi
-echo "$passed passed, $failed failed"
-((failed == 0))
+check_summary

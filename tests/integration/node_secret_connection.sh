@@ -13,10 +13,8 @@ sim="$TMKMS_BUILD_DIR/bin/validator-sim"
 work=$(mktemp -d)
 trap kms_cleanup EXIT
 ensure_node_peers || exit 1
-passed=0
-failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+# shellcheck source=../lib/check.sh
+source "$TMKMS_SOURCE_DIR/tests/lib/check.sh"
 scenarios=basic,guard,storm,oversize
 seed=$((RANDOM * 32768 + RANDOM + 1))
 
@@ -90,5 +88,4 @@ if ((failed)); then
   echo "--- sc-node"; tail -20 "$dir/sc-node.log"
   echo "--- tmkms"; tail -20 "$dir/tmkms.log"
 fi
-echo "$passed passed, $failed failed"
-((failed == 0))
+check_summary

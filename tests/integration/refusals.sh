@@ -11,10 +11,8 @@ work=$(mktemp -d)
 # shellcheck source=../../tools/validator-sim/harness.sh
 source "$TMKMS_SOURCE_DIR/tools/validator-sim/harness.sh"
 trap h_cleanup EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# shellcheck source=../lib/check.sh
+source "$TMKMS_SOURCE_DIR/tests/lib/check.sh"
 
 # expect_refusal DIR WHAT PATTERN...: `tmkms start` exits non-zero (not by the timeout)
 # and its stderr matches every PATTERN.

@@ -19,8 +19,8 @@ work=$(mktemp -d)
 # shellcheck source=../../tools/validator-sim/harness.sh
 source "$src/tools/validator-sim/harness.sh"
 trap h_cleanup EXIT
-failed=0
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# shellcheck source=../lib/check.sh
+source "$src/tests/lib/check.sh"
 
 "$bin/tmkms" start --log-level info,conn=bogus -c /nonexistent >"$work/usage.log" 2>&1
 rc=$?

@@ -14,10 +14,8 @@ source "$TMKMS_SOURCE_DIR/tests/lib/kms.sh"
 sim=$TMKMS_BUILD_DIR/bin/validator-sim
 work=$(mktemp -d)
 trap kms_cleanup EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+# shellcheck source=../lib/check.sh
+source "$TMKMS_SOURCE_DIR/tests/lib/check.sh"
 
 # --- a healthy tmkms: one chain, its node storming
 a=$work/a
@@ -82,5 +80,4 @@ rc=$?
 ((rc == 3)) && ok "after SIGTERM: exit 3 (not running)" || bad "after SIGTERM: exit $rc"
 [[ -e $a/state/tmkms-status.sock ]] && bad "the socket was left behind" || ok "the socket is removed on exit"
 "$tmkms" status --help | grep -q "Exit status" && ok "--help" || bad "--help"
-echo "$passed passed, $failed failed"
-((failed == 0))
+check_summary

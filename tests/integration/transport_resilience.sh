@@ -22,10 +22,8 @@ sim="$TMKMS_BUILD_DIR/bin/validator-sim"
 work=$(mktemp -d)
 trap kms_cleanup EXIT
 ensure_node_peers || exit 1
-passed=0
-failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+# shellcheck source=../lib/check.sh
+source "$TMKMS_SOURCE_DIR/tests/lib/check.sh"
 bg() { local log=$1; shift; "$@" >"$log" 2>&1 & last_pid=$!; kms_pids+=("$last_pid"); }
 lines() { [[ -f $1 ]] && wc -l <"$1" || echo 0; }
 more_than() { (($(lines "$1") > $2)); } # FILE has more than N lines (polled with wait_for)
@@ -207,5 +205,4 @@ if ((failed)); then
   echo "--- sc-node healthy"; tail -5 "$dir/sc-healthy.log"
   echo "--- validator-sim healthy"; tail -20 "$dir/sim-healthy.log"
 fi
-echo "$passed passed, $failed failed"
-((failed == 0))
+check_summary

@@ -26,10 +26,8 @@ command -v valgrind >/dev/null || { echo "SKIP: valgrind is not installed"; exit
 work=$(mktemp -d /tmp/vg-e2e.XXXXXX)
 sim=$work/sim
 vg_pids=()
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+# shellcheck source=../lib/check.sh
+source "$src/tests/lib/check.sh"
 cleanup() {
   local p
   for p in "${vg_pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
@@ -46,15 +44,6 @@ show_logs() {
     tail -n 25 "$f"
   done
 }
-wait_grep() { # FILE PATTERN SECONDS
-  local n=$(($3 * 10))
-  while ((n-- > 0)); do
-    grep -qE "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # vg NAME CMD...: CMD under memcheck in the background, its output in $work/NAME.log and
 # valgrind's report in $work/NAME.vg; sets vg_pid.
@@ -214,5 +203,4 @@ vg_stop enclave "$enclave_pid"
 echo "     (b) took $((SECONDS - t0)) s"
 
 ((failed)) && show_logs
-echo "$passed passed, $failed failed"
-((failed == 0))
+check_summary

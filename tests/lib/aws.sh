@@ -2,10 +2,9 @@
 # `work` directory; processes go into aws_pids and are stopped by aws_cleanup.
 aws_bin=${TMKMS_BUILD_DIR:?TMKMS_BUILD_DIR is not set}/bin
 aws_pids=()
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# ok, bad, check_summary (passed, failed): tests/lib/check.sh.
+# shellcheck source=check.sh
+source "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 
 # Debian's AWS CLI v2 (/usr/bin/aws), not another one that a PATH may hold first.
 aws_cli=${TMKMS_AWS_CLI:-/usr/bin/aws}
@@ -72,9 +71,4 @@ expect_fail() {
 # expect_eq WHAT GOT WANT
 expect_eq() {
   if [[ $2 == "$3" ]]; then ok; else bad "$1: got '$2', want '$3'"; fi
-}
-
-aws_summary() {
-  echo "$passed passed, $failed failed"
-  ((failed == 0))
 }

@@ -22,8 +22,11 @@ ec_pids=()
 ec_initial=
 ec_leader=-1
 
-# _ec_free_port: a TCP port on 127.0.0.1 that was free a moment ago.
-_ec_free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# _ec_free_port: a TCP port on 127.0.0.1 that was free a moment ago (free_port from
+# tests/lib/check.sh, which also defines ok, bad and the passed/failed counters).
+# shellcheck source=check.sh
+source "$(dirname "${BASH_SOURCE[0]}")/check.sh"
+_ec_free_port() { free_port; }
 
 # ec_init DIR N: names m0..m(N-1), fresh loopback ports, DIR/mI for each member's data and log.
 ec_init() {

@@ -70,8 +70,9 @@ kms_start() {
   kms_pids+=("$kms_pid")
 }
 
-# free_port: a TCP port on 127.0.0.1 that was free a moment ago.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port (and ok, bad, wait_grep, check_summary): tests/lib/check.sh.
+# shellcheck source=check.sh
+source "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 
 # wait_for COUNT_TENTHS CMD...: poll CMD every 0.1 s up to COUNT_TENTHS times.
 wait_for() {

@@ -40,10 +40,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-failed=0
-passed=0
-ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# shellcheck source=../lib/check.sh
+source "$src/tests/lib/check.sh"
 
 mkdir -p "$mnt"
 truncate -s 32M "$work/state.img"
@@ -155,8 +153,7 @@ n=$(grep -c 'state lock was not free within' "$work/helper.log")
 check_pings helper "$work/h/notify.log"
 "$src/scripts/simulate" down --dir "$sim" >/dev/null 2>&1
 
-echo "$passed passed, $failed failed"
 ((failed == 0)) || for f in "$work"/*.log "$work"/*/sim.log "${sim:-/nonexistent}"/logs/*.log; do
   [[ -f $f ]] && { echo "--- $f (tail)"; tail -n 15 "$f"; }
 done
-((failed == 0))
+check_summary

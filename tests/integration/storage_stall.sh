@@ -101,6 +101,20 @@ PY
     bad "$1: watchdog pings: see above"
 }
 
+# stop_and_check LABEL LOG WARNING NOTIFY_LOG: SIGTERM to the signer's receiver ($recv_pid),
+# exit 0; WARNING logged once in LOG; the pings (check_pings).
+stop_and_check() {
+  local rc n
+  kill -TERM "$recv_pid"
+  wait "$recv_pid"
+  rc=$?
+  h_forget "$recv_pid"
+  ((rc == 0)) && ok "$1: exit 0 on SIGTERM" || bad "$1: exit $rc on SIGTERM"
+  n=$(grep -c "$3" "$2")
+  ((n == 1)) && ok "$1: '$3' logged once" || bad "$1: '$3' logged $n times"
+  check_pings "$1" "$4"
+}
+
 # --- tmkms: its state file on the filesystem that freezes
 h_home "$work" sim-chain || exit 1
 [[ $(stat -f -c %T "$work/state/sim-chain-consensus.state") == ext2/ext3 ]] &&
@@ -110,14 +124,7 @@ h_bg "$work/tmkms.log" python3 "$src/tests/lib/sd_notify_receiver.py" --watchdog
   "$work/t/notify.log" -- "$bin/tmkms" start -c "$work/tmkms.toml"
 recv_pid=$h_last_pid
 storm_with_freeze tmkms "$work/node.sock" "$(h_pubkey_b64 "$work")" "$work/t"
-kill -TERM "$recv_pid"
-wait "$recv_pid"
-rc=$?
-h_forget "$recv_pid"
-((rc == 0)) && ok "tmkms: exit 0 on SIGTERM" || bad "tmkms: exit $rc on SIGTERM"
-n=$(grep -c 'signing lock was not free within' "$work/tmkms.log")
-((n == 1)) && ok "tmkms: the stuck signing lock logged once" || bad "tmkms: 'signing lock was not free' logged $n times"
-check_pings tmkms "$work/t/notify.log"
+stop_and_check tmkms "$work/tmkms.log" 'the signing lock was not free within' "$work/t/notify.log"
 top=$(sed -n 's/^  highest signed *h=\([0-9]*\).*/\1/p' "$work/t/sim.log")
 state_h=$(h_state_height "$work")
 [[ -n $top && -n $state_h ]] && ((state_h >= top)) && ok "tmkms: the state file holds height $state_h >= $top signed" ||
@@ -143,14 +150,7 @@ h_bg "$work/helper.log" python3 "$src/tests/lib/sd_notify_receiver.py" --watchdo
   "$work/h/notify.log" -- "$bin/tmkms-nitro-helper" start -c "$home/tmkms.toml" --cid 16 --simulate "$SIM_VSOCK"
 recv_pid=$h_last_pid
 storm_with_freeze helper "${SIM_ADDRESS#unix://}" "$SIM_PUBKEY" "$work/h"
-kill -TERM "$recv_pid"
-wait "$recv_pid"
-rc=$?
-h_forget "$recv_pid"
-((rc == 0)) && ok "helper: exit 0 on SIGTERM" || bad "helper: exit $rc on SIGTERM"
-n=$(grep -c 'state lock was not free within' "$work/helper.log")
-((n == 1)) && ok "helper: the stuck state lock logged once" || bad "helper: 'state lock was not free' logged $n times"
-check_pings helper "$work/h/notify.log"
+stop_and_check helper "$work/helper.log" 'the state lock was not free within' "$work/h/notify.log"
 "$src/scripts/simulate" down --dir "$sim" >/dev/null 2>&1
 
 ((failed == 0)) || for f in "$work"/*.log "$work"/*/sim.log "${sim:-/nonexistent}"/logs/*.log; do

@@ -267,33 +267,6 @@ static void test_repeat_and_timestamp_semantics(void **state)
     tm_pv_msg_free(conflict);
 }
 
-static void test_policy_refusals(void **state)
-{
-    fixture *f = *state;
-    vote_req r;
-    tm_pv_msg *resp;
-    make_vote(&r, 1, 5, 0, hash_a, 100, "wrong-chain");
-    resp = handle(f, &r.msg);
-    assert_vote_refused(resp, "wrong chain id");
-    tm_pv_msg_free(resp);
-    make_vote(&r, 1, 1001, 0, hash_a, 100, "sess-chain");
-    resp = handle(f, &r.msg);
-    assert_vote_refused(resp, "max_height");
-    tm_pv_msg_free(resp);
-    make_vote(&r, 1, 5, 0, hash_a, 100, "sess-chain");
-    r.bid.hash.len = 31;
-    resp = handle(f, &r.msg);
-    assert_vote_refused(resp, "block_id.hash");
-    tm_pv_msg_free(resp);
-    make_vote(&r, 1, 5, 0, hash_a, 100, "sess-chain"); /* extension on a prevote */
-    r.vote.extension.data = (uint8_t *)"x";
-    r.vote.extension.len = 1;
-    resp = handle(f, &r.msg);
-    assert_vote_refused(resp, "extension");
-    tm_pv_msg_free(resp);
-    assert_int_equal(f->store.persists, 0);
-}
-
 /* tmkms_refusals_total{chain="sess-chain",reason=REASON} in the fixture's registry. */
 static long long refusals(const fixture *f, const char *reason)
 {
@@ -308,9 +281,10 @@ static long long refusals(const fixture *f, const char *reason)
     return v;
 }
 
-/* Each refusal is counted under its reason. The reason is read from the refuser's message
+/* Each refusal is answered with an error naming what was wrong, nothing is persisted for
+ * it, and it is counted under its reason. The reason is read from the refuser's message
  * (tm_refusal_classify): a reworded message that no longer matches fails here. */
-static void test_refusal_reasons(void **state)
+static void test_refusals(void **state)
 {
     fixture *f = *state;
     vote_req r;
@@ -323,30 +297,39 @@ static void test_refusal_reasons(void **state)
         int64_t height;
         const uint8_t *hash;
         const char *chain;
-        int hash_len; /* 0: as made */
-        bool store_fails;
+        int hash_len;     /* 0: as made */
+        bool extension;   /* an extension on this prevote */
+        bool store_fails; /* the persist fails */
+        const char *why;  /* in the error's description */
         const char *reason;
+        long long count; /* of the reason, after this case */
     } cases[] = {
-        {5, hash_b, "sess-chain", 0, false, "double_sign"},
-        {4, hash_a, "sess-chain", 0, false, "regression"},
-        {6, hash_a, "other-chain", 0, false, "wrong_chain"},
-        {1001, hash_a, "sess-chain", 0, false, "max_height"},
-        {6, hash_a, "sess-chain", 31, false, "malformed"},
-        {6, hash_a, "sess-chain", 0, true, "persistence_failure"},
+        {5, hash_b, "sess-chain", 0, false, false, "conflicting data", "double_sign", 1},
+        {4, hash_a, "sess-chain", 0, false, false, "height regression", "regression", 1},
+        {6, hash_a, "wrong-chain", 0, false, false, "wrong chain id", "wrong_chain", 1},
+        {1001, hash_a, "sess-chain", 0, false, false, "max_height", "max_height", 1},
+        {6, hash_a, "sess-chain", 31, false, false, "block_id.hash", "malformed", 1},
+        {6, hash_a, "sess-chain", 0, true, false, "extension", "malformed", 2},
+        {6, hash_a, "sess-chain", 0, false, true, "injected fdatasync failure", "persistence_failure", 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         make_vote(&r, 1, cases[i].height, 0, cases[i].hash, 100, cases[i].chain);
         if (cases[i].hash_len) r.bid.hash.len = (size_t)cases[i].hash_len;
+        if (cases[i].extension) {
+            r.vote.extension.data = (uint8_t *)"x";
+            r.vote.extension.len = 1;
+        }
         f->store.fail = cases[i].store_fails;
         resp = handle(f, &r.msg);
-        assert_int_equal(resp->sum_case, TENDERMINT__PRIVVAL__MESSAGE__SUM_SIGNED_VOTE_RESPONSE);
-        assert_non_null(resp->signed_vote_response->error);
+        assert_vote_refused(resp, cases[i].why);
         tm_pv_msg_free(resp);
-        if (refusals(f, cases[i].reason) != 1)
-            fail_msg("case %zu: reason %s not counted once", i, cases[i].reason);
+        if (refusals(f, cases[i].reason) != cases[i].count)
+            fail_msg("case %zu: reason %s counted %lld times, expected %lld", i, cases[i].reason,
+                     refusals(f, cases[i].reason), cases[i].count);
     }
     f->store.fail = 0;
     assert_int_equal(refusals(f, "other"), 0);
+    assert_int_equal(f->store.persists, 1); /* the first vote only */
 }
 
 static unsigned refused_lines, not_logged_lines;
@@ -464,8 +447,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_extension_signatures_only_on_non_nil_precommits, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_repeat_and_timestamp_semantics, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_policy_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refusal_reasons, setup_metrics, teardown),
+        cmocka_unit_test_setup_teardown(test_refusals, setup_metrics, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_log_is_rate_limited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_signature_without_durable_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_conflicts_yield_one_signature, setup, teardown),

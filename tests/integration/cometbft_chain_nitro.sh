@@ -140,10 +140,15 @@ leg() {
   [[ $ve == 1 ]] && ok "$name: the node's vote extensions are enabled from height 1" ||
     bad "$name: vote_extensions_enable_height is '${ve:-?}', not 1"
   # The enclave's node link: connected before and after the restart; the restarted helper
-  # relayed signatures (the enclave's log lines reach the helper that is running).
-  local conns after
-  conns=$(grep -c "enclave| .*\] connected to vsock:3:5000" "$s/logs/helper.log")
-  after=$(tail -n +"$mark" "$s/logs/helper.log" | grep -cE "enclave\| .*\] signed (prevote|precommit|proposal)")
+  # relayed signatures (the enclave's log lines reach the helper that is running, once the
+  # enclave's log forwarding, which redials every second, has found it: waited for).
+  local conns after n=0
+  while :; do
+    conns=$(grep -c "enclave| .*\] connected to vsock:3:5000" "$s/logs/helper.log")
+    after=$(tail -n +"$mark" "$s/logs/helper.log" | grep -cE "enclave\| .*\] signed (prevote|precommit|proposal)")
+    ((conns >= 2 && after > 0 || n++ >= 100)) && break
+    sleep 0.1
+  done
   ((conns >= 2 && after > 0)) &&
     ok "$name: the enclave connected $conns times through the helper; $after signatures after the helper's restart" ||
     bad "$name: the enclave connected $conns times; $after signatures after the helper's restart"

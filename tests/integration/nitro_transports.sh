@@ -120,7 +120,8 @@ leg() { # SCHEME
   else
     enclave_id=$(sed -n 's/.*(sealed identity key: node ID [0-9a-f]*, peer ID \([1-9A-Za-z]*\)).*/\1/p' "$s/logs/init.log")
   fi
-  [[ -n $enclave_id ]] && grep -q "enclave| .*this KMS's $id_kind is $enclave_id (identity sealed_id_key)" "$s/logs/helper.log" &&
+  # (the enclave's line reaches the helper's log through the enclave's log forwarding: waited for)
+  [[ -n $enclave_id ]] && wait_grep "$s/logs/helper.log" "enclave\| .*this KMS's $id_kind is $enclave_id \(identity sealed_id_key\)" 10 &&
     ok "$scheme: up in $((SECONDS - t0)) s; the enclave's $id_kind $enclave_id (init.log) is the one it presents" ||
     bad "$scheme: the enclave's $id_kind '${enclave_id:-?}' from init.log is not in its log"
 

@@ -477,7 +477,6 @@ void tm_histogram_observe_ns(tm_histogram *h, uint64_t ns)
     }
     atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
-    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
 }
 
 void tm_counter_set(tm_counter *c, uint64_t v)
@@ -489,13 +488,9 @@ void tm_counter_set(tm_counter *c, uint64_t v)
 void tm_histogram_set(tm_histogram *h, const uint64_t *buckets, size_t n, uint64_t sum_ns)
 {
     if (h == NULL || buckets == NULL || n != h->n_bounds + 1) return;
-    uint64_t count = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         atomic_store_explicit(&h->buckets[i], buckets[i], memory_order_relaxed);
-        count += buckets[i];
-    }
     atomic_store_explicit(&h->sum_ns, sum_ns, memory_order_relaxed);
-    atomic_store_explicit(&h->count, count, memory_order_relaxed);
 }
 
 /* ---- iteration ---- */

@@ -44,8 +44,7 @@ typedef struct {
     size_t n_bounds;
     double bounds[TM_METRICS_MAX_BUCKETS]; /* upper bounds in seconds, ascending; +Inf implied */
     _Atomic uint64_t buckets[TM_METRICS_MAX_BUCKETS + 1]; /* non-cumulative; the last is +Inf */
-    _Atomic uint64_t count;
-    _Atomic uint64_t sum_ns; /* sum of observations in nanoseconds */
+    _Atomic uint64_t sum_ns; /* sum of observations in nanoseconds; the count is the buckets' sum */
 } tm_histogram;
 
 /* Labels of a series: up to TM_METRICS_MAX_LABELS name/value pairs, names [a-zA-Z_][a-zA-Z0-9_]*,

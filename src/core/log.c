@@ -209,6 +209,28 @@ static void time_stamp(char *stamp, size_t cap)
     snprintf(stamp, cap, "%s.%06ldZ", when, ts.tv_nsec / 1000);
 }
 
+/* Writes one line under the lock: `human` (after "SOURCE| " for a forwarded one) in the
+ * human format; `json` in the JSON format, or a line saying it could not be made. The
+ * sink as it is under that lock goes to *fn and *ctx when fn is not NULL. */
+static void emit(tm_log_level level, const char *stamp, const char *source, const char *human,
+                 const char *json, tm_log_sink_fn *fn, void **ctx)
+{
+    pthread_mutex_lock(&log_lock);
+    FILE *out = out_stream ? out_stream : stderr;
+    if (current_format != TM_LOG_FORMAT_JSON)
+        fprintf(out, "%s%s%s\n", source ? source : "", source ? "| " : "", human);
+    else if (json)
+        fprintf(out, "%s\n", json);
+    else
+        fprintf(out, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"(out of memory)\"}\n", stamp,
+                level_words[level]);
+    if (fn) {
+        *fn = sink_fn;
+        *ctx = sink_ctx;
+    }
+    pthread_mutex_unlock(&log_lock);
+}
+
 void tm_log(tm_log_level level, const char *module, const char *fmt, ...)
 {
     if (level > tm_log_module_level(module)) return;
@@ -224,18 +246,9 @@ void tm_log(tm_log_level level, const char *module, const char *fmt, ...)
     char line[1200];
     snprintf(line, sizeof(line), "%s %-5s [%s] %s", stamp, level_names[level], module, msg);
     char *json = current_format == TM_LOG_FORMAT_JSON ? format_json(stamp, level, module, msg, NULL) : NULL;
-    pthread_mutex_lock(&log_lock);
-    FILE *out = out_stream ? out_stream : stderr;
-    if (current_format != TM_LOG_FORMAT_JSON)
-        fprintf(out, "%s\n", line);
-    else if (json)
-        fprintf(out, "%s\n", json);
-    else
-        fprintf(out, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"(out of memory)\"}\n", stamp,
-                level_words[level]);
-    tm_log_sink_fn fn = sink_fn;
-    void *ctx = sink_ctx;
-    pthread_mutex_unlock(&log_lock);
+    tm_log_sink_fn fn = NULL;
+    void *ctx = NULL;
+    emit(level, stamp, NULL, line, json, &fn, &ctx);
     free(json);
     if (fn) fn(level, line, ctx);
 }
@@ -268,21 +281,15 @@ void tm_log_forwarded(tm_log_level level, const char *source, const char *line)
     if ((unsigned)level > TM_LOG_DEBUG) level = TM_LOG_DEBUG;
     char copy[1200], stamp[64];
     snprintf(copy, sizeof(copy), "%s", line);
+    time_stamp(stamp, sizeof(stamp));
     char *json = NULL;
     if (current_format == TM_LOG_FORMAT_JSON) {
         char *src_ts = NULL, *module = NULL, *msg = NULL;
-        time_stamp(stamp, sizeof(stamp));
         bool split = split_human(copy, &src_ts, &module, &msg);
         if (split) tm_utf8_sanitize(src_ts);
         json_extra x = {source, split ? src_ts : NULL};
         json = format_json(stamp, level, split ? module : source, split ? msg : copy, &x);
     }
-    pthread_mutex_lock(&log_lock);
-    FILE *out = out_stream ? out_stream : stderr;
-    if (current_format != TM_LOG_FORMAT_JSON)
-        fprintf(out, "%s| %s\n", source, line);
-    else if (json)
-        fprintf(out, "%s\n", json);
-    pthread_mutex_unlock(&log_lock);
+    emit(level, stamp, source, line, json, NULL, NULL);
     free(json);
 }

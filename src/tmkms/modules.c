@@ -2,6 +2,7 @@
 #include "modules.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,16 +126,15 @@ tm_status tm_module_load(const tm_module_kind *kind, const void **table)
     find_candidates(kind->file, &c);
     TM_ENSURE(c.n > 0, TM_ERR_NOT_FOUND, "%s: no directory to look for its module %s in", kind->section,
               kind->file);
-    for (size_t i = 0; i < c.n; i++)
+    int why = ENOENT;
+    for (size_t i = 0; i < c.n; i++) {
         if (access(c.path[i], F_OK) == 0) return open_module(kind, c.path[i], table);
-    /* None is there: dlopen's own words for the last one. */
-    void *handle = dlopen(c.path[c.n - 1], RTLD_NOW | RTLD_LOCAL);
-    const char *why = handle ? "found only now" : dlerror();
-    if (handle) dlclose(handle);
+        why = errno; /* the last one's reason: nothing is loaded just to ask dlopen */
+    }
     char looked[2 * PATH_MAX + 8];
     list_candidates(&c, looked, sizeof(looked));
     return tm_err_set(TM_ERR_NOT_FOUND, "%s is configured but its module %s is missing (looked for %s): %s",
-                      kind->section, kind->file, looked, why ? why : "not found");
+                      kind->section, kind->file, looked, strerror(why));
 }
 
 tm_status tm_modules_ha(const tm_module_ha **out)

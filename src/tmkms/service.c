@@ -197,13 +197,13 @@ static tm_status prepare_link(validator_thread *vt)
     }
     if (strncmp(vc->addr, "tcp://", 6) == 0) {
         link->transport = TM_LINK_SECRET_CONNECTION;
-        TM_ENSURE(tm_sc_parse_addr(vc->addr, &link->pinned, link->pin, vt->host, vt->port) == TM_OK,
-                  TM_ERR_CONFIG, "%s", tm_err_msg());
+        /* the parser's message as it is (formatting it into itself would overlap) */
+        if (tm_sc_parse_addr(vc->addr, &link->pinned, link->pin, vt->host, vt->port) != TM_OK)
+            return TM_ERR_CONFIG;
     } else if (strncmp(vc->addr, "noise://", 8) == 0) {
         link->transport = TM_LINK_NOISE;
         link->pinned = true;
-        TM_ENSURE(tm_noise_parse_addr(vc->addr, link->pin, vt->host, vt->port) == TM_OK, TM_ERR_CONFIG, "%s",
-                  tm_err_msg());
+        if (tm_noise_parse_addr(vc->addr, link->pin, vt->host, vt->port) != TM_OK) return TM_ERR_CONFIG;
     } else {
         return tm_err_set(TM_ERR_CONFIG, "%s: unknown transport (unix://, tcp:// or noise://)", vc->addr);
     }

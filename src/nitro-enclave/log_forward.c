@@ -9,6 +9,7 @@
  * only updates atomics, and nothing here waits on it. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -126,17 +127,26 @@ static tm_status drain_one(tm_conn *conn, uint64_t deadline_ms)
     return TM_OK;
 }
 
-/* The registry's snapshot as one MetricsReport (nothing without a registry). */
+/* The registry's snapshot as one MetricsReport (nothing without a registry). Only a broken
+ * connection is an error: a report that could not be made or encoded (nothing written) is
+ * skipped, said once on stderr, and the lines go on. */
 static tm_status send_report(tm_conn *conn)
 {
+    static bool warned;
     tm_metrics *metrics = tm_metrics_global();
     Tmkms__Nitro__MetricsReport *r = NULL;
     if (!metrics || !fwd.report) return TM_OK;
-    TM_TRY(tm_nitro_metrics_report_build(fwd.report, metrics, &r));
-    tm_nitro_msg m = TMKMS__NITRO__MESSAGE__INIT;
-    m.body_case = TMKMS__NITRO__MESSAGE__BODY_METRICS_REPORT;
-    m.metrics_report = r;
-    return tm_nitro_send(conn, &m);
+    tm_status status = tm_nitro_metrics_report_build(fwd.report, metrics, &r);
+    if (status == TM_OK) {
+        tm_nitro_msg m = TMKMS__NITRO__MESSAGE__INIT;
+        m.body_case = TMKMS__NITRO__MESSAGE__BODY_METRICS_REPORT;
+        m.metrics_report = r;
+        status = tm_nitro_send(conn, &m);
+    }
+    if (status == TM_ERR_IO || status == TM_ERR_EOF || status == TM_ERR_TIMEOUT) return status;
+    if (status != TM_OK && !warned) fprintf(stderr, "enclave metrics report skipped: %s\n", tm_err_msg());
+    warned = warned || status != TM_OK;
+    return TM_OK;
 }
 
 /* One connection: a report at once, then lines as they come and a report every REPORT_MS. */

@@ -259,11 +259,13 @@ int main(int argc, char **argv)
     /* The registry the core records into (refusals, signing latency, KMS calls), sent to
      * the helper with the logs (log_forward.c); no HTTP endpoint in the enclave. */
     tm_metrics *metrics = NULL;
-    if (tm_crypto_init() != TM_OK || tm_process_harden() != TM_OK ||
-        tm_metrics_open_process(PROGRAM, 1, &metrics) != TM_OK || open_platform(&o, &e) != TM_OK) {
+    if (tm_crypto_init() != TM_OK || tm_process_harden() != TM_OK || open_platform(&o, &e) != TM_OK) {
         tm_log_error(MOD, "%s", tm_err_msg());
         return 1;
     }
+    /* Metrics never stop signing: without a registry the enclave serves and reports none. */
+    if (tm_metrics_open_process(PROGRAM, 1, &metrics) != TM_OK)
+        tm_log_warn(MOD, "no metrics: %s", tm_err_msg());
     seed_rng(&e);
     tm_vsock_ep ep = {TM_VSOCK_CID_ANY, o.port};
     if (tm_vsock_listen(&e.net, &ep, &l) != TM_OK) {

@@ -15,6 +15,8 @@
 #include "tmkms/clock.h"
 #include "tmkms/log.h"
 
+#define MOD "helper"
+
 tm_status helper_net(const char *sim_dir, tm_vsock_net *net)
 {
     if (!sim_dir) {
@@ -22,18 +24,6 @@ tm_status helper_net(const char *sim_dir, tm_vsock_net *net)
         return TM_OK;
     }
     return tm_vsock_net_simulated(sim_dir, TM_VSOCK_CID_PARENT, net);
-}
-
-/* Dial CID:port, again every 200 ms while nobody listens, until deadline_ms (monotonic). */
-static tm_status dial_until(const tm_vsock_net *net, const tm_vsock_ep *ep, uint64_t deadline_ms, int io_ms,
-                            tm_conn **conn)
-{
-    for (;;) {
-        tm_status status = tm_vsock_dial(net, ep, io_ms, conn);
-        if (status == TM_OK || tm_monotonic_ms() >= deadline_ms) return status;
-        struct timespec ts = {0, 200 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
 }
 
 tm_status helper_enclave_call(const tm_vsock_net *net, uint32_t cid, uint32_t port, tm_nitro_msg *req,
@@ -44,22 +34,26 @@ tm_status helper_enclave_call(const tm_vsock_net *net, uint32_t cid, uint32_t po
     *out = NULL;
     for (;;) {
         tm_conn *conn = NULL;
-        tm_status status = dial_until(net, &ep, deadline_ms, io_ms, &conn);
-        if (status != TM_OK)
-            return tm_err_prefix(status, "the enclave's config port (is the enclave running?): ");
         tm_nitro_msg *m = NULL;
-        status = tm_nitro_send(conn, req);
-        if (status == TM_OK) status = tm_nitro_recv(conn, &m);
-        tm_conn_close(conn);
-        bool answered = m != NULL;
-        if (answered) status = tm_nitro_expect(m, want, out);
-        /* The connection lost before an answer: the enclave stopped (a restart, or the
-         * helper raced its boot). Both requests are safe to send again: a config push is
-         * applied once, and a key the helper never received is gone with that enclave. */
-        bool lost = !answered && (status == TM_ERR_EOF || status == TM_ERR_IO);
-        if (!lost || tm_monotonic_ms() >= deadline_ms)
+        tm_status status = tm_vsock_dial(net, &ep, io_ms, &conn);
+        bool dialed = status == TM_OK;
+        if (dialed) {
+            status = tm_nitro_send(conn, req);
+            if (status == TM_OK) status = tm_nitro_recv(conn, &m);
+            tm_conn_close(conn);
+        }
+        if (m) {
+            status = tm_nitro_expect(m, want, out);
             return status == TM_OK ? TM_OK : tm_err_prefix(status, "enclave: ");
-        tm_log_warn("helper", "enclave: %s; dialing again (is the enclave restarting?)", tm_err_msg());
+        }
+        /* Nobody listens yet (an enclave booting), or the connection was lost before an
+         * answer (one restarting): both requests are safe to send again, as a config push
+         * is applied once and a key the helper never received is gone with that enclave. */
+        bool again = !dialed || status == TM_ERR_EOF || status == TM_ERR_IO;
+        if (!again || tm_monotonic_ms() >= deadline_ms)
+            return tm_err_prefix(status, dialed ? "enclave: "
+                                                : "the enclave's config port (is the enclave running?): ");
+        if (dialed) tm_log_warn(MOD, "enclave: %s; dialing again (is the enclave restarting?)", tm_err_msg());
         struct timespec ts = {0, 200 * 1000000L};
         nanosleep(&ts, NULL);
     }

@@ -3,7 +3,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char *const reason_names[TM_REFUSAL_COUNT] = {
     "double_sign",  "regression",     "wrong_chain",         "max_height", "malformed",
@@ -108,12 +107,11 @@ tm_histogram *tm_chain_metrics_latency(tm_metrics *metrics, const char *chain_id
     if (!metrics) return NULL;
     const char *transport = "other";
     static const char *const schemes[] = {"unix", "tcp", "noise", "vsock"};
+    /* "scheme://..." for tmkms's validators; the enclave's relay is "vsock:3:5000 (...)" */
     for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
         size_t n = strlen(schemes[i]);
-        if (addr && strncmp(addr, schemes[i], n) == 0 && strncmp(addr + n, "://", 3) == 0)
-            transport = schemes[i];
+        if (addr && strncmp(addr, schemes[i], n) == 0 && addr[n] == ':') transport = schemes[i];
     }
-    if (addr && strncmp(addr, "vsock:", 6) == 0) transport = "vsock"; /* the enclave's "vsock:3:5000 (...)" */
     tm_labels l = {{"chain", "transport"}, {chain_id, transport}};
     return tm_metrics_histogram(
         metrics, "tmkms_sign_seconds",

@@ -430,8 +430,7 @@ static tm_status parse_metrics(const parse_ctx *ctx, const tm_toml_value *t, tm_
         if (strcmp(k, "listen") != 0) return config_error(ctx, v->line, "metrics: unknown key '%s'", k);
         TM_TRY(get_string(ctx, "metrics", k, v, &m->listen));
         struct sockaddr_storage ss;
-        socklen_t ss_len;
-        if (tm_metrics_parse_addr(m->listen, &ss, &ss_len) != TM_OK)
+        if (tm_metrics_parse_addr(m->listen, &ss) != TM_OK)
             return config_error(ctx, v->line, "metrics.listen: %s", tm_err_msg());
     }
     if (!m->listen && !(m->listen = strdup("127.0.0.1:9464"))) return tm_err_set(TM_ERR_NOMEM, "out of memory");

@@ -2,6 +2,9 @@
  * wrap it, the TCP stream below Secret Connection / Noise). */
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -9,11 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tmkms/clock.h"

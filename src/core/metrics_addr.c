@@ -7,7 +7,7 @@
 
 #include "tmkms/metrics.h"
 
-tm_status tm_metrics_parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *ss_len)
+tm_status tm_metrics_parse_addr(const char *addr, struct sockaddr_storage *ss)
 {
     char host[INET6_ADDRSTRLEN + 1];
     const char *port_str;
@@ -52,14 +52,12 @@ tm_status tm_metrics_parse_addr(const char *addr, struct sockaddr_storage *ss, s
         sin6->sin6_port = htons((uint16_t)port);
         TM_ENSURE(inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1, TM_ERR_CONFIG,
                   "metrics address \"%s\": \"%s\" is not an IPv6 address", addr, host);
-        *ss_len = sizeof *sin6;
     } else {
         struct sockaddr_in *sin = (struct sockaddr_in *)ss;
         sin->sin_family = AF_INET;
         sin->sin_port = htons((uint16_t)port);
         TM_ENSURE(inet_pton(AF_INET, host, &sin->sin_addr) == 1, TM_ERR_CONFIG,
                   "metrics address \"%s\": \"%s\" is not an IPv4 address (or [IPv6])", addr, host);
-        *ss_len = sizeof *sin;
     }
     return TM_OK;
 }

@@ -125,11 +125,10 @@ tm_status tm_metrics_server_start(tm_metrics *metrics, const char *addr, tm_metr
     tm_status status = TM_OK;
     tm_metrics_server *server = NULL;
     struct sockaddr_storage ss;
-    socklen_t ss_len = 0;
     TM_ENSURE(out != NULL, TM_ERR_INVALID, "metrics server: no output");
     *out = NULL;
     TM_ENSURE(metrics != NULL, TM_ERR_INVALID, "metrics server: no registry");
-    TM_TRY(tm_metrics_parse_addr(addr, &ss, &ss_len));
+    TM_TRY(tm_metrics_parse_addr(addr, &ss));
     TM_ENSURE(MHD_is_feature_supported(MHD_FEATURE_AUTOSUPPRESS_SIGPIPE) == MHD_YES, TM_ERR_INVALID,
               "metrics server: this libmicrohttpd does not suppress SIGPIPE");
 

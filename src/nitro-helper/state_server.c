@@ -119,8 +119,11 @@ static tm_status persist(state_conn *c, const Tmkms__Nitro__StatePersist *p)
                             (long long)next.height, next.round, tm_step_name(next.step),
                             (long long)s->last.height, s->last.round, tm_step_name(s->last.step));
     }
-    uint64_t t0 = s->metrics ? tm_monotonic_ns() : 0; /* no clock read when nobody looks */
-    if (status == TM_OK) status = s->store->ops->persist(s->store, &next);
+    uint64_t t0 = 0;
+    if (status == TM_OK) {
+        if (s->metrics) t0 = tm_monotonic_ns(); /* no clock read when nobody looks */
+        status = s->store->ops->persist(s->store, &next);
+    }
     if (status == TM_OK) {
         s->last = next;
         s->persisted++;

@@ -158,7 +158,7 @@ tm_status tm_metrics_add_process(tm_metrics *metrics, const char *program, const
 typedef struct tm_metrics_server tm_metrics_server;
 /* The endpoint's address, "A.B.C.D:PORT" or "[IPv6]:PORT" (no host names): TM_ERR_CONFIG
  * naming what is wrong. The config check calls it too. */
-tm_status tm_metrics_parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *ss_len);
+tm_status tm_metrics_parse_addr(const char *addr, struct sockaddr_storage *ss);
 tm_status tm_metrics_server_start(tm_metrics *metrics, const char *addr, tm_metrics_server **out);
 uint16_t tm_metrics_server_port(const tm_metrics_server *server);
 void tm_metrics_server_stop(tm_metrics_server *server);

@@ -9,6 +9,15 @@
 #include <string.h>
 #include <unistd.h>
 
+/* What tm_module_load looks for. */
+typedef struct {
+    const char *section; /* the config section that needs it: "[ha]" */
+    const char *file;    /* "tmkms-ha.so" */
+    const char *symbol;  /* "tmkms_module_ha_v1" */
+    uint32_t version;    /* of its table */
+    uint32_t size;       /* sizeof its table */
+} tm_module_kind;
+
 #ifndef TMKMS_MODULE_INSTALL_DIR /* set by src/tmkms/CMakeLists.txt */
 #define TMKMS_MODULE_INSTALL_DIR "/usr/local/lib/tmkms"
 #endif
@@ -120,7 +129,8 @@ static void list_candidates(const candidates *c, char *out, size_t cap)
     }
 }
 
-tm_status tm_module_load(const tm_module_kind *kind, const void **table)
+/* Finds, opens and checks a module; *table: its table (header first). */
+static tm_status tm_module_load(const tm_module_kind *kind, const void **table)
 {
     candidates c;
     find_candidates(kind->file, &c);
@@ -137,30 +147,29 @@ tm_status tm_module_load(const tm_module_kind *kind, const void **table)
                       kind->section, kind->file, looked, strerror(why));
 }
 
+/* The module's table, loaded the first time (main thread only). */
+static tm_status load_once(const tm_module_kind *kind, const void **cache)
+{
+    if (*cache == NULL) TM_TRY(tm_module_load(kind, cache));
+    return TM_OK;
+}
+
 tm_status tm_modules_ha(const tm_module_ha **out)
 {
-    static const tm_module_ha *loaded;
+    static const void *loaded;
     static const tm_module_kind kind = {"[ha]", TM_MODULE_HA_FILE, TM_MODULE_HA_SYMBOL, TM_MODULE_HA_VERSION,
                                         sizeof(tm_module_ha)};
-    if (loaded == NULL) {
-        const void *table = NULL;
-        TM_TRY(tm_module_load(&kind, &table));
-        loaded = table;
-    }
+    TM_TRY(load_once(&kind, &loaded));
     *out = loaded;
     return TM_OK;
 }
 
 tm_status tm_modules_metrics(const tm_module_metrics **out)
 {
-    static const tm_module_metrics *loaded;
+    static const void *loaded;
     static const tm_module_kind kind = {"[metrics]", TM_MODULE_METRICS_FILE, TM_MODULE_METRICS_SYMBOL,
                                         TM_MODULE_METRICS_VERSION, sizeof(tm_module_metrics)};
-    if (loaded == NULL) {
-        const void *table = NULL;
-        TM_TRY(tm_module_load(&kind, &table));
-        loaded = table;
-    }
+    TM_TRY(load_once(&kind, &loaded));
     *out = loaded;
     return TM_OK;
 }

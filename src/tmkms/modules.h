@@ -18,16 +18,4 @@
 tm_status tm_modules_ha(const tm_module_ha **out);
 tm_status tm_modules_metrics(const tm_module_metrics **out);
 
-/* What tm_module_load looks for. */
-typedef struct {
-    const char *section; /* the config section that needs it: "[ha]" */
-    const char *file;    /* "tmkms-ha.so" */
-    const char *symbol;  /* "tmkms_module_ha_v1" */
-    uint32_t version;    /* of its table */
-    uint32_t size;       /* sizeof its table */
-} tm_module_kind;
-
-/* Finds, opens and checks a module; *table: its table (header first). */
-tm_status tm_module_load(const tm_module_kind *kind, const void **table);
-
 #endif

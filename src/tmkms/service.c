@@ -76,9 +76,7 @@ static tm_status open_chain(const tm_config *config, const tm_chain_config *cc, 
 static tm_status join_cluster(tm_service *service)
 {
     const tm_ha_config *ha = &service->config->ha;
-    const tm_module_ha *module = NULL;
-    TM_TRY(tm_modules_ha(&module));
-    TM_TRY(module->open(ha, &service->ha));
+    TM_TRY(service->ha_module->open(ha, &service->ha));
     for (size_t i = 0; i < service->n_chains; i++)
         tm_chain_set_ha(service->chains[i], service->ha);
     tm_log_info("ha", "instance '%s': every signature goes through etcd (%zu endpoint%s, records under %s)",
@@ -90,9 +88,8 @@ static tm_status join_cluster(tm_service *service)
  * mismatched one is an installation error to report at once. */
 static tm_status load_modules(const tm_config *config, tm_service *service)
 {
-    const tm_module_ha *ha = NULL;
     tm_status status = TM_OK;
-    if (config->ha.enabled) status = tm_modules_ha(&ha);
+    if (config->ha.enabled) status = tm_modules_ha(&service->ha_module);
     if (status == TM_OK && config->metrics.enabled) status = tm_modules_metrics(&service->metrics_module);
     return status == TM_OK ? TM_OK : tm_err_prefix(status, "%s: ", config->path);
 }

@@ -5,6 +5,7 @@
 
 #include "tmkms/chain.h"
 #include "tmkms/config.h"
+#include "tmkms/ha/module.h"
 #include "tmkms/metrics.h"
 #include "tmkms/module.h"
 
@@ -15,6 +16,7 @@ typedef struct {
     tm_ha_backend *ha;                       /* [ha]: the cluster every chain signs through; else NULL */
     tm_metrics *metrics;                     /* [metrics]: the registry (global); else NULL */
     tm_metrics_server *metrics_server;       /* its HTTP endpoint (module tmkms-metrics.so) */
+    const tm_module_ha *ha_module;           /* [ha]: the cluster record's module */
     const tm_module_metrics *metrics_module; /* [metrics]: the endpoint's module */
 } tm_service;
 

@@ -81,7 +81,7 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-static bool valid_metric_name(const char *name)
+bool tm_metrics_valid_name(const char *name)
 {
     if (name == NULL || name[0] == '\0') return false;
     if (!is_alpha_(name[0]) && name[0] != ':') return false;
@@ -91,7 +91,7 @@ static bool valid_metric_name(const char *name)
     return true;
 }
 
-static bool valid_label_name(const char *name)
+bool tm_metrics_valid_label_name(const char *name)
 {
     if (name == NULL || name[0] == '\0' || !is_alpha_(name[0])) return false;
     if (name[0] == '_' && name[1] == '_') return false;
@@ -110,8 +110,8 @@ static tm_status check_labels(const char *metric, const tm_labels *labels, bool 
     for (size_t i = 0; i < TM_METRICS_MAX_LABELS; i++) {
         const char *name = labels->name[i];
         if (name == NULL) continue;
-        TM_ENSURE(valid_label_name(name), TM_ERR_INVALID, "metric %s: invalid label name \"%s\"", metric,
-                  name);
+        TM_ENSURE(tm_metrics_valid_label_name(name), TM_ERR_INVALID, "metric %s: invalid label name \"%s\"",
+                  metric, name);
         TM_ENSURE(!(histogram && strcmp(name, "le") == 0), TM_ERR_INVALID,
                   "metric %s: the label name \"le\" is reserved for histogram buckets", metric);
         TM_ENSURE(labels->value[i] != NULL, TM_ERR_INVALID, "metric %s: label %s has no value", metric, name);
@@ -334,7 +334,7 @@ static tm_status get_or_create(tm_metrics *m, const char *name, const char *help
     *out = NULL;
     *created = false;
     TM_ENSURE(m != NULL, TM_ERR_INVALID, "metric %s: no registry", name != NULL ? name : "(null)");
-    TM_ENSURE(valid_metric_name(name), TM_ERR_INVALID, "invalid metric name \"%s\"",
+    TM_ENSURE(tm_metrics_valid_name(name), TM_ERR_INVALID, "invalid metric name \"%s\"",
               name != NULL ? name : "(null)");
     if (help == NULL) help = "";
     if (spec->type == TYPE_HISTOGRAM) TM_TRY(check_bounds(name, spec->bounds, spec->n_bounds));

@@ -9,6 +9,7 @@
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,18 +123,6 @@ static tm_status check_state(const Tmkms__Nitro__SignState *s, const char *field
     return TM_OK;
 }
 
-/* [a-zA-Z_:][a-zA-Z0-9_:]* (metric names; with colon false, label names). */
-static bool prom_name(const char *s, bool colon)
-{
-    for (size_t i = 0; s[i]; i++) {
-        char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon && c == ':') ||
-                  (i > 0 && c >= '0' && c <= '9');
-        if (!ok) return false;
-    }
-    return s[0] != '\0';
-}
-
 static tm_status check_labels(const Tmkms__Nitro__MetricSeries *s, size_t idx)
 {
     TM_ENSURE(s->n_labels <= TM_METRICS_MAX_LABELS, TM_ERR_TOO_LARGE,
@@ -141,9 +130,12 @@ static tm_status check_labels(const Tmkms__Nitro__MetricSeries *s, size_t idx)
     for (size_t i = 0; i < s->n_labels; i++) {
         const Tmkms__Nitro__MetricLabel *l = s->labels[i];
         TM_ENSURE(l, TM_ERR_INVALID, "metrics_report.series[%zu].labels[%zu]: missing", idx, i);
-        CHECK(check_text(l->name, TM_NITRO_MAX_LABEL_NAME, false, "metrics_report.series[].labels[].name"));
-        CHECK(check_text(l->value, TM_NITRO_MAX_LABEL_VALUE, true, "metrics_report.series[].labels[].value"));
-        TM_ENSURE(prom_name(l->name, false) && strncmp(l->name, "__", 2) != 0, TM_ERR_INVALID,
+        char field[96];
+        snprintf(field, sizeof(field), "metrics_report.series[%zu].labels[%zu].name", idx, i);
+        CHECK(check_text(l->name, TM_NITRO_MAX_LABEL_NAME, false, field));
+        snprintf(field, sizeof(field), "metrics_report.series[%zu].labels[%zu].value", idx, i);
+        CHECK(check_text(l->value, TM_NITRO_MAX_LABEL_VALUE, true, field));
+        TM_ENSURE(tm_metrics_valid_label_name(l->name), TM_ERR_INVALID,
                   "metrics_report.series[%zu].labels[%zu].name: \"%s\" is not a label name", idx, i, l->name);
         TM_ENSURE(s->type != TM_NITRO_METRIC_HISTOGRAM || strcmp(l->name, "le") != 0, TM_ERR_INVALID,
                   "metrics_report.series[%zu].labels[%zu].name: \"le\" on a histogram", idx, i);
@@ -189,8 +181,10 @@ static tm_status check_metrics_report(const Tmkms__Nitro__MetricsReport *r)
     for (size_t i = 0; i < r->n_series; i++) {
         const Tmkms__Nitro__MetricSeries *s = r->series[i];
         TM_ENSURE(s, TM_ERR_INVALID, "metrics_report.series[%zu]: missing", i);
-        CHECK(check_text(s->name, TM_NITRO_MAX_METRIC_NAME, false, "metrics_report.series[].name"));
-        TM_ENSURE(prom_name(s->name, true), TM_ERR_INVALID,
+        char field[80];
+        snprintf(field, sizeof(field), "metrics_report.series[%zu].name", i);
+        CHECK(check_text(s->name, TM_NITRO_MAX_METRIC_NAME, false, field));
+        TM_ENSURE(tm_metrics_valid_name(s->name), TM_ERR_INVALID,
                   "metrics_report.series[%zu].name: \"%s\" is not a metric name", i, s->name);
         TM_ENSURE(s->type <= TM_NITRO_METRIC_HISTOGRAM, TM_ERR_INVALID,
                   "metrics_report.series[%zu].type: %u unknown", i, s->type);

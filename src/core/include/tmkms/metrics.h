@@ -20,6 +20,7 @@
 #define TMKMS_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -73,6 +74,11 @@ tm_metrics *tm_metrics_global(void);
  * metrics is NULL. A NULL answer leaves the thread's error message as it was (these are
  * called on error paths, to count the error being reported). The pointers stay valid
  * until tm_metrics_free. */
+/* Prometheus's rules: a metric name [a-zA-Z_:][a-zA-Z0-9_:]*; a label name
+ * [a-zA-Z_][a-zA-Z0-9_]* not starting with "__". NULL is neither. */
+bool tm_metrics_valid_name(const char *name);
+bool tm_metrics_valid_label_name(const char *name);
+
 tm_counter *tm_metrics_counter(tm_metrics *metrics, const char *name, const char *help,
                                const tm_labels *labels);
 tm_gauge *tm_metrics_gauge(tm_metrics *metrics, const char *name, const char *help, const tm_labels *labels);

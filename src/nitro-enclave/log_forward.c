@@ -40,17 +40,6 @@ static struct {
     tm_nitro_metrics_report *report; /* the forward thread's */
 } fwd = {.lock = PTHREAD_MUTEX_INITIALIZER, .ready = PTHREAD_COND_INITIALIZER};
 
-static void copy_printable(char *dst, const char *src)
-{
-    size_t n = 0;
-    for (; n < TM_NITRO_MAX_LOG_LINE && src[n]; n++) {
-        char c = src[n];
-        if (c < 0x20 || c >= 0x7f) c = '?';
-        dst[n] = c;
-    }
-    dst[n] = '\0';
-}
-
 static void sink(tm_log_level level, const char *line, void *ctx)
 {
     (void)ctx;
@@ -63,7 +52,7 @@ static void sink(tm_log_level level, const char *line, void *ctx)
     }
     ring_line *slot = &fwd.lines[(fwd.head + fwd.count) % RING_LINES];
     slot->level = (uint32_t)level;
-    copy_printable(slot->text, line);
+    tm_nitro_copy_printable(slot->text, line, TM_NITRO_MAX_LOG_LINE);
     fwd.count++;
     pthread_cond_signal(&fwd.ready);
     pthread_mutex_unlock(&fwd.lock);

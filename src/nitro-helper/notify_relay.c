@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tmkms/nitro/msg.h"
+
 #define DATAGRAM_MAX 4096
 
 static bool systemd_var(const char *v)
@@ -94,13 +96,7 @@ static void parse(char *text, notify_msg *m)
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (strcmp(line, "READY=1") == 0) m->ready = true;
         if (strncmp(line, "STATUS=", 7) != 0) continue;
-        size_t n = 0;
-        for (const char *p = line + 7; *p && n < NOTIFY_STATUS_MAX; p++) {
-            char c = *p;
-            if (c < 0x20 || c >= 0x7f) c = '?';
-            m->status[n++] = c;
-        }
-        m->status[n] = '\0';
+        tm_nitro_copy_printable(m->status, line + 7, NOTIFY_STATUS_MAX);
     }
 }
 

@@ -389,17 +389,21 @@ tm_status tm_nitro_expect(tm_nitro_msg *m, tm_nitro_body want, tm_nitro_msg **ou
     return status;
 }
 
+void tm_nitro_copy_printable(char *dst, const char *src, size_t max)
+{
+    size_t n = 0;
+    for (; src && n < max && src[n]; n++) {
+        char c = src[n];
+        if (c < 0x20 || c >= 0x7f) c = '?';
+        dst[n] = c;
+    }
+    dst[n] = '\0';
+}
+
 void tm_nitro_send_error(tm_conn *conn, tm_status code, const char *text)
 {
     char cut[TM_NITRO_MAX_ERROR + 1];
-    size_t n = 0;
-    /* Only printable ASCII crosses, so the peer's validation accepts it. */
-    for (; text && n < TM_NITRO_MAX_ERROR && text[n]; n++) {
-        char c = text[n];
-        if (c < 0x20 || c >= 0x7f) c = '?';
-        cut[n] = c;
-    }
-    cut[n] = '\0';
+    tm_nitro_copy_printable(cut, text, TM_NITRO_MAX_ERROR);
     Tmkms__Nitro__Error e = TMKMS__NITRO__ERROR__INIT;
     e.code = (uint32_t)code;
     e.message = cut;

@@ -68,6 +68,10 @@ tm_status tm_nitro_recv_expect(tm_conn *conn, tm_nitro_body want, tm_nitro_msg *
 /* The check of recv_expect on a message already read; takes `m` (freed unless it is
  * returned in *out). For a caller that must tell a lost connection from an answer. */
 tm_status tm_nitro_expect(tm_nitro_msg *m, tm_nitro_body want, tm_nitro_msg **out);
+/* Copies at most `max` bytes of `src` (NULL: none) into dst (room for max + 1), each byte
+ * that is not printable ASCII as '?': text that crosses to the other side, which accepts
+ * only printable ASCII. */
+void tm_nitro_copy_printable(char *dst, const char *src, size_t max);
 /* Send an Error message with `code` and `text` (cut to the bound); best effort. */
 void tm_nitro_send_error(tm_conn *conn, tm_status code, const char *text);
 

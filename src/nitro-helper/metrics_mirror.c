@@ -111,6 +111,7 @@ struct metrics_mirror {
     known series[MIRROR_MAX_SERIES];
     size_t n;
     bool full_warned;
+    bool create_warned;
 };
 
 tm_status metrics_mirror_new(tm_metrics *registry, const char *chain_id, const char *node_addr,
@@ -234,6 +235,12 @@ static void *lookup(metrics_mirror *m, const Tmkms__Nitro__MetricSeries *s, cons
         return NULL;
     }
     void *ptr = create(m, s, a);
+    if (!ptr && !m->create_warned)
+        tm_log_warn(MOD,
+                    "%s could not be made in the helper's registry (registered with another type or "
+                    "help text, or the registry is full): left out",
+                    a->shown);
+    m->create_warned = m->create_warned || !ptr;
     char *copy = ptr ? strdup(key) : NULL;
     if (!copy) return NULL;
     m->series[m->n++] = (known){copy, ptr};

@@ -654,10 +654,9 @@ static void format_double(double v, char *out, size_t size)
 }
 
 /* name{labels[,le="bound"]} */
-static void render_series_name(out_buf *b, const char *name, const char *suffix, const series *s,
-                               const char *le)
+static void render_series_name(out_buf *b, const tm_metric_sample *s, const char *suffix, const char *le)
 {
-    buf_str(b, name);
+    buf_str(b, s->name);
     buf_str(b, suffix);
     if (s->n_labels == 0 && le == NULL) return;
     buf_str(b, "{");
@@ -677,29 +676,29 @@ static void render_series_name(out_buf *b, const char *name, const char *suffix,
     buf_str(b, "}");
 }
 
-static void render_histogram(out_buf *b, const family *f, const series *s)
+/* Buckets cumulative, as the exposition has them; _count is the last (+Inf) one. */
+static void render_histogram(out_buf *b, const tm_metric_sample *s)
 {
-    const tm_histogram *h = &s->u.histogram;
     char num[64];
     uint64_t cumulative = 0;
-    for (size_t i = 0; i <= h->n_bounds; i++) {
-        cumulative += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
-        if (i < h->n_bounds) {
-            format_double(h->bounds[i], num, sizeof num);
+    for (size_t i = 0; i <= s->n_bounds; i++) {
+        cumulative += s->buckets[i];
+        if (i < s->n_bounds) {
+            format_double(s->bounds[i], num, sizeof num);
         } else {
             (void)snprintf(num, sizeof num, "+Inf");
         }
-        render_series_name(b, f->name, "_bucket", s, num);
+        render_series_name(b, s, "_bucket", num);
         buf_printf(b, " %" PRIu64 "\n", cumulative);
     }
-    const uint64_t sum_ns = atomic_load_explicit(&h->sum_ns, memory_order_relaxed);
-    format_double((double)sum_ns / 1e9, num, sizeof num);
-    render_series_name(b, f->name, "_sum", s, NULL);
+    format_double((double)s->sum_ns / 1e9, num, sizeof num);
+    render_series_name(b, s, "_sum", NULL);
     buf_printf(b, " %s\n", num);
-    render_series_name(b, f->name, "_count", s, NULL);
+    render_series_name(b, s, "_count", NULL);
     buf_printf(b, " %" PRIu64 "\n", cumulative);
 }
 
+/* Each series read once, by sample_series, as tm_metrics_foreach reads it. */
 static void render_family(out_buf *b, const family *f)
 {
     buf_str(b, "# HELP ");
@@ -711,25 +710,18 @@ static void render_family(out_buf *b, const family *f)
     buf_str(b, " ");
     buf_str(b, type_name(f->type));
     buf_str(b, "\n");
+    tm_metric_sample sample;
     for (const series *s = f->first; s != NULL; s = s->next) {
-        switch (s->kind) {
-        case KIND_COUNTER:
-            render_series_name(b, f->name, "", s, NULL);
-            buf_printf(b, " %" PRIu64 "\n", atomic_load_explicit(&s->u.counter.value, memory_order_relaxed));
-            break;
-        case KIND_GAUGE:
-            render_series_name(b, f->name, "", s, NULL);
-            buf_printf(b, " %" PRId64 "\n", atomic_load_explicit(&s->u.gauge.value, memory_order_relaxed));
-            break;
-        case KIND_GAUGE_FN: {
-            const int64_t v = s->u.fn.fn(s->u.fn.ctx);
-            if (v == TM_GAUGE_FN_NONE) break;
-            render_series_name(b, f->name, "", s, NULL);
-            buf_printf(b, " %" PRId64 "\n", v);
-            break;
+        if (!sample_series(f, s, &sample)) continue;
+        if (sample.type == TM_METRIC_HISTOGRAM) {
+            render_histogram(b, &sample);
+            continue;
         }
-        case KIND_HISTOGRAM: render_histogram(b, f, s); break;
-        }
+        render_series_name(b, &sample, "", NULL);
+        if (sample.type == TM_METRIC_COUNTER)
+            buf_printf(b, " %" PRIu64 "\n", sample.counter);
+        else
+            buf_printf(b, " %" PRId64 "\n", sample.gauge);
     }
 }
 

@@ -17,17 +17,25 @@ void tm_status_print_duration(int64_t s)
         printf("%lldd", (long long)(s / 86400));
 }
 
-static const char *str(const json_t *o, const char *key)
+const char *tm_status_str(const json_t *o, const char *key)
 {
     const char *v = json_string_value(json_object_get(o, key));
     return v ? v : "?";
 }
 
+void tm_status_print_head(const json_t *doc, const char *extra)
+{
+    printf("%s %s (pid %lld, up ", tm_status_str(doc, "program"), tm_status_str(doc, "version"),
+           (long long)json_integer_value(json_object_get(doc, "pid")));
+    tm_status_print_duration(json_integer_value(json_object_get(doc, "uptime_seconds")));
+    printf("%s)\n", extra);
+}
+
 void tm_status_print_chain(const json_t *chain, const char *verb)
 {
-    printf("chain %s: last %s %lld/%lld/%s", str(chain, "id"), verb,
+    printf("chain %s: last %s %lld/%lld/%s", tm_status_str(chain, "id"), verb,
            (long long)json_integer_value(json_object_get(chain, "height")),
-           (long long)json_integer_value(json_object_get(chain, "round")), str(chain, "step"));
+           (long long)json_integer_value(json_object_get(chain, "round")), tm_status_str(chain, "step"));
     const json_t *age = json_object_get(chain, "last_signature_age_seconds");
     if (json_is_integer(age)) {
         printf(", ");
@@ -39,7 +47,7 @@ void tm_status_print_chain(const json_t *chain, const char *verb)
     json_int_t failures = json_integer_value(json_object_get(chain, "persist_failures"));
     if (failures)
         printf("; PERSISTENCE FAILURES %lld, last: %s\n", (long long)failures,
-               str(chain, "last_persist_error"));
+               tm_status_str(chain, "last_persist_error"));
     else
         printf("; persistence ok\n");
 }

@@ -28,25 +28,16 @@ static void status_usage(FILE *out)
                  "  -h, --help         this help\n");
 }
 
-static const char *str(const json_t *o, const char *key)
-{
-    const char *v = json_string_value(json_object_get(o, key));
-    return v ? v : "?";
-}
-
 static void print_doc(const json_t *doc, const json_t *chain, const json_t *enclave, const json_t *relay)
 {
-    printf("tmkms-nitro-helper %s (pid %lld, up ", str(doc, "version"),
-           (long long)json_integer_value(json_object_get(doc, "pid")));
-    tm_status_print_duration(json_integer_value(json_object_get(doc, "uptime_seconds")));
-    printf(")\n");
+    tm_status_print_head(doc, "");
     tm_status_print_chain(chain, "persisted");
     printf("  enclave (CID %lld)                           %s (%lld connection%s)\n",
            (long long)json_integer_value(json_object_get(enclave, "cid")),
            json_is_true(json_object_get(enclave, "up")) ? "connected" : "DOWN",
            (long long)json_integer_value(json_object_get(enclave, "connections")),
            json_integer_value(json_object_get(enclave, "connections")) == 1 ? "" : "s");
-    printf("  node relay %-33s ", str(relay, "addr"));
+    printf("  node relay %-33s ", tm_status_str(relay, "addr"));
     tm_status_print_link(relay);
 }
 

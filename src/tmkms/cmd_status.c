@@ -79,10 +79,7 @@ static int show(const char *text, bool as_json)
     if (as_json) {
         printf("%s\n", text);
     } else {
-        printf("tmkms %s (pid %lld, up ", json_string_value(json_object_get(doc, "version")) ?: "?",
-               (long long)json_integer_value(json_object_get(doc, "pid")));
-        tm_status_print_duration(json_integer_value(json_object_get(doc, "uptime_seconds")));
-        printf("%s)\n", json_is_true(json_object_get(doc, "ha")) ? ", HA via etcd" : "");
+        tm_status_print_head(doc, json_is_true(json_object_get(doc, "ha")) ? ", HA via etcd" : "");
         for (size_t i = 0; i < json_array_size(chains); i++) print_chain(json_array_get(chains, i), validators);
     }
     int rc = doc_healthy(chains, validators) ? TM_EXIT_OK : TM_EXIT_FAIL;

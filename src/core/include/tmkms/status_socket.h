@@ -40,6 +40,10 @@ void tm_status_print_duration(int64_t seconds);
 /* "chain ID: last VERB H/R/STEP, AGE ago; persistence ok" (or the failures and the last
  * error) from a chain object of a status document. */
 void tm_status_print_chain(const json_t *chain, const char *verb);
+/* "PROGRAM VERSION (pid N, up D[EXTRA])" and a newline, from a status document's head. */
+void tm_status_print_head(const json_t *doc, const char *extra);
+/* A string member of a status object, "?" when it is missing. */
+const char *tm_status_str(const json_t *o, const char *key);
 /* "connected for 3h04m (1 session)" or "DOWN for 5m (3 sessions): LAST ERROR" and a
  * newline, from a validator object of a status document (status_doc.h). */
 void tm_status_print_link(const json_t *validator);

@@ -66,6 +66,8 @@ sleep 4
 rc=$?
 sed 's/^/    /' "$work/st.out"
 ((rc == 0)) && ok "status during the storm: exit 0" || bad "status during the storm: exit $rc"
+grep -Eq '^tmkms-nitro-helper [^ ]+ \(pid [0-9]+, up [0-9]+s\)$' "$work/st.out" && ok "status: the head line" ||
+  bad "status head line: $(head -1 "$work/st.out")"
 grep -Eq '^chain sim-chain: last persisted [0-9]+/[0-9]+/(proposal|prevote|precommit), [0-9]+s ago; persistence ok' \
   "$work/st.out" && ok "status: the chain, its last state, persistence ok" || bad "status chain line"
 grep -Eq 'enclave \(CID 16\) +connected' "$work/st.out" && grep -Eq 'node relay .* connected' "$work/st.out" &&

@@ -31,6 +31,8 @@ sleep 2
 rc=$?
 cat "$work/a.out" | sed 's/^/    /'
 ((rc == 0)) && ok "healthy tmkms: exit 0" || bad "healthy tmkms: exit $rc"
+grep -Eq "^tmkms [^ ]+ \(pid $a_pid, up [0-9]+s\)$" "$work/a.out" && ok "the head line: program, version, pid, uptime" ||
+  bad "head line: $(head -1 "$work/a.out")"
 grep -Eq '^chain chain-a: last signed [0-9]+/[0-9]+/(proposal|prevote|precommit), [0-9]+s ago; persistence ok' "$work/a.out" &&
   ok "the chain's last signed step, its age, persistence ok" || bad "chain line"
 grep -Eq "unix://$a/node.sock +connected for [0-9]+s \(1 session\)" "$work/a.out" && ok "the validator connected, 1 session" ||

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tmkms/nitro/msg.h"
@@ -38,15 +37,22 @@ static char **child_env(char **env, char *extra)
 
 static tm_status bind_abstract(notify_relay *r)
 {
+    /* Linux's autobind (an address of the family alone): the kernel picks an abstract name
+     * no other socket has, five hex digits; getsockname tells it. */
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    size_t len = strlen(r->name + 1); /* after the '@' */
-    TM_ENSURE(len + 1 < sizeof(sa.sun_path), TM_ERR_INVALID, "notify socket name too long");
-    memcpy(sa.sun_path + 1, r->name + 1, len); /* sun_path[0] = 0: abstract */
-    socklen_t sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
     int on = 1;
     TM_ENSURE(setsockopt(r->fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) == 0 &&
-                  bind(r->fd, (struct sockaddr *)&sa, sl) == 0,
-              TM_ERR_IO, "notify socket %s: %s", r->name, strerror(errno));
+                  bind(r->fd, (struct sockaddr *)&sa, sizeof(sa_family_t)) == 0,
+              TM_ERR_IO, "notify socket: %s", strerror(errno));
+    socklen_t sl = sizeof(sa);
+    TM_ENSURE(getsockname(r->fd, (struct sockaddr *)&sa, &sl) == 0, TM_ERR_IO, "notify socket: %s",
+              strerror(errno));
+    size_t len = sl - offsetof(struct sockaddr_un, sun_path); /* the leading NUL included */
+    TM_ENSURE(len > 1 && len < sizeof(r->name) && sa.sun_path[0] == '\0', TM_ERR_IO,
+              "notify socket: not an abstract address");
+    r->name[0] = '@';
+    memcpy(r->name + 1, sa.sun_path + 1, len - 1);
+    r->name[len] = '\0';
     return TM_OK;
 }
 
@@ -70,10 +76,6 @@ tm_status notify_relay_open(notify_relay *r, char **env)
         TM_ENSURE_GOTO(r->helper_env && r->proxy_env, TM_ERR_NOMEM, "out of memory");
         goto out;
     }
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now); /* with the PID: no clash with another PID namespace's */
-    snprintf(r->name, sizeof(r->name), "@tmkms-launch-all-%d-%08lx", (int)getpid(),
-             (unsigned long)now.tv_nsec);
     r->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     TM_ENSURE_GOTO(r->fd >= 0, TM_ERR_IO, "notify socket: %s", strerror(errno));
     TM_TRY_GOTO(bind_abstract(r));

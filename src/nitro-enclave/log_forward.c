@@ -30,6 +30,7 @@ typedef struct {
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t ready;
+    bool ready_monotonic; /* ready's clock is CLOCK_MONOTONIC (set at start), else CLOCK_REALTIME */
     ring_line lines[RING_LINES];
     size_t head, count;
     unsigned long long head_seq; /* sequence number of lines[head]; advances with head */
@@ -72,12 +73,11 @@ static tm_status send_line(tm_conn *conn, uint32_t level, char *text)
 /* Waits (fwd.lock held) for a line until the monotonic time deadline_ms; false: none came. */
 static bool wait_line(uint64_t deadline_ms)
 {
+    struct timespec until = {(time_t)(deadline_ms / 1000), (long)(deadline_ms % 1000) * 1000000L};
     while (fwd.count == 0) {
         uint64_t now = tm_monotonic_ms();
         if (now >= deadline_ms) return false;
-        uint64_t wait = deadline_ms - now;
-        /* the condition variable's clock is CLOCK_REALTIME; the loop rechecks the monotonic one */
-        struct timespec until = tm_realtime_deadline_us(wait * 1000u);
+        if (!fwd.ready_monotonic) until = tm_realtime_deadline_us((deadline_ms - now) * 1000u);
         pthread_cond_timedwait(&fwd.ready, &fwd.lock, &until);
     }
     return true;
@@ -178,6 +178,17 @@ tm_status enclave_log_forward_start(const tm_vsock_net *net, uint32_t port)
     fwd.ep = (tm_vsock_ep){TM_VSOCK_CID_PARENT, port};
     pthread_mutex_unlock(&fwd.lock);
     if (started) return TM_OK;
+    /* Nobody waits on or signals it yet (the sink comes last): its clock can still change,
+     * to the monotonic one wait_line's deadlines are on. */
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr) == 0) {
+        if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0) {
+            pthread_cond_destroy(&fwd.ready);
+            fwd.ready_monotonic = pthread_cond_init(&fwd.ready, &attr) == 0;
+            if (!fwd.ready_monotonic) pthread_cond_init(&fwd.ready, NULL);
+        }
+        pthread_condattr_destroy(&attr);
+    }
     if (tm_nitro_metrics_report_new(&fwd.report) != TM_OK) fwd.report = NULL; /* lines still go */
     pthread_t tid;
     TM_ENSURE(pthread_create(&tid, NULL, forward_main, NULL) == 0, TM_ERR_NOMEM,

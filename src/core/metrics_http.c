@@ -163,7 +163,9 @@ tm_status tm_metrics_server_start(tm_metrics *metrics, const char *addr, tm_metr
                        TM_ERR_IO, "metrics server on %s: cannot read the bound port", addr);
         server->port = sockaddr_port(&bound);
     }
-    tm_log_info("metrics", "Prometheus metrics on http://%s/metrics", addr);
+    const char *port_colon = strrchr(addr, ':'); /* parsed: HOST:PORT; the port as bound (":0" picks one) */
+    tm_log_info("metrics", "Prometheus metrics on http://%.*s:%u/metrics", (int)(port_colon - addr), addr,
+                (unsigned)server->port);
     if (!is_loopback(&ss))
         tm_log_warn("metrics", "%s is not a loopback address: anyone who reaches it reads the metrics", addr);
     *out = server;
